@@ -1,0 +1,67 @@
+# Troika: one-command set-up, book build and tests. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.troika-installed
+RESULTS := $(CURDIR)/book/_results
+JOBS   ?= 2
+JB_ARGS := build . --config book/_config.yml --toc book/_toc.yml --path-output book -W -n --keep-going --all
+
+# TensorFlow reads these at import time; progress bars stay quiet in builds and tests.
+export TF_CPP_MIN_LOG_LEVEL := 3
+export TF_ENABLE_ONEDNN_OPTS := 0
+export TROIKA_QUIET := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install book test test-fast lab clean seeds strip-notebooks
+
+help:
+	@echo "make book       set up .venv, execute every chapter, build the HTML book (book/_build/html)"
+	@echo "make test       set up .venv, run unit tests + every notebook (nbval) + a strict book build check"
+	@echo "make test-fast  unit tests and the notebooks changed since main"
+	@echo "make lab        JupyterLab on chapters/"
+	@echo "make seeds NB=chapters/01_neuron.ipynb   run one chapter with seeds 0, 1 and 2"
+	@echo "make strip-notebooks   remove outputs and execution counts from chapters/*.ipynb"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt companion/pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the pinned requirements into $(VENV) (first time: a few minutes, about 3 GB)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e companion
+	@touch $@
+
+book: $(STAMP)
+	rm -rf $(RESULTS)
+	TROIKA_RESULTS_DIR=$(RESULTS) $(BIN)/jupyter-book $(JB_ARGS)
+	@echo "Book: book/_build/html/index.html"
+
+test: $(STAMP)
+	rm -rf $(RESULTS)
+	TROIKA_RESULTS_DIR=$(RESULTS) $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax \
+		-p no:cacheprovider tests chapters
+
+test-fast: $(STAMP)
+	@changed=$$( { git diff --name-only main -- 'chapters/*.ipynb' 2>/dev/null; \
+	              git ls-files --others --exclude-standard -- 'chapters/*.ipynb'; } | sort -u ); \
+	echo "notebooks changed since main: $${changed:-none}"; \
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax -p no:cacheprovider \
+		-m "not slow" tests $$changed
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --allow-root --notebook-dir=chapters
+
+seeds: $(STAMP)
+	@test -n "$(NB)" || { echo "usage: make seeds NB=chapters/NN_slug.ipynb"; exit 2; }
+	for s in 0 1 2; do echo "== seed $$s"; \
+	  TROIKA_SEED=$$s $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider -q $(NB) || exit 1; done
+
+strip-notebooks: $(STAMP)
+	$(BIN)/python tests/notebooks.py --fix
+
+clean:
+	rm -rf book/_build $(RESULTS) .pytest_cache

@@ -1,0 +1,19 @@
+"""troikadl: the companion package of the Troika deep-learning course.
+
+Modules are named by topic; each public function's docstring names the chapter that teaches it.
+TensorFlow is never imported here: call :func:`import_tf` in the section that needs it.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import data, neuron, plot, twins, validate
+from .notebook import show_source
+from .report import report
+from .runtime import Runtime, Timer, current, import_tf, progress, setup
+from .train import History, accuracy, evaluate, fit, predict
+
+__all__ = ["__version__", "setup", "current", "Runtime", "import_tf", "progress", "Timer", "report",
+           "fit", "evaluate", "predict", "accuracy", "History", "show_source",
+           "data", "neuron", "plot", "twins", "validate"]

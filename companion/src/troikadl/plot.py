@@ -1,0 +1,87 @@
+"""The plots the chapters share: learning curves and 2-D decision boundaries (from chapter 1 on)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .validate import as_features, as_labels, check_positive
+
+__all__ = ["learning_curves", "decision_boundary"]
+
+
+def _axes(ax: Any) -> Any:
+    import matplotlib.pyplot as plt
+
+    return ax if ax is not None else plt.subplots()[1]
+
+
+def learning_curves(histories: Any, key: str = "loss", *, ax: Any = None, logy: bool = False,
+                    title: str | None = None) -> Any:
+    """Plot ``train_<key>`` (solid) and ``val_<key>`` (dashed) per epoch. Taught in chapter 1.
+
+    ``histories`` is one :class:`~troikadl.train.History` (or dict of curves), or a mapping
+    ``{label: history}`` to compare runs in one plot. Returns the matplotlib axes.
+    """
+    ax = _axes(ax)
+    if hasattr(histories, "curves") or (isinstance(histories, Mapping) and
+                                        any(isinstance(v, (list, tuple)) for v in histories.values())):
+        histories = {"": histories}
+    if not isinstance(histories, Mapping) or not histories:
+        raise TypeError("histories must be a History, a dict of curves, or {label: History}")
+    for i, (label, h) in enumerate(histories.items()):
+        curves = h.curves if hasattr(h, "curves") else h
+        found = False
+        for split, style in (("train", "-"), ("val", "--")):
+            name = f"{split}_{key}"
+            if name in curves:
+                found = True
+                ys = curves[name]
+                ax.plot(np.arange(1, len(ys) + 1), ys, style, color=f"C{i}",
+                        label=f"{label} {split}".strip())
+        if not found:
+            raise ValueError(f"history {label!r} has no train_{key} or val_{key}; it has {sorted(curves)}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(key)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return ax
+
+
+def decision_boundary(predict: Callable[[np.ndarray], Any], X: Any, y: Any, *, ax: Any = None,
+                      title: str | None = None, resolution: int = 200, margin: float = 0.5,
+                      probability: bool = False) -> Any:
+    """Shade the regions a 2-D binary classifier assigns to each class, and scatter the points.
+
+    Taught in chapter 1. ``predict`` maps an (n, 2) float array to n labels in {0, 1} (or, with
+    ``probability=True``, to n probabilities of class 1, drawn as a colour gradient).
+    """
+    X = as_features(X, "X", n_features=2)
+    y = as_labels(y, "y", n=len(X), allowed=(0, 1))
+    check_positive(resolution, "resolution", integer=True)
+    ax = _axes(ax)
+    (x0, y0), (x1, y1) = X.min(0) - margin, X.max(0) + margin
+    gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
+    grid = np.c_[gx.ravel(), gy.ravel()]
+    z = np.asarray(predict(grid), dtype=float).reshape(gx.shape)
+    if probability:
+        ax.contourf(gx, gy, z, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.35)
+        ax.contour(gx, gy, z, levels=[0.5], colors="k", linewidths=1)
+    else:
+        ax.contourf(gx, gy, z, levels=[-0.5, 0.5, 1.5], colors=["C0", "C3"], alpha=0.25)
+    for cls, marker in ((0, "o"), (1, "^")):
+        pts = X[y == cls]
+        ax.scatter(pts[:, 0], pts[:, 1], s=12, marker=marker, color="C0" if cls == 0 else "C3",
+                   edgecolor="k", linewidth=0.3, label=f"class {cls}")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="lower right")
+    return ax

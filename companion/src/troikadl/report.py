@@ -1,0 +1,98 @@
+"""Headline results and runtimes of a chapter run, for the book's status page.
+
+A chapter ends with ``tk.report("01_neuron", perceptron_test_acc=0.95, ...)``. It always shows the
+numbers and the runtime (seconds since :func:`troikadl.setup`); when ``TROIKA_RESULTS_DIR`` is set (as
+``make test`` and ``make book`` do), it also writes them to ``<dir>/<chapter>.json``. The status page
+reads those files with :func:`load_results` and renders :func:`status_markdown`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from .runtime import current
+
+__all__ = ["report", "load_results", "status_markdown", "DEFAULT_BUDGET_S"]
+
+DEFAULT_BUDGET_S = 120.0
+_CHAPTER = re.compile(r"^\d\d_[a-z0-9_]+$")
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):  # NumPy and torch scalars
+        value = value.item()
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"report values must be numbers, booleans or strings, got {type(value).__name__}")
+
+
+def report(chapter: str, *, budget_s: float = DEFAULT_BUDGET_S, **numbers: Any) -> None:
+    """Print a chapter's headline numbers and runtime, and record them for the status page.
+
+    Taught in chapter 1. The record is written only when ``TROIKA_RESULTS_DIR`` is set.
+    """
+    if not isinstance(chapter, str) or not _CHAPTER.match(chapter):
+        raise ValueError(f"chapter must look like '01_neuron' (the notebook's file name), got {chapter!r}")
+    if not numbers:
+        raise ValueError("report needs at least one headline number, e.g. test_acc=0.97")
+    rt = current()
+    record = {
+        "chapter": chapter,
+        "runtime_s": round(rt.elapsed(), 1),
+        "budget_s": float(budget_s),
+        "seed": rt.seed,
+        "device": str(rt.device),
+        "threads": rt.threads,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "numbers": {k: _plain(v) for k, v in numbers.items()},
+    }
+    out = os.environ.get("TROIKA_RESULTS_DIR")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / f"{chapter}.json").write_text(json.dumps(record, indent=2) + "\n")
+    width = max(len(k) for k in record["numbers"])
+    lines = [f"{chapter}: {record['runtime_s']:.1f} s (budget {budget_s:.0f} s), seed {rt.seed}"]
+    lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in record["numbers"].items()]
+    print("\n".join(lines))
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def load_results(results_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """All records in ``results_dir``, keyed by chapter (an empty dict if there are none)."""
+    out: dict[str, dict[str, Any]] = {}
+    d = Path(results_dir)
+    if d.is_dir():
+        for f in sorted(d.glob("*.json")):
+            rec = json.loads(f.read_text())
+            out[rec["chapter"]] = rec
+    return out
+
+
+def status_markdown(results: dict[str, dict[str, Any]], chapters: list[tuple[str, str]]) -> str:
+    """A Markdown table: one row per ``(chapter id, title)``, runtime against budget, headline numbers."""
+    rows = ["| Chapter | Runtime | Budget | Status | Headline numbers | Run |",
+            "|---|---:|---:|---|---|---|"]
+    for chap, title in chapters:
+        rec = results.get(chap)
+        if rec is None:
+            rows.append(f"| {title} | – | – | not run in this build | – | – |")
+            continue
+        over = rec["runtime_s"] > rec["budget_s"]
+        status = "**over budget**" if over else "within budget"
+        nums = "; ".join(f"`{k}` = {_fmt(v)}" for k, v in rec["numbers"].items())
+        rows.append(f"| {title} | {rec['runtime_s']:.1f} s | {rec['budget_s']:.0f} s | {status} | "
+                    f"{nums} | {rec['finished']}, seed {rec['seed']}, {rec['device']}, "
+                    f"{rec['threads']} thread(s) |")
+    return "\n".join(rows) + "\n"

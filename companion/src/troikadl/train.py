@@ -1,0 +1,181 @@
+"""One small, reusable training loop for PyTorch models, with a progress bar and a history.
+
+Shown in full in chapter 1.
+
+Chapters call :func:`fit` rather than writing their own loop, so that every chapter's training looks the
+same and is tested once. The loop is deliberately plain (shuffle, forward, loss, backward, step), so a
+reader can read it whole with ``tk.show_source(tk.fit)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .runtime import current, progress
+from .validate import check_positive, check_same_length
+
+__all__ = ["History", "fit", "evaluate", "predict", "accuracy", "LOSSES"]
+
+
+@dataclass
+class History:
+    """Per-epoch curves recorded by :func:`fit`: ``history["train_loss"]`` etc."""
+
+    curves: dict[str, list[float]] = field(default_factory=dict)
+
+    def log(self, **values: float) -> None:
+        for k, v in values.items():
+            self.curves.setdefault(k, []).append(float(v))
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.curves[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.curves
+
+    def last(self, key: str) -> float:
+        return self.curves[key][-1]
+
+    def __repr__(self) -> str:
+        last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.curves.items())
+        n = len(next(iter(self.curves.values()), []))
+        return f"History({n} epochs: {last})"
+
+
+def _bce(logits: Any, y: Any) -> Any:
+    import torch.nn.functional as F
+
+    return F.binary_cross_entropy_with_logits(logits.reshape(-1), y.reshape(-1).to(logits.dtype))
+
+
+def _ce(logits: Any, y: Any) -> Any:
+    import torch.nn.functional as F
+
+    return F.cross_entropy(logits, y.long())
+
+
+def _mse(pred: Any, y: Any) -> Any:
+    import torch.nn.functional as F
+
+    return F.mse_loss(pred.reshape(y.shape), y.to(pred.dtype))
+
+
+#: Named losses: "bce" (one logit per sample, labels 0/1), "cross_entropy" (class logits), "mse".
+LOSSES: dict[str, Callable[[Any, Any], Any]] = {"bce": _bce, "cross_entropy": _ce, "mse": _mse}
+
+
+def accuracy(y_true: Any, scores: Any) -> float:
+    """Fraction of correct predictions. ``scores``: labels, one logit per sample (threshold 0), or class scores."""
+    y = np.asarray(y_true.detach().cpu() if hasattr(y_true, "detach") else y_true).reshape(-1)
+    s = np.asarray(scores.detach().cpu() if hasattr(scores, "detach") else scores)
+    if s.ndim == 2 and s.shape[1] > 1:
+        pred = s.argmax(axis=1)
+    elif np.issubdtype(s.dtype, np.floating):
+        pred = (s.reshape(-1) > 0).astype(np.int64)
+    else:
+        pred = s.reshape(-1)
+    if pred.shape[0] != y.shape[0]:
+        raise ValueError(f"scores must have one row per label ({y.shape[0]}), got {pred.shape[0]}")
+    return float(np.mean(pred == y))
+
+
+def _tensors(X: Any, y: Any, device: Any, name: str) -> tuple[Any, Any]:
+    import torch
+
+    check_same_length(**{f"{name}[0] (inputs)": X, f"{name}[1] (targets)": y})
+    Xt = torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X)
+    yt = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y)
+    if Xt.is_floating_point():
+        Xt = Xt.to(torch.get_default_dtype())
+    return Xt.to(device), yt.to(device)
+
+
+def predict(model: Any, X: Any, *, batch_size: int = 4096) -> np.ndarray:
+    """Model outputs for ``X`` as a NumPy array (evaluation mode, no gradients)."""
+    import torch
+
+    device = next(model.parameters()).device
+    Xt = torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X)
+    if Xt.is_floating_point():
+        Xt = Xt.to(next(model.parameters()).dtype)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = torch.cat([model(Xt[i:i + batch_size].to(device)) for i in range(0, len(Xt), batch_size)])
+    model.train(was_training)
+    return out.cpu().numpy()
+
+
+def evaluate(model: Any, X: Any, y: Any, *, loss: str | Callable[[Any, Any], Any] = "cross_entropy",
+             metric: str | None = "accuracy") -> dict[str, float]:
+    """Loss (and accuracy) of ``model`` on ``(X, y)``."""
+    import torch
+
+    loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
+    out = torch.as_tensor(predict(model, X))
+    yt = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y.cpu())
+    res = {"loss": float(loss_fn(out, yt))}
+    if metric == "accuracy":
+        res["acc"] = accuracy(yt, out)
+    return res
+
+
+def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable[[Any, Any], Any],
+        lr: float = 1e-2, optimizer: Any = None, batch_size: int | None = None,
+        val: tuple[Any, Any] | None = None, metric: str | None = "accuracy",
+        desc: str = "training") -> History:
+    """Train ``model`` on ``train = (X, y)`` for ``epochs`` passes; return the per-epoch :class:`History`.
+
+    Taught in chapter 1. ``loss`` is a name from :data:`LOSSES` or a callable ``loss(outputs, y)``;
+    ``optimizer`` defaults to Adam with learning rate ``lr``; ``batch_size=None`` means full batch. The
+    shuffling uses a torch generator seeded from :func:`troikadl.setup`'s seed, so runs repeat exactly.
+    The model is moved to the runtime's device. Progress is shown unless running quietly (CI, book).
+    """
+    import torch
+
+    check_positive(epochs, "epochs", integer=True)
+    if batch_size is not None:
+        check_positive(batch_size, "batch_size", integer=True)
+    if isinstance(loss, str) and loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable, got {loss!r}")
+    if not (isinstance(train, tuple) and len(train) == 2):
+        raise TypeError("train must be a tuple (X, y)")
+    loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
+    rt = current()
+    model.to(rt.device)
+    X, y = _tensors(*train, rt.device, "train")
+    Xv, yv = _tensors(*val, rt.device, "val") if val is not None else (None, None)
+    if optimizer is None:
+        check_positive(lr, "lr")
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    n = len(X)
+    bs = n if batch_size is None else min(batch_size, n)
+    gen = torch.Generator().manual_seed(rt.seed)
+    history = History()
+    bar = progress(range(epochs), desc=desc, unit="epoch")
+    for _ in bar:
+        model.train()
+        order = torch.randperm(n, generator=gen).to(rt.device)
+        total, correct = 0.0, 0.0
+        for start in range(0, n, bs):
+            idx = order[start:start + bs]
+            out = model(X[idx])
+            batch_loss = loss_fn(out, y[idx])
+            optimizer.zero_grad()
+            batch_loss.backward()
+            optimizer.step()
+            total += batch_loss.item() * len(idx)
+            if metric == "accuracy":
+                correct += accuracy(y[idx], out.detach()) * len(idx)
+        logs = {"train_loss": total / n}
+        if metric == "accuracy":
+            logs["train_acc"] = correct / n
+        if Xv is not None:
+            logs.update({f"val_{k}": v for k, v in
+                         evaluate(model, Xv, yv, loss=loss_fn, metric=metric).items()})
+        history.log(**logs)
+        bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()}, refresh=False)
+    return history

@@ -1,0 +1,48 @@
+"""Moving weights between PyTorch models and their Keras twins.
+
+PyTorch's ``nn.Linear`` stores its weight as (out_features, in_features) and computes ``x W^T + b``;
+Keras's ``Dense`` stores its kernel as (in_features, out_features) and computes ``x K + b``. The same
+layer therefore has ``K = W^T``. Taught in chapter 1; later chapters add their layers here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["linear_to_dense", "dense_to_linear"]
+
+
+def linear_to_dense(linear: Any, dense: Any) -> None:
+    """Copy a ``torch.nn.Linear``'s weights into a built Keras ``Dense`` layer (kernel = weight^T)."""
+    w = linear.weight.detach().cpu().numpy()
+    kernel_shape = tuple(dense.kernel.shape)
+    if kernel_shape != w.T.shape:
+        raise ValueError(f"dense kernel must have shape {w.T.shape} to match linear "
+                         f"(out={w.shape[0]}, in={w.shape[1]}), got {kernel_shape}")
+    weights = [w.T]
+    if dense.use_bias:
+        if linear.bias is None:
+            raise ValueError("dense has a bias but linear has none")
+        weights.append(linear.bias.detach().cpu().numpy())
+    elif linear.bias is not None:
+        raise ValueError("linear has a bias but dense has none (use_bias=False)")
+    dense.set_weights([np.asarray(x, dtype=dense.kernel.dtype) for x in weights])
+
+
+def dense_to_linear(dense: Any, linear: Any) -> None:
+    """Copy a built Keras ``Dense`` layer's weights into a ``torch.nn.Linear`` (weight = kernel^T)."""
+    import torch
+
+    params = dense.get_weights()
+    kernel = params[0]
+    if tuple(linear.weight.shape) != kernel.T.shape:
+        raise ValueError(f"linear weight must have shape {kernel.T.shape} to match dense, "
+                         f"got {tuple(linear.weight.shape)}")
+    with torch.no_grad():
+        linear.weight.copy_(torch.as_tensor(kernel.T, dtype=linear.weight.dtype))
+        if len(params) > 1:
+            if linear.bias is None:
+                raise ValueError("dense has a bias but linear has none")
+            linear.bias.copy_(torch.as_tensor(params[1], dtype=linear.bias.dtype))

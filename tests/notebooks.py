@@ -1,0 +1,78 @@
+"""Notebook hygiene shared by the tests and `make strip-notebooks`.
+
+- Notebooks are committed without outputs or execution counts.
+- Cell 1 of every chapter installs the companion from ``repository.url`` in book/_config.yml, at the
+  tag ``v<troikadl.__version__>``, only when it is missing or older, and imports it.
+
+Run ``python tests/notebooks.py --fix`` to strip outputs and rewrite cell 1 from the template.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+
+CELL1_TEMPLATE = '''\
+# Cell 1: install the course's companion package, only if it is missing or older than this book.
+# (Colab needs this; a local set-up from the repository already has it.) Never upgrades anything else.
+import importlib.metadata, re, subprocess, sys
+TROIKA_VERSION = "{version}"
+try:
+    _have = importlib.metadata.version("troika-dl")
+except importlib.metadata.PackageNotFoundError:
+    _have = None
+if _have is None or [int(p) for p in re.findall(r"\\d+", _have)[:3]] < [int(p) for p in TROIKA_VERSION.split(".")]:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    f"troika-dl @ git+{url}@v{{TROIKA_VERSION}}#subdirectory=companion"],
+                   check=True)
+import troikadl as tk'''
+
+
+def package_version() -> str:
+    text = (ROOT / "companion/src/troikadl/__init__.py").read_text()
+    return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
+
+
+def repository_url() -> str:
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "book/_config.yml").read_text())
+    return cfg["repository"]["url"]
+
+
+def expected_cell1() -> str:
+    return CELL1_TEMPLATE.format(version=package_version(), url=repository_url())
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def fix(path: Path) -> bool:
+    """Strip outputs and counts, rewrite cell 1; return True if the file changed."""
+    before = path.read_text()
+    nb = json.loads(before)
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for c in code:
+        c["outputs"] = []
+        c["execution_count"] = None
+    if code:
+        code[0]["source"] = expected_cell1().splitlines(keepends=True)
+    after = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    if after != before:
+        path.write_text(after)
+        return True
+    return False
+
+
+if __name__ == "__main__":
+    if "--fix" in sys.argv:
+        for p in CHAPTERS:
+            print(("fixed   " if fix(p) else "clean   ") + str(p.relative_to(ROOT)))
+    else:
+        print(__doc__)

@@ -1,0 +1,57 @@
+"""A strict build of the book that does not execute the notebooks (nbval already ran them)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from notebooks import CHAPTERS, ROOT, repository_url
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("book")
+    cfg = yaml.safe_load((ROOT / "book/_config.yml").read_text())
+    cfg["execute"]["execute_notebooks"] = "off"
+    # paths of local extensions are relative to the config file, which now lives elsewhere
+    exts = cfg["sphinx"]["local_extensions"]
+    cfg["sphinx"]["local_extensions"] = {k: str(ROOT / "book" / v) for k, v in exts.items()}
+    config = tmp / "_config.yml"
+    config.write_text(yaml.safe_dump(cfg))
+    jb = Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run([str(jb), "build", ".", "--config", str(config), "--toc", "book/_toc.yml",
+                           "--path-output", str(tmp), "-W", "-n", "--keep-going", "--all"],
+                          cwd=ROOT, capture_output=True, text=True, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return tmp / "_build" / "html"
+
+
+def test_book_has_the_pages(html):
+    for page in ["index.html", "book/intro.html", "book/setup.html", "book/status.html"]:
+        assert (html / page).is_file(), page
+    for nb in CHAPTERS:
+        assert (html / "chapters" / f"{nb.stem}.html").is_file()
+
+
+def test_every_chapter_page_has_a_colab_button(html):
+    repo = repository_url().removeprefix("https://github.com/")
+    for nb in CHAPTERS:
+        page = (html / "chapters" / f"{nb.stem}.html").read_text()
+        link = f"https://colab.research.google.com/github/{repo}/blob/main/chapters/{nb.name}"
+        assert link in page, f"no Colab button for {nb.name}"
+
+
+def test_status_page_lists_every_chapter(html):
+    page = (html / "book/status.html").read_text()
+    assert "{troika-status-table}" not in page
+    for nb in CHAPTERS:
+        assert f"chapters/{nb.stem}.html" in page
+    assert re.search(r"within budget|over budget|not run in this build", page)

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+import torch
+
+import troikadl as tk
+
+
+@pytest.fixture()
+def moons():
+    tk.setup(seed=0)
+    return tk.data.moons(n_samples=400, seed=0)
+
+
+def _mlp():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+
+
+def test_fit_learns_and_records_history(moons):
+    model = _mlp()
+    h = tk.fit(model, (moons.X_train, moons.y_train), val=(moons.X_test, moons.y_test),
+               loss="bce", lr=0.05, epochs=200, batch_size=64)
+    assert len(h["train_loss"]) == 200 and "val_acc" in h
+    assert h["train_loss"][-1] < 0.5 * h["train_loss"][0]
+    assert tk.evaluate(model, moons.X_test, moons.y_test, loss="bce")["acc"] > 0.9
+    assert "200 epochs" in repr(h)
+
+
+def test_fit_is_reproducible(moons):
+    runs = []
+    for _ in range(2):
+        tk.setup(seed=0)
+        h = tk.fit(_mlp(), (moons.X_train, moons.y_train), loss="bce", epochs=5, batch_size=32)
+        runs.append(h["train_loss"])
+    assert runs[0] == runs[1]
+
+
+def test_fit_cross_entropy_and_mse():
+    tk.setup(seed=0)
+    X = np.random.default_rng(0).normal(size=(120, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0).astype(int)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
+    h = tk.fit(model, (X, y), loss="cross_entropy", lr=0.02, epochs=100)
+    assert h.last("train_acc") > 0.9
+    reg = torch.nn.Linear(3, 1)
+    h = tk.fit(reg, (X, X @ np.array([1.0, -2.0, 0.5], dtype=np.float32)), loss="mse", lr=0.1,
+               epochs=200, metric=None)
+    assert h.last("train_loss") < 1e-3 and "train_acc" not in h
+
+
+def test_fit_errors(moons):
+    data = (moons.X_train, moons.y_train)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        tk.fit(_mlp(), data, loss="hinge", epochs=1)
+    with pytest.raises(ValueError, match="epochs must be > 0"):
+        tk.fit(_mlp(), data, loss="bce", epochs=0)
+    with pytest.raises(TypeError, match="train must be a tuple"):
+        tk.fit(_mlp(), moons.X_train, loss="bce", epochs=1)
+    with pytest.raises(ValueError, match="same number of samples"):
+        tk.fit(_mlp(), (moons.X_train, moons.y_train[:-1]), loss="bce", epochs=1)
+
+
+def test_accuracy_forms():
+    y = np.array([0, 1, 1, 0])
+    assert tk.accuracy(y, np.array([-1.0, 2.0, 0.5, 0.1])) == 0.75        # logits, threshold 0
+    assert tk.accuracy(y, np.array([[2, 1], [0, 3], [1, 0], [5, 1.0]])) == 0.75  # class scores
+    assert tk.accuracy(y, np.array([0, 1, 1, 0])) == 1.0                  # labels
+    with pytest.raises(ValueError, match="one row per label"):
+        tk.accuracy(y, np.zeros(3))
