@@ -35,7 +35,8 @@ def html(tmp_path_factory) -> Path:
 
 
 def test_book_has_the_pages(html):
-    for page in ["index.html", "book/intro.html", "book/setup.html", "book/status.html"]:
+    for page in ["index.html", "book/intro.html", "book/setup.html", "book/status.html",
+                 "book/instructors.html"]:
         assert (html / page).is_file(), page
     for nb in CHAPTERS:
         assert (html / "chapters" / f"{nb.stem}.html").is_file()
@@ -55,3 +56,20 @@ def test_status_page_lists_every_chapter(html):
     for nb in CHAPTERS:
         assert f"chapters/{nb.stem}.html" in page
     assert re.search(r"within budget|over budget|not run in this build", page)
+
+
+def test_instructors_page_lists_every_exercise(html):
+    from troikadl.grading import EXERCISES
+
+    page = (html / "book/instructors.html").read_text()
+    assert "{troika-exercise-table}" not in page
+    for ex_id in EXERCISES:
+        assert ex_id in page
+
+
+def test_solutions_are_folded_and_hidden_tests_removed(html):
+    for nb in CHAPTERS:
+        page = (html / "chapters" / f"{nb.stem}.html").read_text()
+        assert "BEGIN HIDDEN TESTS" not in page
+        if "BEGIN SOLUTION" in page:
+            assert "tag_hide-input" in page

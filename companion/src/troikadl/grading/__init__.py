@@ -1,0 +1,22 @@
+"""Graded exercises: the format (nbgrader), the public checks, and the registry of every exercise.
+
+A chapter's exercise cell calls ``tk.grading.check("neuron.perceptron_update_01", perceptron_update_01)``.
+See :mod:`troikadl.grading.core` for the format; topic modules register their exercises on import.
+Introduced in chapter 1.
+"""
+
+from __future__ import annotations
+
+from . import neuron as _neuron  # noqa: F401  (registers the chapter 1 exercises)
+from .core import EXERCISES, Case, Exercise, ExerciseFailed, check, register, run_cases
+
+__all__ = ["EXERCISES", "Case", "Exercise", "ExerciseFailed", "check", "register", "run_cases",
+           "by_chapter"]
+
+
+def by_chapter() -> dict[str, list[Exercise]]:
+    """Registered exercises grouped by chapter, in registration order."""
+    out: dict[str, list[Exercise]] = {}
+    for ex in EXERCISES.values():
+        out.setdefault(ex.chapter, []).append(ex)
+    return dict(sorted(out.items()))
