@@ -94,3 +94,21 @@ def test_models_validate_inputs():
         nr.LogisticNeuron(lr=0)
     with pytest.raises(ValueError, match="X must have 2 columns"):
         nr.LogisticNeuron(epochs=1).fit(np.ones((3, 2)), [0, 1, 1]).predict(np.ones((2, 3)))
+
+
+@pytest.mark.tf
+def test_logistic_neuron_gradient_equals_tensorflow():
+    """The same first step, checked against tf.GradientTape on Keras's binary cross-entropy."""
+    tf = tk.import_tf()
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    ours = nr.LogisticNeuron(lr=0.1, epochs=1).fit(X, y)
+    w = tf.Variable(np.zeros(3))
+    b = tf.Variable(0.0, dtype=tf.float64)
+    with tf.GradientTape() as tape:
+        z = tf.linalg.matvec(tf.constant(X), w) + b
+        loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.constant(y, tf.float64), z))
+    gw, gb = tape.gradient(loss, [w, b])
+    assert ours.loss_[0] == pytest.approx(float(loss), abs=1e-14)
+    np.testing.assert_allclose(ours.w_, -0.1 * gw.numpy(), atol=1e-15)
+    assert ours.b_ == pytest.approx(-0.1 * float(gb), abs=1e-15)
