@@ -1,0 +1,120 @@
+"""Layers and a multilayer perceptron built on the :mod:`troikadl.autograd` engine (chapter 2)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from .autograd import Tensor
+from .validate import check_positive
+
+__all__ = ["Linear", "MLP", "sgd_step", "zero_grad"]
+
+_INIT_GAIN = {"he": 2.0, "lecun": 1.0}
+
+
+class Linear:
+    """A dense layer ``x W + b`` with ``W`` of shape (n_in, n_out), the layout Keras uses.
+
+    ``init="he"`` draws ``W`` from N(0, 2/n_in), suited to ReLU; ``"lecun"`` from N(0, 1/n_in), suited
+    to tanh and sigmoid. Either keeps the scale of the activations roughly constant from layer to layer.
+    """
+
+    def __init__(self, n_in: int, n_out: int, *, rng: np.random.Generator, init: str = "he",
+                 dtype: type = np.float64) -> None:
+        check_positive(n_in, "n_in", integer=True)
+        check_positive(n_out, "n_out", integer=True)
+        if init not in _INIT_GAIN:
+            raise ValueError(f"init must be one of {sorted(_INIT_GAIN)}, got {init!r}")
+        std = np.sqrt(_INIT_GAIN[init] / n_in)
+        self.W = Tensor(rng.normal(0.0, std, (n_in, n_out)).astype(dtype), requires_grad=True)
+        self.b = Tensor(np.zeros(n_out, dtype=dtype), requires_grad=True)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return x @ self.W + self.b
+
+    def parameters(self) -> list[Tensor]:
+        return [self.W, self.b]
+
+
+class MLP:
+    """Dense layers with an activation between them and none after the last (it outputs logits).
+
+    ``sizes=[64, 32, 10]`` makes 64 -> 32 -> 10. ``activation`` is "relu", "tanh" or "sigmoid".
+    After a forward pass, ``mlp.pre_activations`` holds each hidden layer's ``z`` (chapter 2 uses them).
+    """
+
+    def __init__(self, sizes: Iterable[int], activation: str = "relu", *, seed: int = 0,
+                 init: str | None = None, dtype: type = np.float64) -> None:
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"sizes must list at least an input and an output size, got {sizes}")
+        if activation not in ("relu", "tanh", "sigmoid"):
+            raise ValueError(f"activation must be 'relu', 'tanh' or 'sigmoid', got {activation!r}")
+        init = init or ("he" if activation == "relu" else "lecun")
+        rng = np.random.default_rng(seed)
+        self.activation = activation
+        self.layers = [Linear(a, b, rng=rng, init=init, dtype=dtype) for a, b in zip(sizes, sizes[1:])]
+        self.pre_activations: list[Tensor] = []
+
+    def __call__(self, x: Tensor | np.ndarray) -> Tensor:
+        h = x if isinstance(x, Tensor) else Tensor(x)
+        n_in = self.layers[0].W.shape[0]
+        if h.data.ndim != 2 or h.shape[1] != n_in:
+            raise ValueError(f"x must have shape (batch, {n_in}), got {h.shape}")
+        self.pre_activations = []
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i < len(self.layers) - 1:
+                self.pre_activations.append(h)
+                h = getattr(h, self.activation)()
+        return h
+
+    def parameters(self) -> list[Tensor]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def to_torch(self) -> Any:
+        """The same network as a ``torch.nn.Sequential`` with copied weights (``Linear.weight = W^T``)."""
+        import torch
+
+        mods: list[Any] = []
+        for i, layer in enumerate(self.layers):
+            lin = torch.nn.Linear(*layer.W.shape, dtype=torch.float64 if layer.W.data.dtype == np.float64
+                                  else torch.float32)
+            with torch.no_grad():
+                lin.weight.copy_(torch.as_tensor(layer.W.data.T))
+                lin.bias.copy_(torch.as_tensor(layer.b.data))
+            mods.append(lin)
+            if i < len(self.layers) - 1:
+                mods.append({"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid}[
+                    self.activation]())
+        return torch.nn.Sequential(*mods)
+
+    def to_keras(self) -> Any:
+        """The same network as a Keras ``Sequential`` (Dense kernels are (in, out), like ours)."""
+        import keras
+
+        n_in = self.layers[0].W.shape[0]
+        dtype = str(self.layers[0].W.data.dtype)
+        model = keras.Sequential([keras.Input((n_in,), dtype=dtype)] + [
+            keras.layers.Dense(layer.W.shape[1], dtype=dtype,
+                               activation=self.activation if i < len(self.layers) - 1 else None)
+            for i, layer in enumerate(self.layers)])
+        for dense, layer in zip(model.layers, self.layers):
+            dense.set_weights([layer.W.data, layer.b.data])
+        return model
+
+
+def zero_grad(params: Iterable[Tensor]) -> None:
+    """Forget accumulated gradients (leaves add up gradients over backward passes, as in PyTorch)."""
+    for p in params:
+        p.grad = None
+
+
+def sgd_step(params: Iterable[Tensor], lr: float) -> None:
+    """Plain gradient descent: ``p <- p - lr * dL/dp`` for every parameter (chapter 3 does better)."""
+    check_positive(lr, "lr")
+    for p in params:
+        if p.grad is not None:
+            p.data -= lr * p.grad
