@@ -85,3 +85,20 @@ def test_show_source_outside_notebook():
     assert "def sigmoid" in src
     with pytest.raises(TypeError, match="obj must be"):
         tk.show_source(3)
+
+
+def test_paths_on_contours_and_descend():
+    from troikadl.landscapes import ROSENBROCK, VALLEY, descend
+    from troikadl.optim import SGD
+
+    path, steps = descend(lambda ps: SGD(ps, lr=0.03), VALLEY, steps=2000)
+    assert steps is not None and path.shape[1] == 2 and VALLEY.f(path[-1]) < 1e-3
+    path, steps = descend(lambda ps: SGD(ps, lr=0.1), ROSENBROCK, steps=50)
+    assert steps is None  # diverges: lr far too large for the steep walls
+    ax = tk.plot.paths_on_contours(VALLEY, {"sgd": path[:3]})
+    assert len(ax.get_legend().get_texts()) == 1
+    with pytest.raises(ValueError, match="must have shape \\(steps, 2\\)"):
+        tk.plot.paths_on_contours(VALLEY, {"bad": np.ones(3)})
+    with pytest.raises(ValueError, match="start must have 2 coordinates"):
+        descend(lambda ps: SGD(ps, lr=0.1), VALLEY, start=[1.0, 2.0, 3.0])
+    plt.close("all")

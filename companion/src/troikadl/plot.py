@@ -8,7 +8,7 @@ import numpy as np
 
 from .validate import as_features, as_labels, check_positive
 
-__all__ = ["learning_curves", "decision_boundary"]
+__all__ = ["learning_curves", "decision_boundary", "paths_on_contours"]
 
 
 def _axes(ax: Any) -> Any:
@@ -84,4 +84,24 @@ def decision_boundary(predict: Callable[[np.ndarray], Any], X: Any, y: Any, *, a
     if title:
         ax.set_title(title)
     ax.legend(loc="lower right")
+    return ax
+
+
+def paths_on_contours(land: Any, paths: Mapping[str, np.ndarray], *, ax: Any = None, levels: int = 30,
+                      title: str | None = None) -> Any:
+    """Draw optimizer paths over the log-spaced contours of a 2-D landscape (chapter 3)."""
+    ax = _axes(ax)
+    x0, x1, y0, y1 = land.box
+    gx, gy = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
+    z = np.vectorize(lambda a, b: land.f(np.array([a, b])))(gx, gy)
+    ax.contour(gx, gy, np.log10(z + 1e-3), levels=levels, cmap="Greys", linewidths=0.6)
+    for i, (label, path) in enumerate(paths.items()):
+        path = np.asarray(path)
+        if path.ndim != 2 or path.shape[1] != 2:
+            raise ValueError(f"paths[{label!r}] must have shape (steps, 2), got {path.shape}")
+        ax.plot(path[:, 0], path[:, 1], "-", color=f"C{i}", lw=1.2, label=label)
+    ax.plot(*land.start, "ko", ms=5)
+    ax.plot(*land.minimum, "k*", ms=12)
+    ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel="$x$", ylabel="$y$", title=title or land.name)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8)
     return ax

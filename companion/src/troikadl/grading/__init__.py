@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import backprop as _backprop  # noqa: F401  (registers the chapter 2 exercises)
 from . import neuron as _neuron  # noqa: F401  (registers the chapter 1 exercises)
+from . import optim as _optim  # noqa: F401  (registers the chapter 3 exercises)
 from .core import EXERCISES, Case, Exercise, ExerciseFailed, check, register, run_cases
 
 __all__ = ["EXERCISES", "Case", "Exercise", "ExerciseFailed", "check", "register", "run_cases",

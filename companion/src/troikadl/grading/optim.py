@@ -1,0 +1,98 @@
+"""Exercises on optimizers (chapter 3): public cases and plausible wrong answers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core import Case, Exercise, register
+
+CHAPTER = "03_optimizers"
+
+# --- optim.momentum_step: one step of SGD with momentum (PyTorch's form) ---------------------------
+
+
+def _ms_ema(w, g, buf, lr, mu):  # an exponential moving average: (1 - mu) on the gradient
+    buf = mu * buf + (1 - mu) * g
+    return w - lr * buf, buf
+
+
+def _ms_old_buffer(w, g, buf, lr, mu):  # steps with the previous buffer
+    return w - lr * buf, mu * buf + g
+
+
+def _ms_plain(w, g, buf, lr, mu):  # forgets the momentum
+    return w - lr * g, g
+
+
+register(Exercise(
+    id="optim.momentum_step", chapter=CHAPTER, function="momentum_step",
+    title="One step of SGD with momentum",
+    hint="First buf <- mu * buf + g, then w <- w - lr * buf; return (w, buf).",
+    cases=[
+        Case("first step (zero buffer)", (np.array([1.0, -1.0]), np.array([0.5, 2.0]), np.zeros(2), 0.1, 0.9),
+             expected=(np.array([0.95, -1.2]), np.array([0.5, 2.0]))),
+        Case("with a buffer", (np.array([1.0, -1.0]), np.array([0.5, 2.0]), np.array([1.0, -1.0]), 0.1, 0.9),
+             expected=(np.array([0.86, -1.11]), np.array([1.4, 1.1])),
+             hint="The new buffer is mu * buf + g (no (1 - mu) factor in PyTorch's form)."),
+        Case("no momentum", (np.array([2.0]), np.array([4.0]), np.array([3.0]), 0.5, 0.0),
+             expected=(np.array([0.0]), np.array([4.0])), hint="With mu = 0 this is plain gradient descent."),
+    ],
+    wrong_answers={"moving average (1 - mu) g": _ms_ema, "steps with the old buffer": _ms_old_buffer,
+                   "ignores the buffer": _ms_plain},
+))
+
+# --- optim.adam_step: one step of Adam (PyTorch's form) --------------------------------------------
+
+
+def _adam(w, g, m, v, t, lr, beta1, beta2, eps, correct=True, eps_inside=False):
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    m_hat, v_hat = (m / (1 - beta1 ** t), v / (1 - beta2 ** t)) if correct else (m, v)
+    denom = np.sqrt(v_hat + eps) if eps_inside else np.sqrt(v_hat) + eps
+    return w - lr * m_hat / denom, m, v
+
+
+def _as_no_correction(w, g, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    return _adam(w, g, m, v, t, lr, beta1, beta2, eps, correct=False)
+
+
+def _as_eps_inside(w, g, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    return _adam(w, g, m, v, t, lr, beta1, beta2, eps, eps_inside=True)
+
+
+def _as_article(w, g, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    """Article 000 §4.1.4, as written."""
+    m = beta1 * m + (1 - beta1) * (g - m)
+    v = beta2 * v + (1 - beta2) * (g * g - v)
+    return w - lr / (np.sqrt(1 - beta2 ** t) * (1 - beta1 ** t)) * m / (np.sqrt(v) + eps), m, v
+
+
+def _as_corrected_state(w, g, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    m = (beta1 * m + (1 - beta1) * g) / (1 - beta1 ** t)  # stores the corrected moments
+    v = (beta2 * v + (1 - beta2) * g * g) / (1 - beta2 ** t)
+    return w - lr * m / (np.sqrt(v) + eps), m, v
+
+
+_W, _G = np.array([0.5, -1.0, 2.0]), np.array([0.1, -3.0, 0.0])
+_M, _V = np.array([0.05, -0.2, 0.1]), np.array([0.01, 0.5, 0.02])
+
+register(Exercise(
+    id="optim.adam_step", chapter=CHAPTER, function="adam_step",
+    title="One step of Adam",
+    hint="m, v are the raw moments; divide by (1 - beta^t) only to make m_hat, v_hat for the step; "
+         "eps goes outside the square root. Return (w, m, v).",
+    cases=[
+        Case("first step", (_W, _G, np.zeros(3), np.zeros(3), 1),
+             expected=_adam(_W, _G, np.zeros(3), np.zeros(3), 1, 1e-3, 0.9, 0.999, 1e-8),
+             hint="At t = 1 the corrected step is lr * sign(g) (for g != 0)."),
+        Case("step 10 with state", (_W, _G, _M, _V, 10),
+             expected=_adam(_W, _G, _M, _V, 10, 1e-3, 0.9, 0.999, 1e-8),
+             hint="Return the *raw* m and v: the next step needs them, not m_hat and v_hat."),
+        Case("other hyper-parameters", (_W, _G, _M, _V, 3),
+             kwargs={"lr": 0.1, "beta1": 0.5, "beta2": 0.9, "eps": 0.1},
+             expected=_adam(_W, _G, _M, _V, 3, 0.1, 0.5, 0.9, 0.1),
+             hint="Use the lr, betas and eps you are given; eps is added to sqrt(v_hat)."),
+    ],
+    wrong_answers={"no bias correction": _as_no_correction, "eps inside the square root": _as_eps_inside,
+                   "the article's equations": _as_article, "stores the corrected moments": _as_corrected_state},
+))
