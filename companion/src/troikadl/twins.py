@@ -3,6 +3,10 @@
 PyTorch's ``nn.Linear`` stores its weight as (out_features, in_features) and computes ``x W^T + b``;
 Keras's ``Dense`` stores its kernel as (in_features, out_features) and computes ``x K + b``. The same
 layer therefore has ``K = W^T``. Taught in chapter 1; later chapters add their layers here.
+
+Chapter 4 adds convolutions (PyTorch: (out, in, kH, kW) on NCHW images; Keras: (kH, kW, in, out) on
+NHWC images) and the dense layer after a ``Flatten``, whose inputs come in a different order: PyTorch
+flattens (C, H, W), Keras (H, W, C).
 """
 
 from __future__ import annotations
@@ -11,12 +15,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["linear_to_dense", "dense_to_linear"]
+__all__ = ["linear_to_dense", "dense_to_linear", "conv2d_to_keras"]
 
 
-def linear_to_dense(linear: Any, dense: Any) -> None:
-    """Copy a ``torch.nn.Linear``'s weights into a built Keras ``Dense`` layer (kernel = weight^T)."""
+def linear_to_dense(linear: Any, dense: Any, *, flatten_chw: tuple[int, int, int] | None = None) -> None:
+    """Copy a ``torch.nn.Linear``'s weights into a built Keras ``Dense`` layer (kernel = weight^T).
+
+    If the layer follows a ``Flatten`` of a (C, H, W) feature map, pass ``flatten_chw``: the kernel's
+    rows are then reordered from PyTorch's (C, H, W) flattening to Keras's (H, W, C).
+    """
     w = linear.weight.detach().cpu().numpy()
+    if flatten_chw is not None:
+        c, h, wd = flatten_chw
+        if c * h * wd != w.shape[1]:
+            raise ValueError(f"flatten_chw {flatten_chw} has {c * h * wd} values but linear has "
+                             f"{w.shape[1]} inputs")
+        w = w.reshape(w.shape[0], c, h, wd).transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
     kernel_shape = tuple(dense.kernel.shape)
     if kernel_shape != w.T.shape:
         raise ValueError(f"dense kernel must have shape {w.T.shape} to match linear "
@@ -46,3 +60,14 @@ def dense_to_linear(dense: Any, linear: Any) -> None:
             if linear.bias is None:
                 raise ValueError("dense has a bias but linear has none")
             linear.bias.copy_(torch.as_tensor(params[1], dtype=linear.bias.dtype))
+
+
+def conv2d_to_keras(conv: Any, keras_conv: Any) -> None:
+    """Copy a ``torch.nn.Conv2d``'s weights into a built Keras ``Conv2D`` (kernel: (kH, kW, in, out))."""
+    w = conv.weight.detach().cpu().numpy()
+    kernel = w.transpose(2, 3, 1, 0)
+    if tuple(keras_conv.kernel.shape) != kernel.shape:
+        raise ValueError(f"keras_conv kernel must have shape {kernel.shape} to match conv "
+                         f"(out={w.shape[0]}, in={w.shape[1]}, k={w.shape[2:]}), got {tuple(keras_conv.kernel.shape)}")
+    weights = [kernel] + ([conv.bias.detach().cpu().numpy()] if conv.bias is not None else [])
+    keras_conv.set_weights([np.asarray(x, dtype=keras_conv.kernel.dtype) for x in weights])

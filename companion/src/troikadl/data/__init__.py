@@ -3,6 +3,7 @@
 Nothing here downloads: scikit-learn's ``fetch_*`` functions are never used.
 """
 
-from .tabular import Split, breast_cancer, moons, split_and_scale
+from .mnist1d import mnist1d
+from .tabular import Split, breast_cancer, digits, moons, split_and_scale
 
-__all__ = ["Split", "breast_cancer", "moons", "split_and_scale"]
+__all__ = ["Split", "breast_cancer", "digits", "mnist1d", "moons", "split_and_scale"]

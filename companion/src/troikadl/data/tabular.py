@@ -11,7 +11,7 @@ import numpy as np
 
 from ..validate import as_features, as_labels, check_in_range, check_positive
 
-__all__ = ["Split", "split_and_scale", "breast_cancer", "moons"]
+__all__ = ["Split", "split_and_scale", "breast_cancer", "moons", "digits"]
 
 
 @dataclass
@@ -74,4 +74,24 @@ def moons(*, n_samples: int = 1000, noise: float = 0.2, seed: int = 0, test_size
     X, y = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
     s = split_and_scale(X, y, test_size=test_size, seed=seed, standardize=False)
     s.feature_names, s.target_names = ["x1", "x2"], ["upper moon", "lower moon"]
+    return s
+
+
+def digits(*, seed: int = 0, test_size: float = 0.25, images: bool = False) -> Split:
+    """scikit-learn's 1,797 handwritten digits (8x8 pixels, 16 grey levels), stratified split.
+
+    Introduced in chapter 2. As vectors (n, 64), each pixel is standardized with the training
+    statistics. With ``images=True`` (chapter 4) the inputs are (n, 1, 8, 8) and standardized with one
+    global mean and standard deviation instead: per-pixel scaling would give the same ink a different
+    value at each position, which fights a convolution's weight sharing.
+    """
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    s = split_and_scale(d.data, d.target, test_size=test_size, seed=seed, standardize=not images)
+    if images:
+        mean, std = s.X_train.mean(), s.X_train.std()
+        s.X_train = ((s.X_train - mean) / std).reshape(-1, 1, 8, 8)
+        s.X_test = ((s.X_test - mean) / std).reshape(-1, 1, 8, 8)
+    s.target_names = [str(i) for i in range(10)]
     return s

@@ -8,6 +8,7 @@ Introduced in chapter 1.
 from __future__ import annotations
 
 from . import backprop as _backprop  # noqa: F401  (registers the chapter 2 exercises)
+from . import cnn as _cnn  # noqa: F401  (registers the chapter 4 exercises)
 from . import neuron as _neuron  # noqa: F401  (registers the chapter 1 exercises)
 from . import optim as _optim  # noqa: F401  (registers the chapter 3 exercises)
 from .core import EXERCISES, Case, Exercise, ExerciseFailed, check, register, run_cases

@@ -1,0 +1,159 @@
+"""Convolutional networks for the course's data, their Keras twins, and a shape tracer (chapter 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .twins import conv2d_to_keras, linear_to_dense
+from .validate import check_positive
+
+__all__ = ["lenet", "lenet_keras", "copy_to_keras", "cnn1d", "mlp", "count_parameters", "trace_shapes",
+           "ShapeTrace"]
+
+
+def lenet(image_size: int = 8, channels: tuple[int, int] = (16, 32), hidden: int = 64,
+          n_classes: int = 10, pool: bool = True) -> Any:
+    """A LeNet-style CNN for 1-channel square images: two conv-ReLU(-pool) blocks, then two dense layers.
+
+    With ``pool=False`` the max-pooling layers are left out (the dense layer then sees a larger map).
+    """
+    import torch.nn as nn
+
+    check_positive(image_size, "image_size", integer=True)
+    if pool and image_size % 4:
+        raise ValueError(f"image_size must be divisible by 4 (two 2x2 poolings), got {image_size}")
+    c1, c2 = channels
+    side = image_size // 4 if pool else image_size
+    layers: list[Any] = [nn.Conv2d(1, c1, 3, padding=1), nn.ReLU()]
+    layers += [nn.MaxPool2d(2)] if pool else []
+    layers += [nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU()]
+    layers += [nn.MaxPool2d(2)] if pool else []
+    layers += [nn.Flatten(), nn.Linear(c2 * side * side, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)]
+    return nn.Sequential(*layers)
+
+
+def lenet_keras(image_size: int = 8, channels: tuple[int, int] = (16, 32), hidden: int = 64,
+                n_classes: int = 10) -> Any:
+    """The Keras twin of :func:`lenet` (channels-last images: (batch, H, W, 1))."""
+    import keras
+
+    c1, c2 = channels
+    L = keras.layers
+    return keras.Sequential([keras.Input((image_size, image_size, 1)),
+                             L.Conv2D(c1, 3, padding="same", activation="relu"), L.MaxPooling2D(2),
+                             L.Conv2D(c2, 3, padding="same", activation="relu"), L.MaxPooling2D(2),
+                             L.Flatten(), L.Dense(hidden, activation="relu"), L.Dense(n_classes)])
+
+
+def copy_to_keras(model: Any, keras_model: Any, input_shape: tuple[int, ...]) -> None:
+    """Copy a PyTorch ``Sequential`` of Conv2d/Linear (and parameter-free) layers into its Keras twin.
+
+    ``input_shape`` is one PyTorch input, e.g. (1, 8, 8): it is traced to find the (C, H, W) map that
+    each ``Flatten`` produces, so that the next dense layer's rows can be reordered.
+    """
+    import torch.nn as nn
+
+    trace = trace_shapes(model, input_shape)
+    if trace.error:
+        raise ValueError(f"model does not run on input_shape {input_shape}: {trace.error}")
+    keras_layers = [layer for layer in keras_model.layers if layer.get_weights()]
+    torch_layers = [(i, m) for i, m in enumerate(model) if isinstance(m, (nn.Conv2d, nn.Linear))]
+    if len(keras_layers) != len(torch_layers):
+        raise ValueError(f"the models differ: {len(torch_layers)} PyTorch layers with weights, "
+                         f"{len(keras_layers)} Keras layers")
+    for (i, layer), klayer in zip(torch_layers, keras_layers):
+        if isinstance(layer, nn.Conv2d):
+            conv2d_to_keras(layer, klayer)
+            continue
+        after_flatten = i > 0 and isinstance(model[i - 1], nn.Flatten)
+        chw = trace.rows[i - 2].shape if after_flatten and i >= 2 else None
+        linear_to_dense(layer, klayer, flatten_chw=chw if chw and len(chw) == 3 else None)
+
+
+def cnn1d(length: int = 40, channels: int = 32, n_classes: int = 10) -> Any:
+    """A small 1-D CNN for MNIST-1D: three strided convolutions, then one dense layer."""
+    import torch.nn as nn
+
+    side = length
+    for k, s, p in ((5, 2, 2), (3, 2, 1), (3, 2, 1)):
+        side = (side + 2 * p - k) // s + 1
+    return nn.Sequential(nn.Unflatten(1, (1, length)),
+                         nn.Conv1d(1, channels, 5, stride=2, padding=2), nn.ReLU(),
+                         nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(channels * side, n_classes))
+
+
+def mlp(sizes: list[int]) -> Any:
+    """A ReLU multilayer perceptron in PyTorch: ``mlp([40, 100, 100, 10])``."""
+    import torch.nn as nn
+
+    layers: list[Any] = []
+    for a, b in zip(sizes, sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+def count_parameters(model: Any) -> int:
+    """Number of trainable parameters of a PyTorch model."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@dataclass
+class _Row:
+    name: str
+    layer: str
+    shape: tuple[int, ...]
+    params: int
+
+
+@dataclass
+class ShapeTrace:
+    """What :func:`trace_shapes` saw: one row per layer that ran, and the error that stopped it, if any."""
+
+    input_shape: tuple[int, ...]
+    rows: list[_Row] = field(default_factory=list)
+    error: str | None = None
+
+    def __repr__(self) -> str:
+        lines = [f"{'layer':<12} {'type':<34} {'output shape':<18} {'params':>8}",
+                 f"{'input':<12} {'':<34} {str(self.input_shape):<18} {'':>8}"]
+        lines += [f"{r.name:<12} {r.layer[:34]:<34} {str(r.shape):<18} {r.params:>8,}" for r in self.rows]
+        lines.append(f"error: {self.error}" if self.error else
+                     f"total parameters: {sum(r.params for r in self.rows):,}")
+        return "\n".join(lines)
+
+
+def trace_shapes(model: Any, input_shape: tuple[int, ...], batch: int = 2) -> ShapeTrace:
+    """Run a zero batch of ``input_shape`` through ``model`` and record each leaf layer's output shape.
+
+    Shapes are shown without the batch dimension. If a layer fails (a size that does not match the
+    feature map, say), the trace stops there and records the error instead of raising it.
+    """
+    import torch
+
+    if not all(isinstance(n, int) and n > 0 for n in input_shape):
+        raise ValueError(f"input_shape must be positive ints (without the batch), got {input_shape}")
+    trace = ShapeTrace(tuple(input_shape))
+    hooks = []
+    for name, module in model.named_modules():
+        if len(list(module.children())) == 0:  # leaf layers only
+            def record(mod: Any, inp: Any, out: Any, name: str = name) -> None:
+                params = sum(p.numel() for p in mod.parameters())
+                trace.rows.append(_Row(name, type(mod).__name__ + _extra(mod), tuple(out.shape[1:]), params))
+            hooks.append(module.register_forward_hook(record))
+    try:
+        with torch.no_grad():
+            model(torch.zeros(batch, *input_shape))
+    except Exception as exc:  # the point of the tracer: show where it breaks
+        trace.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        for h in hooks:
+            h.remove()
+    return trace
+
+
+def _extra(mod: Any) -> str:
+    text = mod.extra_repr()
+    return f"({text})" if text and len(text) < 28 else ""

@@ -1,0 +1,84 @@
+"""CNN models, their Keras twins, the shape tracer and the MNIST-1D loader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+import troikadl as tk
+from troikadl.cnn import cnn1d, copy_to_keras, count_parameters, lenet, lenet_keras, mlp, trace_shapes
+
+
+def test_trace_shapes_records_every_layer_and_stops_at_the_error():
+    t = trace_shapes(lenet(), (1, 8, 8))
+    assert t.error is None and t.rows[-1].shape == (10,)
+    assert sum(r.params for r in t.rows) == count_parameters(lenet())
+    broken = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(99, 2))
+    t = trace_shapes(broken, (1, 8, 8))
+    assert [r.shape for r in t.rows] == [(4, 6, 6), (144,)]
+    assert "mat1 and mat2 shapes cannot be multiplied" in t.error and "error:" in repr(t)
+    with pytest.raises(ValueError, match="input_shape must be positive ints"):
+        trace_shapes(lenet(), (1, 0, 8))
+
+
+def test_lenet_variants():
+    assert trace_shapes(lenet(pool=False), (1, 8, 8)).rows[-1].shape == (10,)
+    assert count_parameters(lenet(pool=False)) > count_parameters(lenet())
+    with pytest.raises(ValueError, match="image_size must be divisible by 4"):
+        lenet(image_size=10)
+    assert trace_shapes(cnn1d(), (40,)).rows[-1].shape == (10,)
+    assert count_parameters(mlp([40, 100, 100, 10])) == 40 * 100 + 100 + 100 * 100 + 100 + 100 * 10 + 10
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("channels, hidden", [((16, 32), 64), ((8, 4), 12)])
+def test_keras_twin_computes_the_same_function(channels, hidden):
+    tk.import_tf()
+    torch.manual_seed(0)
+    net = lenet(channels=channels, hidden=hidden).eval()
+    twin = lenet_keras(channels=channels, hidden=hidden)
+    copy_to_keras(net, twin, (1, 8, 8))
+    x = np.random.default_rng(0).normal(size=(16, 1, 8, 8)).astype(np.float32)
+    ours = net(torch.as_tensor(x)).detach().numpy()
+    theirs = twin(x.transpose(0, 2, 3, 1)).numpy()
+    assert np.abs(ours - theirs).max() < 1e-5
+
+
+@pytest.mark.tf
+def test_copy_to_keras_errors():
+    tk.import_tf()
+    with pytest.raises(ValueError, match="the models differ"):
+        copy_to_keras(lenet(), _short_keras(), (1, 8, 8))
+    with pytest.raises(ValueError, match="model does not run on input_shape"):
+        copy_to_keras(lenet(), lenet_keras(), (1, 7, 7))
+
+
+def _short_keras():
+    import keras
+
+    return keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(16, 3, padding="same"),
+                             keras.layers.Flatten(), keras.layers.Dense(10)])
+
+
+def test_mnist1d_is_generated_locally_and_leaves_global_rng_alone():
+    state = np.random.get_state()[1].copy()
+    d = tk.data.mnist1d()
+    assert np.array_equal(np.random.get_state()[1], state)
+    assert d.X_train.shape == (4000, 40) and d.X_test.shape == (1000, 40)
+    assert set(np.unique(d.y_train)) == set(range(10))
+    again = tk.data.mnist1d()
+    assert np.array_equal(d.X_test, again.X_test)
+    small = tk.data.mnist1d(num_samples=100, seed=1)
+    assert small.X_train.shape == (80, 40)
+    with pytest.raises(ValueError, match="num_samples must be at least 10"):
+        tk.data.mnist1d(num_samples=5)
+
+
+def test_digits_images_use_one_global_scale():
+    d = tk.data.digits(images=True)
+    assert d.X_train.shape == (1347, 1, 8, 8)
+    assert abs(d.X_train.mean()) < 1e-12 and abs(d.X_train.std() - 1) < 1e-12
+    flat = tk.data.digits()
+    assert flat.X_train.shape == (1347, 64)
