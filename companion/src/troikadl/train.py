@@ -126,19 +126,23 @@ def evaluate(model: Any, X: Any, y: Any, *, loss: str | Callable[[Any, Any], Any
 def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable[[Any, Any], Any],
         lr: float = 1e-2, optimizer: Any = None, batch_size: int | None = None,
         val: tuple[Any, Any] | None = None, metric: str | None = "accuracy",
-        desc: str = "training") -> History:
+        clip_norm: float | None = None, desc: str = "training") -> History:
     """Train ``model`` on ``train = (X, y)`` for ``epochs`` passes; return the per-epoch :class:`History`.
 
     Taught in chapter 1. ``loss`` is a name from :data:`LOSSES` or a callable ``loss(outputs, y)``;
     ``optimizer`` defaults to Adam with learning rate ``lr``; ``batch_size=None`` means full batch. The
     shuffling uses a torch generator seeded from :func:`troikadl.setup`'s seed, so runs repeat exactly.
     The model is moved to the runtime's device. Progress is shown unless running quietly (CI, book).
+    With ``clip_norm``, gradients are clipped to that global norm before each step (chapter 5), and the
+    history records the largest norm seen before clipping in each epoch (``grad_norm_max``).
     """
     import torch
 
     check_positive(epochs, "epochs", integer=True)
     if batch_size is not None:
         check_positive(batch_size, "batch_size", integer=True)
+    if clip_norm is not None:
+        check_positive(clip_norm, "clip_norm")
     if isinstance(loss, str) and loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable, got {loss!r}")
     if not (isinstance(train, tuple) and len(train) == 2):
@@ -159,18 +163,22 @@ def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable
     for _ in bar:
         model.train()
         order = torch.randperm(n, generator=gen).to(rt.device)
-        total, correct = 0.0, 0.0
+        total, correct, grad_max = 0.0, 0.0, 0.0
         for start in range(0, n, bs):
             idx = order[start:start + bs]
             out = model(X[idx])
             batch_loss = loss_fn(out, y[idx])
             optimizer.zero_grad()
             batch_loss.backward()
+            if clip_norm is not None:
+                grad_max = max(grad_max, float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)))
             optimizer.step()
             total += batch_loss.item() * len(idx)
             if metric == "accuracy":
                 correct += accuracy(y[idx], out.detach()) * len(idx)
         logs = {"train_loss": total / n}
+        if clip_norm is not None:
+            logs["grad_norm_max"] = grad_max
         if metric == "accuracy":
             logs["train_acc"] = correct / n
         if Xv is not None:

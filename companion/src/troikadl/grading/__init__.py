@@ -11,6 +11,7 @@ from . import backprop as _backprop  # noqa: F401  (registers the chapter 2 exer
 from . import cnn as _cnn  # noqa: F401  (registers the chapter 4 exercises)
 from . import neuron as _neuron  # noqa: F401  (registers the chapter 1 exercises)
 from . import optim as _optim  # noqa: F401  (registers the chapter 3 exercises)
+from . import rnn as _rnn  # noqa: F401  (registers the chapter 5 exercises)
 from .core import EXERCISES, Case, Exercise, ExerciseFailed, check, register, run_cases
 
 __all__ = ["EXERCISES", "Case", "Exercise", "ExerciseFailed", "check", "register", "run_cases",

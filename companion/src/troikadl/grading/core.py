@@ -87,6 +87,8 @@ def _show(x: Any) -> str:
         return "array(" + np.array2string(x, precision=6, separator=", ", threshold=20) + ")"
     if isinstance(x, tuple):
         return "(" + ", ".join(_show(v) for v in x) + ("," if len(x) == 1 else "") + ")"
+    if isinstance(x, list):
+        return "[" + ", ".join(_show(v) for v in x) + "]"
     if isinstance(x, float):
         text = f"{x:.6g}"
         return text if any(c in text for c in ".einf") else text + ".0"
@@ -94,7 +96,7 @@ def _show(x: Any) -> str:
 
 
 def _same(actual: Any, expected: Any, rtol: float, atol: float) -> bool:
-    if isinstance(expected, tuple):
+    if isinstance(expected, (tuple, list)):
         return (isinstance(actual, (tuple, list)) and len(actual) == len(expected)
                 and all(_same(a, e, rtol, atol) for a, e in zip(actual, expected)))
     if isinstance(expected, (np.ndarray, float, int, np.floating, np.integer)) and not isinstance(expected, bool):
@@ -110,8 +112,10 @@ def _same(actual: Any, expected: Any, rtol: float, atol: float) -> bool:
 def _copy(x: Any) -> Any:
     if isinstance(x, np.ndarray):
         return x.copy()
-    if isinstance(x, tuple):
-        return tuple(_copy(v) for v in x)
+    if isinstance(x, (tuple, list)):
+        return type(x)(_copy(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _copy(v) for k, v in x.items()}
     return x
 
 
