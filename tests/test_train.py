@@ -67,3 +67,20 @@ def test_accuracy_forms():
     assert tk.accuracy(y, np.array([0, 1, 1, 0])) == 1.0                  # labels
     with pytest.raises(ValueError, match="one row per label"):
         tk.accuracy(y, np.zeros(3))
+
+
+def test_fit_with_per_token_labels_and_clipping():
+    from troikadl.transformer import TokenEncoder
+
+    tk.setup(seed=0)
+    X, y = tk.data.token_task(512, 6, 5, "reverse", seed=0)
+    model = TokenEncoder(vocab=5, length=6, d_model=16, heads=2, layers=1, d_ff=32)
+    h = tk.fit(model, (X, y), loss="cross_entropy", lr=3e-3, epochs=8, batch_size=64, clip_norm=1.0)
+    assert "grad_norm_max" in h and h.last("train_acc") > 0.9
+    scores = np.zeros((2, 3, 4))
+    scores[..., 1] = 1.0
+    assert tk.accuracy(np.ones((2, 3), dtype=int), scores) == 1.0
+    with pytest.raises(ValueError, match="clip_norm must be > 0"):
+        tk.fit(model, (X, y), loss="cross_entropy", epochs=1, clip_norm=0.0)
+    with pytest.raises(ValueError, match="ids must be"):
+        model(torch.zeros(2, 7, dtype=torch.long))

@@ -54,7 +54,7 @@ def _bce(logits: Any, y: Any) -> Any:
 def _ce(logits: Any, y: Any) -> Any:
     import torch.nn.functional as F
 
-    return F.cross_entropy(logits, y.long())
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).long())
 
 
 def _mse(pred: Any, y: Any) -> Any:
@@ -63,20 +63,24 @@ def _mse(pred: Any, y: Any) -> Any:
     return F.mse_loss(pred.reshape(y.shape), y.to(pred.dtype))
 
 
-#: Named losses: "bce" (one logit per sample, labels 0/1), "cross_entropy" (class logits), "mse".
+#: Named losses: "bce" (one logit per sample, labels 0/1), "cross_entropy" (class logits in the last
+#: axis, e.g. (batch, classes) or (batch, positions, classes) for per-token labels), "mse".
 LOSSES: dict[str, Callable[[Any, Any], Any]] = {"bce": _bce, "cross_entropy": _ce, "mse": _mse}
 
 
 def accuracy(y_true: Any, scores: Any) -> float:
     """Fraction of correct predictions. ``scores``: labels, one logit per sample (threshold 0), or class scores."""
-    y = np.asarray(y_true.detach().cpu() if hasattr(y_true, "detach") else y_true).reshape(-1)
+    y = np.asarray(y_true.detach().cpu() if hasattr(y_true, "detach") else y_true)
     s = np.asarray(scores.detach().cpu() if hasattr(scores, "detach") else scores)
-    if s.ndim == 2 and s.shape[1] > 1:
+    if s.ndim >= 2 and s.shape[-1] > 1 and s.shape[:-1] == y.shape:  # class scores, per sample or token
+        pred = s.argmax(axis=-1).reshape(-1)
+    elif s.ndim == 2 and s.shape[1] > 1:
         pred = s.argmax(axis=1)
     elif np.issubdtype(s.dtype, np.floating):
         pred = (s.reshape(-1) > 0).astype(np.int64)
     else:
         pred = s.reshape(-1)
+    y = y.reshape(-1)
     if pred.shape[0] != y.shape[0]:
         raise ValueError(f"scores must have one row per label ({y.shape[0]}), got {pred.shape[0]}")
     return float(np.mean(pred == y))

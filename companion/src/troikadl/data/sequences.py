@@ -6,7 +6,7 @@ import numpy as np
 
 from ..validate import check_positive
 
-__all__ = ["adding_problem"]
+__all__ = ["adding_problem", "token_task"]
 
 
 def adding_problem(n: int, length: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -30,3 +30,17 @@ def adding_problem(n: int, length: int, *, seed: int = 0) -> tuple[np.ndarray, n
     X = np.stack([values, markers], axis=-1).astype(np.float32)
     y = (values * markers).sum(axis=1).astype(np.float32)
     return X, y
+
+
+def token_task(n: int, length: int, vocab: int, task: str = "sort", *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences of random tokens in ``range(vocab)`` and their ``task``: "sort" or "reverse" (chapter 6).
+
+    Returns ``X`` and ``y``, both int64 of shape (n, length): ``y[i]`` is ``X[i]`` sorted or reversed.
+    """
+    check_positive(n, "n", integer=True)
+    check_positive(length, "length", integer=True)
+    check_positive(vocab, "vocab", integer=True)
+    if task not in ("sort", "reverse"):
+        raise ValueError(f"task must be 'sort' or 'reverse', got {task!r}")
+    X = np.random.default_rng(seed).integers(0, vocab, size=(n, length))
+    return X, (np.sort(X, axis=1) if task == "sort" else X[:, ::-1].copy())

@@ -7,6 +7,7 @@ Introduced in chapter 1.
 
 from __future__ import annotations
 
+from . import attention as _attention  # noqa: F401  (registers the chapter 6 exercises)
 from . import backprop as _backprop  # noqa: F401  (registers the chapter 2 exercises)
 from . import cnn as _cnn  # noqa: F401  (registers the chapter 4 exercises)
 from . import neuron as _neuron  # noqa: F401  (registers the chapter 1 exercises)

@@ -1,0 +1,66 @@
+"""A small trainable Transformer encoder for token sequences, in PyTorch (chapter 6).
+
+Token embeddings plus learned (or sinusoidal) position embeddings, a stack of
+``nn.TransformerEncoderLayer`` blocks (the block chapter 6 rebuilds from scratch and proves equal),
+and a linear read-out at every position. ``attention_maps`` returns each layer's attention weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .attention import sinusoidal_positions
+from .validate import check_positive
+
+__all__ = ["TokenEncoder"]
+
+
+def TokenEncoder(vocab: int, length: int, d_model: int = 64, heads: int = 4, layers: int = 2,  # noqa: N802
+                 d_ff: int = 128, n_out: int | None = None, positions: str = "learned") -> Any:
+    """Build the encoder: (batch, length) token ids -> (batch, length, n_out) logits (n_out = vocab)."""
+    import torch
+    import torch.nn as nn
+
+    for name, v in (("vocab", vocab), ("length", length), ("d_model", d_model), ("heads", heads), ("layers", layers)):
+        check_positive(v, name, integer=True)
+    if d_model % heads:
+        raise ValueError(f"d_model {d_model} must be divisible by heads {heads}")
+    if positions not in ("learned", "sinusoidal", "none"):
+        raise ValueError(f"positions must be 'learned', 'sinusoidal' or 'none', got {positions!r}")
+
+    class _TokenEncoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tokens = nn.Embedding(vocab, d_model)
+            self.positions = nn.Embedding(length, d_model) if positions == "learned" else None
+            fixed = sinusoidal_positions(length, d_model) if positions == "sinusoidal" else np.zeros((length, d_model))
+            self.register_buffer("fixed_positions", torch.as_tensor(fixed, dtype=torch.float32))
+            self.blocks = nn.ModuleList(nn.TransformerEncoderLayer(d_model, heads, d_ff, dropout=0.0, batch_first=True)
+                                        for _ in range(layers))
+            self.readout = nn.Linear(d_model, n_out or vocab)
+
+        def embed(self, ids: Any) -> Any:
+            if ids.dim() != 2 or ids.shape[1] > length:
+                raise ValueError(f"ids must be (batch, length <= {length}), got {tuple(ids.shape)}")
+            pos = torch.arange(ids.shape[1], device=ids.device)
+            x = self.tokens(ids.long()) + self.fixed_positions[: ids.shape[1]]
+            return x + self.positions(pos) if self.positions is not None else x
+
+        def forward(self, ids: Any) -> Any:
+            x = self.embed(ids)
+            for block in self.blocks:
+                x = block(x)
+            return self.readout(x)
+
+        @torch.no_grad()
+        def attention_maps(self, ids: Any) -> list[Any]:
+            """Per layer, the attention weights (batch, heads, length, length)."""
+            x, maps = self.embed(ids), []
+            for block in self.blocks:
+                maps.append(block.self_attn(x, x, x, need_weights=True, average_attn_weights=False)[1])
+                x = block(x)
+            return maps
+
+    return _TokenEncoder()
