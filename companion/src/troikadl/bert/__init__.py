@@ -1,0 +1,8 @@
+"""BERT from scratch (chapter 7): WordPiece, masking, the model, and its map to Hugging Face."""
+
+from .masking import IGNORE, mask_tokens
+from .model import Bert, BertSettings, to_huggingface
+from .wordpiece import SPECIALS, WordPiece, pretokenize
+
+__all__ = ["SPECIALS", "WordPiece", "pretokenize", "IGNORE", "mask_tokens", "Bert", "BertSettings",
+           "to_huggingface"]
