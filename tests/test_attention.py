@@ -125,3 +125,16 @@ def test_clear_errors():
         A.padding_mask([0, 3], 5)
     with pytest.raises(ValueError, match="must be divisible by heads"):
         A.multi_head_attention(np.ones((1, 2, 16)), np.ones((1, 2, 16)), A.MHAWeights.from_torch(_mha()), 3)
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("causal", [False, True])
+def test_sdpa_equals_keras_ops(causal):
+    tk.import_tf()
+    import keras
+
+    q, k, v = _qkv(Lq=6, Lk=6, d=16)  # Keras casts 1/sqrt(d) through float32: exact for d = 16
+    ours, _ = A.scaled_dot_product_attention(q, k, v, causal=causal)
+    # keras.ops wants (batch, length, heads, dim)
+    ref = keras.ops.dot_product_attention(*(np.swapaxes(a, 1, 2) for a in (q, k, v)), is_causal=causal)
+    assert np.abs(ours - np.swapaxes(np.asarray(ref), 1, 2)).max() <= 1e-12

@@ -95,3 +95,15 @@ def test_adding_problem():
     assert np.array_equal(X, X2)
     with pytest.raises(ValueError, match="length must be at least 2"):
         tk.data.adding_problem(5, 1)
+
+
+@pytest.mark.tf
+def test_clip_grad_norm_equals_tensorflow():
+    tf = tk.import_tf()
+    rng = np.random.default_rng(7)
+    grads = [rng.normal(size=(3, 4)), rng.normal(size=5)]
+    clipped_tf, norm_tf = tf.clip_by_global_norm([tf.constant(g) for g in grads], 1.0)
+    clipped, norm = rnn.clip_grad_norm(grads, 1.0)
+    assert norm == pytest.approx(float(norm_tf), rel=1e-12)
+    for c, t in zip(clipped, clipped_tf):
+        np.testing.assert_allclose(c, t.numpy(), rtol=1e-5)  # torch and ours add 1e-6 to the norm; TF does not
