@@ -70,3 +70,10 @@ def test_tensorflow_is_not_imported_by_the_package():
     code = "import sys, troikadl; troikadl.setup(0); print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_setup_again_keeps_the_start_time(monkeypatch):
+    monkeypatch.delenv("TROIKA_SEED", raising=False)
+    first = tk.setup(seed=0)
+    again = tk.setup(seed=5)
+    assert again.started == first.started and again.seed == 5

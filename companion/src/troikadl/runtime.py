@@ -140,6 +140,9 @@ def _plot_style() -> None:
 def setup(seed: int = 0, *, device: str | None = None, threads: int | None = None) -> Runtime:
     """Prepare a chapter's run: seed everything, choose the device and threads, set the plot style.
 
+    Calling it again (to reseed) keeps the start time of the first call, which :func:`troikadl.report`
+    uses as the chapter's runtime.
+
     Taught in chapter 1. ``TROIKA_SEED``, ``TROIKA_DEVICE`` and ``TROIKA_THREADS`` override the
     arguments (see the module docstring). On a GPU it turns TF32 matmuls off so that float32 results
     stay close enough for the chapters' equality checks.
@@ -163,7 +166,8 @@ def setup(seed: int = 0, *, device: str | None = None, threads: int | None = Non
     torch.backends.cudnn.allow_tf32 = False
     _plot_style()
     rng = seed_everything(int(seed))
-    _CURRENT = Runtime(seed=int(seed), device=dev, threads=n_threads, rng=rng)
+    started = _CURRENT.started if _CURRENT is not None else time.perf_counter()  # runtime counts from the first call
+    _CURRENT = Runtime(seed=int(seed), device=dev, threads=n_threads, rng=rng, started=started)
     return _CURRENT
 
 

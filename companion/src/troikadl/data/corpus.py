@@ -37,6 +37,17 @@ class Corpus:
     documents: tuple[tuple[str, ...], ...]
     python: str
     sha256: str
+    modules: tuple[str, ...] = ()  # the module each document comes from
+
+    def subset(self, keep: "list[bool] | np.ndarray") -> "Corpus":
+        """The documents where ``keep`` is True (e.g. to hold some out of pretraining)."""
+        keep = list(keep)
+        if len(keep) != len(self.documents):
+            raise ValueError(f"keep must have one entry per document ({len(self.documents)}), got {len(keep)}")
+        docs = tuple(d for d, k in zip(self.documents, keep) if k)
+        mods = tuple(m for m, k in zip(self.modules, keep) if k)
+        digest = hashlib.sha256("\n".join(x for d in docs for x in d).encode()).hexdigest()
+        return Corpus(docs, self.python, digest, mods)
 
     @property
     def sentences(self) -> list[str]:
@@ -78,15 +89,16 @@ def stdlib_corpus() -> Corpus:
 
     out = subprocess.run([sys.executable, "-I", "-m", "troikadl.data.corpus"], capture_output=True, text=True,
                          check=True).stdout
-    docs = tuple(tuple(d) for d in json.loads(out))
+    built = json.loads(out)
+    docs = tuple(tuple(d) for _, d in built)
     if not docs:
         raise ValueError("the standard library yielded no sentences: is this a stripped Python build?")
     digest = hashlib.sha256("\n".join(s for d in docs for s in d).encode()).hexdigest()
-    return Corpus(docs, sys.version.split()[0], digest)
+    return Corpus(docs, sys.version.split()[0], digest, tuple(m for m, _ in built))
 
 
-def _build() -> list[list[str]]:
-    docs: list[tuple[str, ...]] = []
+def _build() -> list[tuple[str, list[str]]]:
+    docs: list[tuple[str, list[str]]] = []
     seen: set[str] = set()
     seen_sentences: set[str] = set()
     for name in sorted(sys.stdlib_module_names):
@@ -117,8 +129,8 @@ def _build() -> list[list[str]]:
                     seen_sentences.add(x)
                     sentences.append(x)
             if sentences:
-                docs.append(tuple(sentences))
-    return [list(d) for d in docs]
+                docs.append((name, sentences))
+    return docs
 
 
 def sentence_pairs(corpus: Corpus, n: int, *, seed: int = 0) -> tuple[list[tuple[str, str]], np.ndarray]:

@@ -93,3 +93,72 @@ register(Exercise(
     wrong_answers={name: (lambda n: lambda w, v: _wp(w, v, n))(name)
                    for name in ("shortest first", "no ## prefix", "keeps the pieces before [UNK]")},
 ))
+
+# --- bert.mlm_loss: cross-entropy on the masked positions only ------------------------------------
+
+
+def _log_softmax(z):
+    z = z - z.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def _mlm(logits, labels, variant=""):
+    logp = _log_softmax(logits)
+    sel = labels != IGNORE
+    picked = np.take_along_axis(logp, np.where(sel, labels, 0)[..., None], -1)[..., 0]
+    if variant == "every position":
+        return float(-picked.mean())
+    if variant == "sum, not mean":
+        return float(-picked[sel].sum())
+    if variant == "mean of per-sequence means":
+        per = [(-picked[i][sel[i]]).mean() for i in range(len(labels)) if sel[i].any()]
+        return float(np.mean(per))
+    return float(-picked[sel].mean())
+
+
+_r = np.random.default_rng(5)
+_logits = _r.normal(size=(2, 5, 7))
+_labels = np.array([[IGNORE, 3, IGNORE, IGNORE, IGNORE], [1, IGNORE, 6, 0, IGNORE]])
+_logits2 = _r.normal(size=(3, 4, 11)) * 3
+_labels2 = np.array([[IGNORE, IGNORE, 10, IGNORE], [2, 2, IGNORE, IGNORE], [IGNORE, IGNORE, IGNORE, 5]])
+
+register(Exercise(
+    id="bert.mlm_loss", chapter=CHAPTER, function="mlm_loss",
+    title="The masked-language-model loss",
+    hint="log_softmax over the vocabulary (last axis), pick the label's log-probability at every position "
+         "whose label is not -100, and average those -log p over all selected positions of the batch.",
+    cases=[
+        Case("2 sequences, 4 masked tokens", (_logits, _labels), expected=_mlm(_logits, _labels),
+             hint="Positions labelled -100 must not count at all."),
+        Case("3 sequences, uneven masks", (_logits2, _labels2), expected=_mlm(_logits2, _labels2),
+             hint="Average over masked tokens, not over sequences."),
+        Case("one masked token", (np.zeros((1, 2, 4)), np.array([[IGNORE, 2]])), expected=float(np.log(4)),
+             hint="Uniform logits over 4 tokens give log 4."),
+    ],
+    wrong_answers={name: (lambda n: lambda lg, lb: _mlm(lg, lb, n))(name)
+                   for name in ("every position", "sum, not mean", "mean of per-sequence means")},
+))
+
+# --- bert.warmup_factor: the learning-rate schedule -------------------------------------------------
+
+
+def _wf(step, warmup, total, variant=""):
+    if step < warmup:
+        return (step if variant == "starts at zero" else step + 1) / warmup
+    if variant == "no decay":
+        return 1.0
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+register(Exercise(
+    id="bert.warmup_factor", chapter=CHAPTER, function="warmup_factor",
+    title="Linear warm-up, then linear decay",
+    hint="For step < warmup: (step + 1) / warmup; afterwards (total - step) / (total - warmup), never below 0.",
+    cases=[
+        Case("first step", (0, 10, 100), expected=0.1, hint="Step 0 already trains, at 1/warmup of the rate."),
+        Case("end of warm-up", (9, 10, 100), expected=1.0),
+        Case("half-way through the decay", (55, 10, 100), expected=0.5),
+        Case("last step", (99, 10, 100), expected=1 / 90),
+    ],
+    wrong_answers={name: (lambda n: lambda s, w, t: _wf(s, w, t, n))(name) for name in ("starts at zero", "no decay")},
+))
