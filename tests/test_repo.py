@@ -6,7 +6,6 @@ import importlib
 import inspect
 import re
 import tomllib
-from pathlib import Path
 
 import pytest
 import yaml
