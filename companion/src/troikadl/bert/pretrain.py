@@ -55,6 +55,11 @@ class PairData:
     vocab_size: int
     mask_id: int
 
+    def subset(self, rows: Any) -> "PairData":
+        """The pairs at ``rows`` (an index array or a boolean mask)."""
+        return PairData(self.ids[rows], self.segments[rows], self.attention[rows], self.special[rows],
+                        self.nsp[rows], self.vocab_size, self.mask_id)
+
 
 def encode_pairs(pairs: list[tuple[str, str]], nsp: Any, tok: WordPiece, max_length: int = 48) -> PairData:
     """[CLS] A [SEP] B [SEP], trimmed to ``max_length`` (longer sentence first) and padded."""
@@ -76,11 +81,10 @@ def encode_pairs(pairs: list[tuple[str, str]], nsp: Any, tok: WordPiece, max_len
 def batch_for_step(data: PairData, step: int, batch_size: int, seed: int) -> dict[str, np.ndarray]:
     """The global batch of ``step``: a seeded choice of pairs, masked with a seeded generator."""
     rng = np.random.default_rng([seed, step])
-    rows = rng.choice(len(data.ids), size=batch_size, replace=False)
-    inputs, labels = mask_tokens(data.ids[rows], data.special[rows], vocab_size=data.vocab_size,
-                                 mask_id=data.mask_id, rng=rng)
-    return {"ids": inputs, "segments": data.segments[rows], "attention": data.attention[rows],
-            "labels": labels, "nsp": data.nsp[rows]}
+    batch = data.subset(rng.choice(len(data.ids), size=batch_size, replace=False))
+    inputs, labels = mask_tokens(batch.ids, batch.special, vocab_size=data.vocab_size, mask_id=data.mask_id, rng=rng)
+    return {"ids": inputs, "segments": batch.segments, "attention": batch.attention, "labels": labels,
+            "nsp": batch.nsp}
 
 
 def _loss(model: Any, batch: dict[str, np.ndarray], rank: int, world: int, device: Any) -> torch.Tensor:

@@ -70,15 +70,24 @@ class WordPiece:
         pair_freq: Counter[tuple[str, str]] = Counter()
         words_with: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
         pairs_with: defaultdict[str, set[tuple[str, str]]] = defaultdict(set)
-        for w, f in word_freq.items():
-            sp = splits[w]
+        def count(w: str, sign: int) -> list[tuple[str, str]]:
+            """Add (sign=+1) or remove (sign=-1) word w's symbols and pairs; return its pairs."""
+            f, sp = sign * word_freq[w], splits[w]
             for s in sp:
                 sym_freq[s] += f
-            for p in zip(sp, sp[1:]):
+            pairs = list(zip(sp, sp[1:]))
+            for p in pairs:
                 pair_freq[p] += f
-                words_with[p].add(w)
-                pairs_with[p[0]].add(p)
-                pairs_with[p[1]].add(p)
+                if sign > 0:
+                    words_with[p].add(w)
+                    pairs_with[p[0]].add(p)
+                    pairs_with[p[1]].add(p)
+                else:
+                    words_with[p].discard(w)
+            return pairs
+
+        for w in word_freq:
+            count(w, +1)
         vocab = list(SPECIALS) + sorted(sym_freq)
         if vocab_size < len(vocab):
             raise ValueError(f"vocab_size must be at least {len(vocab)} (specials + single characters), "
@@ -100,14 +109,8 @@ class WordPiece:
             vocab.append(new)
             touched: set[tuple[str, str]] = set()
             for w in list(words_with.pop(pair)):
-                f, sp = word_freq[w], splits[w]
-                for p in zip(sp, sp[1:]):  # remove the word's old pairs and symbols
-                    pair_freq[p] -= f
-                    words_with[p].discard(w)
-                    touched.add(p)
-                for s in sp:
-                    sym_freq[s] -= f
-                merged, i = [], 0
+                touched.update(count(w, -1))  # take the word out, merge (a, b) in it, put it back
+                sp, merged, i = splits[w], [], 0
                 while i < len(sp):
                     if i + 1 < len(sp) and sp[i] == a and sp[i + 1] == b:
                         merged.append(new)
@@ -116,14 +119,7 @@ class WordPiece:
                         merged.append(sp[i])
                         i += 1
                 splits[w] = merged
-                for s in merged:
-                    sym_freq[s] += f
-                for p in zip(merged, merged[1:]):
-                    pair_freq[p] += f
-                    words_with[p].add(w)
-                    pairs_with[p[0]].add(p)
-                    pairs_with[p[1]].add(p)
-                    touched.add(p)
+                touched.update(count(w, +1))
             pair_freq.pop(pair, None)
             if likelihood:  # symbol frequencies changed: every pair using them has a new score
                 for sym in (a, b, new):
