@@ -35,14 +35,16 @@ def test_built_wheel_installs_and_imports_without_the_source_tree(tmp_path):
     (wheel,) = wheels.glob("troika_dl-*.whl")
     listed = zipfile.ZipFile(wheel).namelist()
     assert "troikadl/py.typed" in listed
+    assert "troikadl/nas/digits_cnn.csv" in listed, "chapter 8's benchmark table must ship in the wheel"
     assert not any(n.startswith(("tests/", "troikadl/grading/hidden")) for n in listed)
     site = tmp_path / "site"
     subprocess.run(PIP + ["install", "--quiet", "--no-deps", "--target", str(site), str(wheel)], check=True)
     code = ("import troikadl, importlib.resources as r; "
             "print(troikadl.__file__); print(r.files('troikadl').joinpath('py.typed').is_file()); "
-            "troikadl.setup(0); print(troikadl.neuron.sigmoid(0.0))")
+            "troikadl.setup(0); print(troikadl.neuron.sigmoid(0.0)); "
+            "print(troikadl.nas.benchmark.Table.load().val.shape[0])")
     env = dict(os.environ, PYTHONPATH=str(site))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=env, cwd=tmp_path).stdout.split()
     assert out[0].startswith(str(site)), f"imported {out[0]}, not the installed wheel"
-    assert out[1:] == ["True", "0.5"]
+    assert out[1:] == ["True", "0.5", "144"]

@@ -130,7 +130,8 @@ def evaluate(model: Any, X: Any, y: Any, *, loss: str | Callable[[Any, Any], Any
 def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable[[Any, Any], Any],
         lr: float = 1e-2, optimizer: Any = None, batch_size: int | None = None,
         val: tuple[Any, Any] | None = None, metric: str | None = "accuracy",
-        clip_norm: float | None = None, desc: str = "training") -> History:
+        clip_norm: float | None = None, desc: str = "training", seed: int | None = None,
+        show_progress: bool = True) -> History:
     """Train ``model`` on ``train = (X, y)`` for ``epochs`` passes; return the per-epoch :class:`History`.
 
     Taught in chapter 1. ``loss`` is a name from :data:`LOSSES` or a callable ``loss(outputs, y)``;
@@ -139,6 +140,8 @@ def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable
     The model is moved to the runtime's device. Progress is shown unless running quietly (CI, book).
     With ``clip_norm``, gradients are clipped to that global norm before each step (chapter 5), and the
     history records the largest norm seen before clipping in each epoch (``grad_norm_max``).
+    ``seed`` overrides the setup's seed for the shuffling (chapter 8 trains each architecture of a
+    benchmark with its own stored seed); ``show_progress=False`` hides this run's bar.
     """
     import torch
 
@@ -161,9 +164,9 @@ def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     n = len(X)
     bs = n if batch_size is None else min(batch_size, n)
-    gen = torch.Generator().manual_seed(rt.seed)
+    gen = torch.Generator().manual_seed(rt.seed if seed is None else seed)
     history = History()
-    bar = progress(range(epochs), desc=desc, unit="epoch")
+    bar = progress(range(epochs), desc=desc, unit="epoch", **({} if show_progress else {"disable": True}))
     for _ in bar:
         model.train()
         order = torch.randperm(n, generator=gen).to(rt.device)

@@ -1,0 +1,15 @@
+"""Neural architecture search (chapter 8): search spaces, a tabular benchmark, search strategies, DARTS.
+
+``space`` defines a search space as a product of option sets; ``benchmark`` builds and loads the shipped
+table of every CNN of a small space trained on digits; ``search`` holds random search, regularized
+evolution and Optuna's TPE, and the simulated comparison; ``analysis`` the Pareto front and the
+selection bias of choosing on the test set; ``darts`` a differentiable supernet trained live.
+Importing this package is cheap: torch and Optuna are imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+from . import analysis, benchmark, darts, search
+from .space import SearchSpace
+
+__all__ = ["SearchSpace", "analysis", "benchmark", "darts", "search"]

@@ -1,0 +1,288 @@
+"""A small tabular NAS benchmark in the spirit of NAS-Bench-201: every CNN of a small space, trained for real.
+
+Taught in chapter 8. :data:`SPACE` holds 144 small CNNs for scikit-learn's 8x8 digits; each was trained
+with two seeds under :data:`SETTINGS`, and the results ship with the package as ``digits_cnn.csv``. A
+search strategy then "trains" an architecture by looking it up, so that a hundred searches cost seconds
+instead of hours, and strategies can be compared over many repeats.
+
+The data are split three ways (train / validation / test): training fits the weights, the search
+compares architectures on **validation** accuracy, and test accuracy is reported once, for the chosen
+architecture. The table also holds the test accuracy on each half of the test set (``test_a``,
+``test_b``), which chapter 8 uses to show what choosing on the test set does to the test score.
+
+Rebuild the table (about 4 CPU-minutes, ``--workers 2`` on two cores)::
+
+    python -m troikadl.nas.benchmark --out digits_cnn.csv --seeds 0 1 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .space import SearchSpace
+
+__all__ = ["SPACE", "SETTINGS", "Data", "digits_data", "build_cnn", "count_parameters", "train_architecture",
+           "build_table", "Table", "TABLE_FILE"]
+
+#: The benchmark's search space: 3 x 4 x 3 x 2 x 2 = 144 CNNs.
+SPACE = SearchSpace({
+    "depth": [1, 2, 3],              # convolutional blocks
+    "width": [4, 8, 16, 32],         # channels in every block
+    "kernel": [1, 3, 5],             # kernel size ('same' padding)
+    "activation": ["relu", "tanh"],
+    "skip": [False, True],           # residual connection around each block (1x1 projection if needed)
+})
+
+#: How every architecture is trained and scored. Changing any of these means rebuilding the table.
+SETTINGS: dict[str, Any] = {"data_seed": 0, "epochs": 12, "batch_size": 64, "lr": 3e-3, "optimizer": "Adam",
+                            "val_size": 360, "test_size": 360}
+
+TABLE_FILE = "digits_cnn.csv"
+_FIELDS = ["index", *SPACE.names, "seed", "params", "val_acc", "test_acc", "test_a", "test_b", "seconds"]
+
+
+@dataclass
+class Data:
+    """Digits images (n, 1, 8, 8) split three ways, standardized with the training pixels' mean and std."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+    def __repr__(self) -> str:
+        return f"Data(train {len(self.X_train)}, val {len(self.X_val)}, test {len(self.X_test)}; 8x8 images)"
+
+
+def digits_data(seed: int = 0, *, val_size: int = 360, test_size: int = 360) -> Data:
+    """The benchmark's split of the 1,797 digits: stratified test, then stratified validation, then train."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    X, y = d.data.astype(np.float64), d.target.astype(np.int64)
+    Xrest, Xte, yrest, yte = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
+    Xtr, Xva, ytr, yva = train_test_split(Xrest, yrest, test_size=val_size, random_state=seed, stratify=yrest)
+    mean, std = Xtr.mean(), Xtr.std()
+
+    def img(a: np.ndarray) -> np.ndarray:
+        return ((a - mean) / std).reshape(-1, 1, 8, 8)
+
+    return Data(img(Xtr), ytr, img(Xva), yva, img(Xte), yte)
+
+
+def build_cnn(arch: Mapping[str, Any], *, in_channels: int = 1, n_classes: int = 10, side: int = 8) -> Any:
+    """The CNN an architecture of :data:`SPACE` describes, in PyTorch.
+
+    ``depth`` blocks of conv (``kernel`` x ``kernel``, 'same' padding, ``width`` channels) and activation;
+    with ``skip`` each block adds its input (through a 1x1 convolution when the channels differ). Then
+    2x2 max pooling, flattening and a linear classifier.
+    """
+    import torch
+    from torch import nn
+
+    arch = SPACE.check(arch)
+    act = {"relu": nn.ReLU, "tanh": nn.Tanh}[arch["activation"]]
+
+    class Block(nn.Module):
+        def __init__(self, cin: int, cout: int):
+            super().__init__()
+            self.conv = nn.Conv2d(cin, cout, arch["kernel"], padding=arch["kernel"] // 2)
+            self.act = act()
+            self.shortcut = ((nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1)) if arch["skip"] else None)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.act(self.conv(x))
+            return y + self.shortcut(x) if self.shortcut is not None else y
+
+    w = arch["width"]
+    blocks = [Block(in_channels if i == 0 else w, w) for i in range(arch["depth"])]
+    return nn.Sequential(*blocks, nn.MaxPool2d(2), nn.Flatten(), nn.Linear(w * (side // 2) ** 2, n_classes))
+
+
+def count_parameters(arch: Mapping[str, Any]) -> int:
+    """The number of trainable parameters of ``build_cnn(arch)``."""
+    return sum(p.numel() for p in build_cnn(arch).parameters())
+
+
+def train_architecture(arch: Mapping[str, Any], seed: int, data: Data | None = None,
+                       settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Train ``arch`` with ``seed`` (initialization and shuffling) and score it; one row of the table."""
+    import torch
+
+    from ..train import fit
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    s = {**SETTINGS, **(settings or {})}
+    data = data if data is not None else digits_data(s["data_seed"], val_size=s["val_size"],
+                                                     test_size=s["test_size"])
+    arch = SPACE.check(arch)
+    start = time.perf_counter()
+    torch.manual_seed(int(seed))
+    model = build_cnn(arch)
+    fit(model, (data.X_train, data.y_train), epochs=s["epochs"], loss="cross_entropy", lr=s["lr"],
+        batch_size=s["batch_size"], metric=None, seed=int(seed), show_progress=False)
+    seconds = time.perf_counter() - start
+    half = len(data.y_test) // 2
+    pred = _predictions(model, data.X_test)
+    return {"index": SPACE.index(arch), **arch, "seed": int(seed),
+            "params": sum(p.numel() for p in model.parameters()),
+            "val_acc": float((_predictions(model, data.X_val) == data.y_val).mean()),
+            "test_acc": float((pred == data.y_test).mean()),
+            "test_a": float((pred[:half] == data.y_test[:half]).mean()),
+            "test_b": float((pred[half:] == data.y_test[half:]).mean()),
+            "seconds": seconds}
+
+
+def _predictions(model: Any, X: np.ndarray) -> np.ndarray:
+    from ..train import predict
+
+    return predict(model, X).argmax(1)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _train_job(job: tuple[int, int]) -> dict[str, Any]:
+    """One row, in a worker with one torch thread. The first call warms up (untimed) so that the
+    recorded seconds do not include the process's one-time start-up costs."""
+    from ..runtime import setup
+
+    if not _WORKER:
+        setup(0, threads=1)  # one thread per worker process (also what fit's device and seed come from)
+        _WORKER["data"] = digits_data(SETTINGS["data_seed"], val_size=SETTINGS["val_size"],
+                                      test_size=SETTINGS["test_size"])
+        train_architecture(SPACE[0], 0, _WORKER["data"], {"epochs": 1})
+    index, seed = job
+    return train_architecture(SPACE[index], seed, _WORKER["data"])
+
+
+def build_table(out: str | Path, *, seeds: Sequence[int] = (0, 1), indices: Sequence[int] | None = None,
+                workers: int = 1, log: Callable[[str], None] = print) -> Path:
+    """Train every architecture (or ``indices``) once per seed and write the CSV table to ``out``."""
+    from ..validate import check_positive
+
+    check_positive(workers, "workers", integer=True)
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
+    indices = list(range(SPACE.size)) if indices is None else [int(i) for i in indices]
+    jobs = [(i, int(s)) for i in indices for s in seeds]
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+
+    def collect(results: Any) -> None:
+        for row in results:
+            rows.append(row)
+            if len(rows) % 24 == 0 or len(rows) == len(jobs):
+                log(f"{len(rows)}/{len(jobs)} trained, {time.perf_counter() - start:.0f} s")
+
+    if workers == 1:  # in this process, with its threads
+        data = digits_data(SETTINGS["data_seed"], val_size=SETTINGS["val_size"], test_size=SETTINGS["test_size"])
+        collect(train_architecture(SPACE[i], s, data) for i, s in jobs)
+    else:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(workers) as pool:
+            collect(pool.imap(_train_job, jobs))
+    out = Path(out)
+    with out.open("w", newline="") as f:
+        f.write("# " + json.dumps({"settings": SETTINGS, "space": SPACE.options}) + "\n")
+        w = csv.DictWriter(f, fieldnames=_FIELDS, lineterminator="\n")
+        w.writeheader()
+        for r in sorted(rows, key=lambda r: (r["index"], r["seed"])):
+            w.writerow({k: (f"{v:.4f}" if k == "seconds" else f"{v:.6f}" if isinstance(v, float) else v)
+                        for k, v in r.items()})
+    return out
+
+
+class Table:
+    """The benchmark loaded as arrays indexed by architecture (``SPACE`` order) and seed.
+
+    ``val``, ``test``, ``test_a``, ``test_b`` and ``seconds`` have shape (architectures, seeds);
+    ``params`` has one entry per architecture. Chapter 8's searches call :meth:`objective`.
+    """
+
+    def __init__(self, rows: list[dict[str, str]], settings: dict[str, Any] | None = None):
+        if not rows:
+            raise ValueError("rows must hold at least one row of the benchmark")
+        self.settings = settings or {}
+        self.space = SPACE
+        self.seeds = sorted({int(r["seed"]) for r in rows})
+        n, m = SPACE.size, len(self.seeds)
+        cols = {k: np.full((n, m), np.nan) for k in ("val", "test", "test_a", "test_b", "seconds")}
+        self.params = np.zeros(n, dtype=np.int64)
+        for r in rows:
+            i, j = int(r["index"]), self.seeds.index(int(r["seed"]))
+            for k, src in (("val", "val_acc"), ("test", "test_acc"), ("test_a", "test_a"), ("test_b", "test_b"),
+                           ("seconds", "seconds")):
+                cols[k][i, j] = float(r[src])
+            self.params[i] = int(r["params"])
+        if np.isnan(cols["val"]).any():
+            missing = int(np.isnan(cols["val"]).any(1).sum())
+            raise ValueError(f"the table misses runs for {missing} architectures; every architecture needs "
+                             f"every seed {self.seeds}")
+        self.val, self.test, self.test_a, self.test_b, self.seconds = (cols[k] for k in
+                                                                       ("val", "test", "test_a", "test_b", "seconds"))
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "Table":
+        """Read a table written by :func:`build_table` (by default the one shipped with the package)."""
+        if path is None:
+            text = resources.files("troikadl.nas").joinpath(TABLE_FILE).read_text()
+        else:
+            text = Path(path).read_text()
+        lines = text.splitlines()
+        meta = json.loads(lines[0][2:]) if lines and lines[0].startswith("# ") else {}
+        rows = list(csv.DictReader(lines[1:] if meta else lines))
+        return cls(rows, meta.get("settings"))
+
+    def __len__(self) -> int:
+        return SPACE.size
+
+    def __repr__(self) -> str:
+        return (f"Table({SPACE.size} architectures x {len(self.seeds)} seeds; best mean validation accuracy "
+                f"{self.val.mean(1).max():.4f})")
+
+    def row(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+        """Everything the table knows about one architecture, averaged over seeds where it varies."""
+        i = SPACE.index(arch)
+        return {**SPACE[i], "index": i, "params": int(self.params[i]), "val_acc": float(self.val[i].mean()),
+                "test_acc": float(self.test[i].mean()), "val_per_seed": self.val[i].tolist(),
+                "seconds": float(self.seconds[i].mean())}
+
+    def objective(self, rng: np.random.Generator) -> Callable[[Mapping[str, Any]], float]:
+        """A simulated training run: the validation accuracy of ``arch`` under one seed drawn at random.
+
+        Drawing the seed reproduces the noise a real search sees: training the same architecture twice
+        gives two different scores.
+        """
+        def evaluate(arch: Mapping[str, Any]) -> float:
+            return float(self.val[SPACE.index(arch), int(rng.integers(len(self.seeds)))])
+
+        return evaluate
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m troikadl.nas.benchmark", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=TABLE_FILE, help="where to write the CSV table")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--indices", type=int, nargs="*", help="only these architectures (SPACE order)")
+    parser.add_argument("--workers", type=int, default=1, help="processes, each with one torch thread")
+    args = parser.parse_args(argv)
+    print(f"wrote {build_table(args.out, seeds=args.seeds, indices=args.indices, workers=args.workers)}")
+
+
+if __name__ == "__main__":
+    main()

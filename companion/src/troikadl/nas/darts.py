@@ -1,0 +1,149 @@
+"""A DARTS-style differentiable supernet (Liu, Simonyan and Yang, 2019), small enough to train live.
+
+Taught in chapter 8. Every edge of the network computes a *mixture* of candidate operations weighted by
+``softmax(alpha[edge])``. The weights ``w`` and the architecture ``alpha`` solve the bilevel problem
+
+    alpha* = argmin_alpha  L_val(w*(alpha), alpha)   where   w*(alpha) = argmin_w  L_train(w, alpha),
+
+approximated here to first order: alternate one gradient step on ``alpha`` using a validation batch
+with one step on ``w`` using a training batch. The derived architecture keeps each edge's strongest
+operation other than ``zero``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..validate import check_positive
+
+__all__ = ["OPS", "Supernet", "DartsResult", "darts_search"]
+
+#: The candidate operations on every edge.
+OPS: tuple[str, ...] = ("conv 3x3", "conv 5x5", "max pool 3x3", "skip", "zero")
+
+
+def _make_op(name: str, channels: int) -> Any:
+    from torch import nn
+
+    class Zero(nn.Module):
+        def forward(self, x: Any) -> Any:
+            return x * 0.0
+
+    if name == "conv 3x3":
+        return nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU())
+    if name == "conv 5x5":
+        return nn.Sequential(nn.Conv2d(channels, channels, 5, padding=2), nn.ReLU())
+    if name == "max pool 3x3":
+        return nn.MaxPool2d(3, stride=1, padding=1)
+    if name == "skip":
+        return nn.Identity()
+    if name == "zero":
+        return Zero()
+    raise ValueError(f"ops must be names from {list(OPS)}, got {name!r}")
+
+
+def Supernet(*, channels: int = 8, edges: int = 2, ops: Sequence[str] = OPS, n_classes: int = 10,
+             side: int = 8) -> Any:
+    """A stem convolution, a chain of ``edges`` mixed edges, then 2x2 max pooling and a linear classifier.
+
+    The returned ``torch.nn.Module`` has a parameter ``alpha`` of shape (edges, len(ops)) and
+    ``weight_parameters()``, every other parameter.
+    """
+    import torch
+    from torch import nn
+
+    check_positive(channels, "channels", integer=True)
+    check_positive(edges, "edges", integer=True)
+    ops = tuple(ops)
+    if len(ops) < 2 or len(set(ops)) != len(ops):
+        raise ValueError(f"ops must name at least two distinct operations from {list(OPS)}, got {list(ops)}")
+
+    class _Supernet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ops = ops
+            self.stem = nn.Sequential(nn.Conv2d(1, channels, 3, padding=1), nn.ReLU())
+            self.edges = nn.ModuleList(nn.ModuleList(_make_op(o, channels) for o in ops) for _ in range(edges))
+            self.head = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(channels * (side // 2) ** 2, n_classes))
+            self.alpha = nn.Parameter(1e-3 * torch.randn(edges, len(ops)))
+
+        def mixture(self) -> Any:
+            return torch.softmax(self.alpha, dim=-1)
+
+        def forward(self, x: Any) -> Any:
+            h, w = self.stem(x), self.mixture()
+            for e, candidates in enumerate(self.edges):
+                h = sum(w[e, i] * op(h) for i, op in enumerate(candidates))
+            return self.head(h)
+
+        def weight_parameters(self) -> list[Any]:
+            return [p for n, p in self.named_parameters() if n != "alpha"]
+
+        def derive(self) -> list[str]:
+            w = self.mixture().detach().cpu().numpy().copy()
+            if "zero" in self.ops:
+                w[:, self.ops.index("zero")] = -np.inf
+            return [self.ops[int(i)] for i in w.argmax(1)]
+
+    return _Supernet()
+
+
+@dataclass
+class DartsResult:
+    """The supernet after the search, ``softmax(alpha)`` after every step (steps + 1, edges, ops), the
+    derived operation per edge, and the supernet's validation accuracy."""
+
+    model: Any
+    ops: tuple[str, ...]
+    mixture: np.ndarray
+    derived: list[str]
+    val_acc: float
+
+
+def darts_search(data: Any, *, steps: int = 300, batch_size: int = 64, w_lr: float = 3e-3,
+                 alpha_lr: float = 3e-3, channels: int = 8, edges: int = 2, ops: Sequence[str] = OPS,
+                 seed: int = 0) -> DartsResult:
+    """First-order DARTS on ``data`` (a :class:`troikadl.nas.benchmark.Data`): alternate alpha and w steps.
+
+    ``alpha`` is updated on validation batches and ``w`` on training batches, each with Adam. The test
+    split is not touched.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from ..runtime import current
+    from ..train import predict
+
+    check_positive(steps, "steps", integer=True)
+    check_positive(batch_size, "batch_size", integer=True)
+    check_positive(w_lr, "w_lr")
+    check_positive(alpha_lr, "alpha_lr")
+    for name in ("X_train", "y_train", "X_val", "y_val"):
+        if not hasattr(data, name):
+            raise TypeError(f"data must have {name} (a troikadl.nas.benchmark.Data), got {type(data).__name__}")
+    device = current().device
+    torch.manual_seed(seed)
+    gen = np.random.default_rng(seed)
+    net = Supernet(channels=channels, edges=edges, ops=ops, side=data.X_train.shape[-1]).to(device)
+    Xtr = torch.as_tensor(data.X_train, dtype=torch.float32, device=device)
+    ytr = torch.as_tensor(data.y_train, dtype=torch.long, device=device)
+    Xva = torch.as_tensor(data.X_val, dtype=torch.float32, device=device)
+    yva = torch.as_tensor(data.y_val, dtype=torch.long, device=device)
+    opt_w = torch.optim.Adam(net.weight_parameters(), lr=w_lr)
+    opt_a = torch.optim.Adam([net.alpha], lr=alpha_lr, betas=(0.5, 0.999))
+    history = [net.mixture().detach().cpu().numpy()]
+    for _ in range(steps):
+        iv = torch.as_tensor(gen.integers(len(Xva), size=batch_size), device=device)
+        opt_a.zero_grad()
+        F.cross_entropy(net(Xva[iv]), yva[iv]).backward()
+        opt_a.step()
+        it = torch.as_tensor(gen.integers(len(Xtr), size=batch_size), device=device)
+        opt_w.zero_grad()
+        F.cross_entropy(net(Xtr[it]), ytr[it]).backward()
+        opt_w.step()
+        history.append(net.mixture().detach().cpu().numpy())
+    val_acc = float((predict(net, data.X_val).argmax(1) == data.y_val).mean())
+    return DartsResult(net, tuple(ops), np.array(history), net.derive(), val_acc)

@@ -1,0 +1,300 @@
+"""Chapter 8: the search space, the shipped benchmark table (rebuilt in part), search strategies, DARTS."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import troikadl as tk
+from troikadl.nas import SearchSpace
+from troikadl.nas import analysis, benchmark, darts, search
+
+SMALL = SearchSpace({"a": [1, 2, 3], "b": ["x", "y"], "c": [False, True]})
+
+
+# --- the space ------------------------------------------------------------------------------------------
+def test_size_is_the_product_and_iteration_lists_every_member_once():
+    assert SMALL.size == len(SMALL) == 12
+    members = list(SMALL)
+    assert len({tuple(m.items()) for m in members}) == 12
+    assert benchmark.SPACE.size == 3 * 4 * 3 * 2 * 2 == 144
+
+
+def test_index_and_getitem_are_inverse():
+    for i, arch in enumerate(SMALL):
+        assert SMALL.index(arch) == i and SMALL[i] == arch
+    for i in range(0, 144, 7):
+        assert benchmark.SPACE.index(benchmark.SPACE[i]) == i
+
+
+def test_sampling_is_uniform_over_the_space():
+    rng = np.random.default_rng(0)
+    counts = np.bincount([SMALL.index(SMALL.sample(rng)) for _ in range(12_000)], minlength=12)
+    expected = 1000
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < 31.3  # the 99.9% quantile of chi-square with 11 degrees of freedom
+
+
+def test_mutation_changes_exactly_one_option_and_reaches_every_neighbour_evenly():
+    rng = np.random.default_rng(1)
+    parent = {"a": 2, "b": "x", "c": False}
+    seen: dict[tuple, int] = {}
+    for _ in range(4000):
+        child = SMALL.mutate(parent, rng)
+        assert sum(child[k] != parent[k] for k in parent) == 1
+        SMALL.check(child)
+        seen[tuple(child.items())] = seen.get(tuple(child.items()), 0) + 1
+    assert len(seen) == len(SMALL.neighbours(parent)) == 4
+    # option chosen uniformly (1/3 each), then a different value uniformly: a-moves 1/6 each, b and c 1/3
+    freqs = {k[0][1] if k[0][1] != 2 else (k[1][1] if k[1][1] != "x" else "c"): v / 4000 for k, v in seen.items()}
+    assert abs(freqs[1] - 1 / 6) < 0.03 and abs(freqs[3] - 1 / 6) < 0.03
+    assert abs(freqs["y"] - 1 / 3) < 0.03 and abs(freqs["c"] - 1 / 3) < 0.03
+    assert parent == {"a": 2, "b": "x", "c": False}  # the parent is not modified
+
+
+def test_bool_and_int_values_are_not_confused():
+    space = SearchSpace({"skip": [False, True], "n": [0, 1]})
+    with pytest.raises(ValueError, match=r"arch\['skip'\] = 1 is not one of"):
+        space.check({"skip": 1, "n": 0})
+    assert space.check({"skip": np.bool_(True), "n": np.int64(1)}) == {"skip": True, "n": 1}
+
+
+@pytest.mark.parametrize("options, error, match", [
+    ({}, ValueError, "at least one option"),
+    ([("a", [1, 2])], TypeError, "must be a mapping"),
+    ({"a": [1]}, ValueError, r"options\['a'\] must offer at least 2 values"),
+    ({"a": [1, 1]}, ValueError, "repeats a value"),
+    ({"a": "abc"}, TypeError, "must be a list or tuple"),
+    ({"a": [1, [2]]}, TypeError, "must be bool, int, float or str"),
+    ({"": [1, 2]}, TypeError, "non-empty strings"),
+])
+def test_bad_search_spaces_are_refused_with_a_clear_message(options, error, match):
+    with pytest.raises(error, match=match):
+        SearchSpace(options)
+
+
+def test_bad_architectures_are_refused():
+    with pytest.raises(ValueError, match="exactly the options"):
+        SMALL.check({"a": 1, "b": "x"})
+    with pytest.raises(ValueError, match=r"arch\['a'\] = 4 is not one of \[1, 2, 3\]"):
+        SMALL.index({"a": 4, "b": "x", "c": True})
+    with pytest.raises(IndexError):
+        SMALL[12]
+
+
+# --- the benchmark -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def table():
+    return benchmark.Table.load()
+
+
+def test_the_shipped_table_is_complete_and_plausible(table):
+    assert table.val.shape == (144, len(table.seeds)) and len(table.seeds) >= 2
+    assert table.settings == benchmark.SETTINGS
+    assert np.all((table.val > 0.1) & (table.val <= 1)) and np.all((table.test > 0.1) & (table.test <= 1))
+    np.testing.assert_allclose((table.test_a + table.test_b) / 2, table.test, atol=1e-6)
+    assert 0.97 < table.val.mean(1).max() < 1.0
+    for i in (0, 77, 143):
+        assert table.params[i] == benchmark.count_parameters(benchmark.SPACE[i])
+
+
+def test_table_rows_rebuild_with_their_stored_seeds(table):
+    """Retrain three cheap architectures with their stored seeds: the same scores within half a point."""
+    tk.setup(0)
+    data = benchmark.digits_data()
+    cheap = np.argsort(table.seconds.mean(1))[[0, 20, 40]]
+    for i in cheap:
+        row = benchmark.train_architecture(benchmark.SPACE[int(i)], table.seeds[0], data)
+        assert abs(row["val_acc"] - table.val[i, 0]) <= 0.005, (i, row["val_acc"], table.val[i, 0])
+        assert abs(row["test_acc"] - table.test[i, 0]) <= 0.005, (i, row["test_acc"], table.test[i, 0])
+
+
+def test_build_table_writes_a_table_that_loads(tmp_path):
+    tk.setup(0)
+    out = benchmark.build_table(tmp_path / "t.csv", seeds=[3], indices=[0], log=lambda s: None)
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("# ") and len(lines) == 3
+    with pytest.raises(ValueError, match="misses runs for 143 architectures"):
+        benchmark.Table.load(out)
+
+
+def test_the_objective_draws_one_seed_per_call(table):
+    f = table.objective(np.random.default_rng(0))
+    arch = benchmark.SPACE[50]
+    values = {f(arch) for _ in range(50)}
+    assert values == set(table.val[50].tolist()) or len(set(table.val[50])) < len(table.seeds)
+
+
+def test_digits_data_is_split_three_ways_without_overlap():
+    d = benchmark.digits_data()
+    assert (len(d.y_train), len(d.y_val), len(d.y_test)) == (1077, 360, 360)
+    rows = {x.tobytes() for x in d.X_train.reshape(len(d.X_train), -1)}
+    assert not any(x.tobytes() in rows for x in d.X_test.reshape(len(d.X_test), -1)[:50])
+    assert abs(d.X_train.mean()) < 1e-12 and abs(d.X_train.std() - 1) < 1e-12
+
+
+# --- strategies ---------------------------------------------------------------------------------------
+def _counting(space):
+    calls = []
+
+    def objective(arch):
+        space.check(arch)
+        calls.append(dict(arch))
+        return float(space.index(arch)) / space.size  # a deterministic, known landscape: the last is best
+
+    return objective, calls
+
+
+@pytest.mark.parametrize("name", list(search.STRATEGIES))
+def test_every_strategy_spends_exactly_its_budget_and_reports_what_it_saw(name):
+    objective, calls = _counting(SMALL)
+    result = search.STRATEGIES[name](SMALL, objective, 9, np.random.default_rng(0))
+    assert len(calls) == len(result.scores) == len(result.archs) == 9
+    assert result.archs == calls
+    curve = result.best_so_far()
+    assert np.all(np.diff(curve) >= 0) and curve[-1] == max(result.scores)
+    assert SMALL.index(result.best) == int(round(max(result.scores) * SMALL.size))
+
+
+def test_regularized_evolution_mutates_tournament_winners_and_removes_the_oldest():
+    objective, calls = _counting(benchmark.SPACE)
+    result = search.regularized_evolution(benchmark.SPACE, objective, 60, np.random.default_rng(3),
+                                          population=8, sample_size=3)
+    children = result.archs[8:]
+    for k, child in enumerate(children):
+        # the population before child k: the 8 most recent members
+        pop = result.archs[k:k + 8]
+        assert any(sum(child[o] != p[o] for o in child) == 1 for p in pop), "a child is one mutation away"
+    # with a landscape that rewards the index, evolution climbs well above random search's average
+    assert np.mean(result.scores[-10:]) > 0.75
+
+
+def test_strategies_repeat_exactly_with_the_same_rng():
+    for strategy in search.STRATEGIES.values():
+        a = strategy(SMALL, _counting(SMALL)[0], 8, np.random.default_rng(5))
+        b = strategy(SMALL, _counting(SMALL)[0], 8, np.random.default_rng(5))
+        assert a.archs == b.archs
+
+
+def test_tpe_uses_optuna_and_beats_random_on_an_easy_landscape():
+    space = benchmark.SPACE
+    obj = _counting(space)[0]
+    tpe = np.mean([search.tpe_search(space, obj, 30, np.random.default_rng(s)).best_so_far()[-1] for s in range(5)])
+    rnd = np.mean([search.random_search(space, obj, 30, np.random.default_rng(s)).best_so_far()[-1]
+                   for s in range(5)])
+    assert tpe > rnd - 0.01 and tpe > 0.95
+
+
+def test_bad_strategy_arguments():
+    with pytest.raises(ValueError, match="budget"):
+        search.random_search(SMALL, _counting(SMALL)[0], 0, np.random.default_rng(0))
+    with pytest.raises(TypeError, match="objective must be callable"):
+        search.random_search(SMALL, 3, 5, np.random.default_rng(0))
+    with pytest.raises(TypeError, match="space must be"):
+        search.random_search({"a": [1, 2]}, _counting(SMALL)[0], 5, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="sample_size must be at most population"):
+        search.regularized_evolution(SMALL, _counting(SMALL)[0], 5, np.random.default_rng(0), population=2,
+                                     sample_size=3)
+
+
+def test_simulate_shapes_and_bands(table):
+    sim = search.simulate(search.random_search, table, budget=10, n_searches=20)
+    assert sim.incumbent_val.shape == (20, 10) and sim.test.shape == (20,)
+    mean, band = sim.mean_and_band()
+    assert np.all(band >= 0) and mean[-1] >= mean[0]
+    again = search.simulate(search.random_search, table, budget=10, n_searches=20)
+    np.testing.assert_array_equal(sim.incumbent_val, again.incumbent_val)
+
+
+# --- analysis -----------------------------------------------------------------------------------------
+def _dominated(c, s, i):
+    return any((c[j] <= c[i] and s[j] >= s[i]) and (c[j] < c[i] or s[j] > s[i]) for j in range(len(c)))
+
+
+def test_pareto_front_matches_the_definition():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        c, s = rng.integers(0, 10, 30).astype(float), rng.integers(0, 10, 30).astype(float)
+        front = analysis.pareto_front(c, s)
+        expect = {(c[i], s[i]) for i in range(30) if not _dominated(c, s, i)}
+        assert {(c[i], s[i]) for i in front} == expect and len(front) == len(expect)
+        assert np.all(np.diff(c[front]) > 0) and np.all(np.diff(s[front]) > 0)
+    with pytest.raises(ValueError, match="same length"):
+        analysis.pareto_front([1, 2], [1])
+
+
+def test_selection_bias_is_zero_for_independent_choice_and_positive_for_selecting_on_the_score():
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0.9, 0.95, 144)
+    on_test, on_val = [], []
+    for _ in range(100):  # independent measurements: validation v, two test halves a and b
+        v, a, b = (truth + rng.normal(0, 0.01, 144) for _ in range(3))
+        on_test.append(analysis.selection_bias(a, a, b, 50, n_draws=20, rng=rng).mean())
+        on_val.append(analysis.selection_bias(v, a, b, 50, n_draws=20, rng=rng).mean())
+    assert np.mean(on_test) > 0.005
+    assert abs(np.mean(on_val)) < 0.003
+    assert analysis.selection_bias(a, a, a, 50, rng=rng).mean() == 0
+    with pytest.raises(ValueError, match="n_candidates must be at most 144"):
+        analysis.selection_bias(a, a, b, 145, rng=rng)
+    with pytest.raises(ValueError, match="same length"):
+        analysis.selection_bias(a, a, b[:5], 5, rng=rng)
+
+
+# --- DARTS ---------------------------------------------------------------------------------------------
+def test_supernet_mixture_and_derivation():
+    import torch
+
+    tk.setup(0)
+    net = darts.Supernet(channels=4, edges=3)
+    assert tuple(net.alpha.shape) == (3, len(darts.OPS))
+    torch.testing.assert_close(net.mixture().sum(1), torch.ones(3))
+    with torch.no_grad():
+        net.alpha.zero_()
+        net.alpha[:, darts.OPS.index("zero")] = 5.0
+        net.alpha[0, darts.OPS.index("skip")] = 1.0
+    assert net.derive()[0] == "skip"  # zero is never derived
+    assert "alpha" not in {n for n, p in net.named_parameters() if any(p is q for q in net.weight_parameters())}
+    assert net(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_a_supernet_whose_alpha_selects_one_op_computes_that_op():
+    import torch
+
+    tk.setup(0)
+    net = darts.Supernet(channels=4, edges=1, ops=("skip", "zero"))
+    with torch.no_grad():
+        net.alpha[:] = torch.tensor([[50.0, -50.0]])
+    x = torch.randn(3, 1, 8, 8)
+    torch.testing.assert_close(net(x), net.head(net.stem(x)))
+
+
+def test_darts_search_moves_alpha_and_leaves_test_alone():
+    tk.setup(0)
+    data = benchmark.digits_data()
+    data.X_test = None  # must not be needed
+    r = darts.darts_search(data, steps=20, channels=4)
+    assert r.mixture.shape == (21, 2, len(darts.OPS))
+    assert not np.allclose(r.mixture[0], r.mixture[-1])
+    assert len(r.derived) == 2 and "zero" not in r.derived
+    with pytest.raises(ValueError, match="ops must name at least two distinct"):
+        darts.Supernet(ops=("skip",))
+    with pytest.raises(ValueError, match="ops must be names from"):
+        darts.Supernet(ops=("skip", "conv 7x7"))
+    assert math.isfinite(r.val_acc)
+
+
+def test_the_command_rebuilds_rows_in_worker_processes(tmp_path, table, capsys):
+    """`python -m troikadl.nas.benchmark` with two worker processes reproduces the shipped rows."""
+    out = tmp_path / "rows.csv"
+    benchmark.main(["--out", str(out), "--indices", "0", "1", "--seeds", str(table.seeds[0]), "--workers", "2"])
+    assert "wrote" in capsys.readouterr().out
+    import csv
+
+    rows = list(csv.DictReader(out.read_text().splitlines()[1:]))
+    assert [int(r["index"]) for r in rows] == [0, 1]
+    for r in rows:
+        i = int(r["index"])
+        assert abs(float(r["val_acc"]) - table.val[i, 0]) <= 0.005
+        assert abs(float(r["test_acc"]) - table.test[i, 0]) <= 0.005
