@@ -8,8 +8,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import (attention, autograd, cnn, conv, data, gradcheck, grading, landscapes, nas, neuron, nn, optim, plot,
-               rnn, transformer, twins, validate)
+from . import (attention, autograd, cnn, compress, conv, data, gradcheck, grading, landscapes, nas, neuron, nn, optim,
+               plot, rnn, transformer, twins, validate)
 from .notebook import show_source
 from .report import report
 from .runtime import Runtime, Timer, current, import_tf, progress, setup
@@ -17,5 +17,5 @@ from .train import History, accuracy, evaluate, fit, predict
 
 __all__ = ["__version__", "setup", "current", "Runtime", "import_tf", "progress", "Timer", "report",
            "fit", "evaluate", "predict", "accuracy", "History", "show_source",
-           "attention", "autograd", "cnn", "conv", "data", "gradcheck", "grading", "landscapes", "nas", "neuron", "nn", "optim",
-           "plot", "rnn", "transformer", "twins", "validate"]
+           "attention", "autograd", "cnn", "compress", "conv", "data", "gradcheck", "grading", "landscapes", "nas",
+           "neuron", "nn", "optim", "plot", "rnn", "transformer", "twins", "validate"]

@@ -11,6 +11,7 @@ from . import attention as _attention  # noqa: F401  (registers the chapter 6 ex
 from . import backprop as _backprop  # noqa: F401  (registers the chapter 2 exercises)
 from . import bert as _bert  # noqa: F401  (registers the chapter 7 exercises)
 from . import cnn as _cnn  # noqa: F401  (registers the chapter 4 exercises)
+from . import compress as _compress  # noqa: F401  (registers the chapter 9 exercises)
 from . import nas as _nas  # noqa: F401  (registers the chapter 8 exercises)
 from . import neuron as _neuron  # noqa: F401  (registers the chapter 1 exercises)
 from . import optim as _optim  # noqa: F401  (registers the chapter 3 exercises)

@@ -1,0 +1,174 @@
+"""Pruning with masks: magnitude (global or per layer), random, and structured (whole hidden units).
+
+Taught in chapter 9. Pruning sets weights to **zero** and keeps them there: a binary mask multiplies
+each weight matrix, during fine-tuning too. (Multiplying every weight by a "pruning probability", as
+article 001 §4.2.1 writes it, zeroes nothing.) Unstructured masks leave the shapes as they are;
+structured pruning removes whole units and gives a genuinely smaller dense network.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..validate import check_in_range
+
+__all__ = ["prunable", "magnitude_masks", "random_masks", "apply_masks", "remove_masks", "sparsity",
+           "unit_norms", "shrink_mlp"]
+
+
+def _check_sparsity(sparsity: float) -> float:
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float, np.floating, np.integer)):
+        raise TypeError(f"sparsity must be a number in [0, 1), got {type(sparsity).__name__}")
+    check_in_range(float(sparsity), "sparsity", 0.0, 1.0, closed="left")
+    return float(sparsity)
+
+
+def prunable(model: Any) -> list[Any]:
+    """The weight matrices of a model's ``nn.Linear`` layers, in order (biases are not pruned)."""
+    from torch import nn
+
+    layers = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not layers:
+        raise ValueError("model has no nn.Linear layers to prune")
+    return [m.weight for m in layers]
+
+
+def _smallest(scores: Any, k: int) -> Any:
+    """A boolean mask that is False at exactly the ``k`` smallest scores (ties broken by position)."""
+    import torch
+
+    flat = scores.flatten()
+    keep = torch.ones_like(flat, dtype=torch.bool)
+    if k > 0:
+        order = torch.argsort(flat, stable=True)
+        keep[order[:k]] = False
+    return keep.view_as(scores)
+
+
+def magnitude_masks(weights: Sequence[Any], sparsity: float, *, scope: str = "global") -> list[Any]:
+    """Masks that remove the ``sparsity`` fraction of weights with the smallest absolute value.
+
+    ``scope="global"`` ranks all weights together (layers with many small weights lose more);
+    ``"layer"`` removes the same fraction from each matrix. Exactly ``round(sparsity * n)`` weights are
+    removed (ties broken by position), globally or per layer. Masks are boolean: True keeps a weight.
+    """
+    import torch
+
+    s = _check_sparsity(sparsity)
+    if scope not in ("global", "layer"):
+        raise ValueError(f"scope must be 'global' or 'layer', got {scope!r}")
+    ws = [w.detach() for w in weights]
+    if not ws:
+        raise ValueError("weights must hold at least one tensor")
+    if scope == "layer":
+        return [_smallest(w.abs(), int(round(s * w.numel()))) for w in ws]
+    flat = torch.cat([w.abs().flatten() for w in ws])
+    keep = _smallest(flat, int(round(s * flat.numel())))
+    return [m.view_as(w) for m, w in zip(torch.split(keep, [w.numel() for w in ws]), ws)]
+
+
+def random_masks(weights: Sequence[Any], sparsity: float, *, generator: Any = None) -> list[Any]:
+    """Masks that remove the ``sparsity`` fraction of each matrix's weights at random: the control."""
+    import torch
+
+    s = _check_sparsity(sparsity)
+    return [_smallest(torch.rand(w.shape, generator=generator), int(round(s * w.numel()))) for w in weights]
+
+
+def apply_masks(model: Any, masks: Sequence[Any]) -> Any:
+    """Make each ``nn.Linear`` weight ``weight_orig * mask``, so pruned weights stay zero while training.
+
+    Uses ``torch.nn.utils.parametrize``: the mask is a buffer, gradients reach only the kept weights.
+    Returns the model (changed in place). :func:`remove_masks` bakes the zeros in.
+    """
+    import torch
+    from torch import nn
+    from torch.nn.utils import parametrize
+
+    class Mask(nn.Module):
+        def __init__(self, mask: torch.Tensor):
+            super().__init__()
+            self.register_buffer("mask", mask)
+
+        def forward(self, w: torch.Tensor) -> torch.Tensor:
+            return w * self.mask
+
+    layers = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if len(masks) != len(layers):
+        raise ValueError(f"masks must hold one mask per nn.Linear layer ({len(layers)}), got {len(masks)}")
+    for layer, mask in zip(layers, masks):
+        if tuple(mask.shape) != tuple(layer.weight.shape):
+            raise ValueError(f"each mask must have its layer's weight shape {tuple(layer.weight.shape)}, "
+                             f"got {tuple(mask.shape)}")
+        if parametrize.is_parametrized(layer, "weight"):
+            parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
+        parametrize.register_parametrization(layer, "weight",
+                                             Mask(mask.to(layer.weight.device, layer.weight.dtype)))
+    return model
+
+
+def remove_masks(model: Any) -> Any:
+    """Bake the masks into the weights (the zeros stay) and drop the parametrizations."""
+    from torch import nn
+    from torch.nn.utils import parametrize
+
+    for m in model.modules():
+        if isinstance(m, nn.Linear) and parametrize.is_parametrized(m, "weight"):
+            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+    return model
+
+
+def sparsity(model_or_weights: Any) -> float:
+    """The fraction of exactly-zero entries among the ``nn.Linear`` weights (or the given tensors)."""
+    ws = prunable(model_or_weights) if hasattr(model_or_weights, "modules") else list(model_or_weights)
+    total = sum(w.numel() for w in ws)
+    return float(sum(int((w == 0).sum()) for w in ws)) / total
+
+
+def unit_norms(model: Any) -> list[Any]:
+    """For each hidden ``nn.Linear`` layer (all but the last), the L2 norm of each unit's incoming weights."""
+    return [w.detach().norm(dim=1) for w in prunable(model)[:-1]]
+
+
+def shrink_mlp(model: Any, sparsity: float) -> Any:
+    """Structured pruning of a Linear/activation stack: drop the ``sparsity`` fraction of hidden units.
+
+    In each hidden layer the units with the smallest incoming-weight L2 norm (measured in the original
+    model, layer by layer, like ``torch.nn.utils.prune.ln_structured``) go: their row of that
+    layer's weight and bias, and their column of the next layer's weight. The result is a new, smaller
+    ``nn.Sequential`` of the same kinds of layers (the input and output sizes are unchanged).
+    """
+    import copy
+
+    import torch
+    from torch import nn
+
+    s = _check_sparsity(sparsity)
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"model must be an nn.Sequential of Linear and activation layers, got {type(model).__name__}")
+    new = copy.deepcopy(model).cpu()
+    linears = [m for m in new if isinstance(m, nn.Linear)]
+    keep_in = None
+    for k, layer in enumerate(linears):
+        w, b = layer.weight.detach(), layer.bias.detach() if layer.bias is not None else None
+        norms = w.norm(dim=1)  # ranked on the original layer, as torch's ln_structured does
+        if keep_in is not None:
+            w = w[:, keep_in]
+        if k < len(linears) - 1:
+            n_drop = int(round(s * w.shape[0]))
+            if n_drop >= w.shape[0]:
+                raise ValueError(f"sparsity {s} would remove every unit of hidden layer {k}")
+            keep_out = torch.sort(torch.argsort(norms, descending=True)[:w.shape[0] - n_drop]).values
+            w = w[keep_out]
+            b = b[keep_out] if b is not None else None
+            keep_in = keep_out
+        fresh = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
+        with torch.no_grad():
+            fresh.weight.copy_(w)
+            if b is not None:
+                fresh.bias.copy_(b)
+        idx = next(i for i, m in enumerate(new) if m is layer)
+        new[idx] = fresh
+    return new.to(next(model.parameters()).device)
