@@ -95,6 +95,14 @@ def mlp(sizes: list[int]) -> Any:
     return nn.Sequential(*layers[:-1])
 
 
+def mlp_keras(sizes: list[int]) -> Any:
+    """The Keras twin of :func:`mlp` (fill it with :func:`copy_to_keras` and ``input_shape=(sizes[0],)``)."""
+    import keras
+
+    layers = [keras.layers.Dense(b, activation="relu") for b in sizes[1:-1]]
+    return keras.Sequential([keras.Input((sizes[0],)), *layers, keras.layers.Dense(sizes[-1])])
+
+
 def count_parameters(model: Any) -> int:
     """Number of trainable parameters of a PyTorch model."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

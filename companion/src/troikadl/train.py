@@ -98,13 +98,17 @@ def _tensors(X: Any, y: Any, device: Any, name: str) -> tuple[Any, Any]:
 
 
 def predict(model: Any, X: Any, *, batch_size: int = 4096) -> np.ndarray:
-    """Model outputs for ``X`` as a NumPy array (evaluation mode, no gradients)."""
+    """Model outputs for ``X`` as a NumPy array (evaluation mode, no gradients).
+
+    A model without parameters (e.g. PyTorch's int8 models, chapter 10) runs on the CPU in float32.
+    """
     import torch
 
-    device = next(model.parameters()).device
+    first = next(model.parameters(), None)  # None for a quantized model (its weights are packed buffers)
+    device = first.device if first is not None else torch.device("cpu")
     Xt = torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X)
     if Xt.is_floating_point():
-        Xt = Xt.to(next(model.parameters()).dtype)
+        Xt = Xt.to(first.dtype if first is not None else torch.float32)
     was_training = model.training
     model.eval()
     with torch.no_grad():

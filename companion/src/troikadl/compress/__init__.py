@@ -1,12 +1,13 @@
 """Model compression (chapters 9 and 10): pruning, low-rank factorization, distillation, and measuring size.
 
 ``prune`` (masks: magnitude, random, structured), ``lowrank`` (truncated SVD of dense layers),
-``distill`` (the temperature-softened loss), ``measure`` (bytes on disk, latency). Torch is imported
-inside the functions that use it.
+``distill`` (the temperature-softened loss), ``measure`` (bytes on disk, latency), ``quantize`` (affine
+quantization from scratch, fake quantization) and ``deploy`` (PyTorch int8, ONNX Runtime, TensorFlow Lite).
+Torch, TensorFlow and ONNX are imported inside the functions that use them.
 """
 
 from __future__ import annotations
 
-from . import distill, lowrank, measure, prune
+from . import deploy, distill, lowrank, measure, prune, quantize
 
-__all__ = ["distill", "lowrank", "measure", "prune"]
+__all__ = ["deploy", "distill", "lowrank", "measure", "prune", "quantize"]

@@ -1,0 +1,197 @@
+"""Chapter 10: affine quantization (vs torch's quantized tensors), fake quantization, and deployment formats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import troikadl as tk
+from troikadl.compress import deploy
+from troikadl.compress import quantize as Q
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*quantized tensor creation functions")
+
+
+def _x(seed=0, shape=(16, 33)):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=shape) * rng.uniform(0.1, 3, size=(shape[0], 1)) + 0.3
+
+
+# --- the quantizer ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bits", Q.SUPPORTED_BITS)
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("axis", [None, 0])
+def test_round_trip_error_is_at_most_half_a_step(bits, symmetric, axis):
+    x = _x(bits)
+    qp = Q.choose_qparams(x, bits=bits, symmetric=symmetric, axis=axis)
+    q = Q.quantize(x, qp)
+    assert q.min() >= qp.qmin and q.max() <= qp.qmax
+    err = np.abs(Q.dequantize(q, qp) - x)
+    step = qp.scale if axis is None else qp.scale[:, None]
+    assert np.all(err <= step / 2 + 1e-12)
+
+
+def test_zero_is_exact_and_ranges_are_right():
+    x = np.array([[0.0, 0.5, 1.7, 3.2]])
+    for symmetric in (False, True):
+        qp = Q.choose_qparams(x, bits=8, symmetric=symmetric)
+        assert Q.dequantize(Q.quantize(np.zeros(3), qp), qp).tolist() == [0.0, 0.0, 0.0]
+    assert Q.int_range(8, False) == (0, 255) and Q.int_range(8, True) == (-127, 127)
+    assert Q.int_range(4, True) == (-7, 7) and Q.int_range(2, True) == (-1, 1)
+
+
+def test_per_tensor_asymmetric_equals_torch_quint8():
+    x = _x(1)
+    qp = Q.choose_qparams(x, bits=8, symmetric=False)
+    tq = torch.quantize_per_tensor(torch.tensor(x, dtype=torch.float32), float(qp.scale), int(qp.zero_point),
+                                   torch.quint8)
+    np.testing.assert_array_equal(tq.int_repr().numpy().astype(np.int64), Q.quantize(x, qp))
+
+
+def test_per_channel_symmetric_equals_torch_qint8():
+    x = _x(2)
+    qp = Q.choose_qparams(x, bits=8, symmetric=True, axis=0)
+    assert qp.scale.shape == (16,) and np.all(qp.zero_point == 0)
+    tq = torch.quantize_per_channel(torch.tensor(x, dtype=torch.float32), torch.tensor(qp.scale),
+                                    torch.tensor(qp.zero_point), 0, torch.qint8)
+    np.testing.assert_array_equal(tq.int_repr().numpy().astype(np.int64), Q.quantize(x, qp))
+    # per-channel scales follow each row's own range
+    np.testing.assert_allclose(qp.scale, np.abs(x).max(1) / 127)
+
+
+def test_per_channel_is_never_worse_than_per_tensor_on_uneven_rows():
+    x = _x(3)
+    errs = {}
+    for axis in (None, 0):
+        qp = Q.choose_qparams(x, bits=4, symmetric=True, axis=axis)
+        errs[axis] = np.mean((Q.dequantize(Q.quantize(x, qp), qp) - x) ** 2)
+    assert errs[0] < errs[None]
+
+
+@pytest.mark.parametrize("symmetric, axis", [(False, None), (True, None), (True, 0), (False, 1)])
+def test_fake_quantize_forward_and_gradient_equal_torch(symmetric, axis):
+    x = _x(4)
+    qp = Q.choose_qparams(x, bits=4, symmetric=symmetric, axis=axis)
+    a = torch.tensor(x, requires_grad=True)
+    out = Q.fake_quantize(a, bits=4, symmetric=symmetric, axis=axis)
+    np.testing.assert_allclose(out.detach().numpy(), Q.dequantize(Q.quantize(x, qp), qp), atol=1e-12)
+    (out * torch.arange(33.0, dtype=torch.float64)).sum().backward()
+    b = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    if axis is None:
+        ref = torch.fake_quantize_per_tensor_affine(b, float(qp.scale), int(qp.zero_point), qp.qmin, qp.qmax)
+    else:
+        ref = torch.fake_quantize_per_channel_affine(b, torch.tensor(qp.scale, dtype=torch.float32),
+                                                     torch.tensor(qp.zero_point, dtype=torch.int32), axis,
+                                                     qp.qmin, qp.qmax)
+    (ref * torch.arange(33.0)).sum().backward()
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), atol=1e-5)
+    np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
+
+
+def test_straight_through_estimator_blocks_gradients_outside_the_range():
+    x = torch.tensor([-1.0, 0.0, 0.5, 1.0], requires_grad=True)
+    y = Q.fake_quantize(x, bits=8, symmetric=True)
+    y.backward(torch.ones(4))
+    assert x.grad.tolist() == [1.0, 1.0, 1.0, 1.0]  # the range comes from x itself: nothing is outside
+
+
+def test_quantize_weights_makes_ptq_and_qat_models():
+    tk.setup(0)
+    torch.manual_seed(0)
+    model = tk.cnn.mlp([8, 16, 3])
+    q = Q.quantize_weights(model, 2)
+    for layer in [m for m in q.modules() if isinstance(m, nn.Linear)]:
+        assert len(torch.unique(layer.weight[0])) <= 3  # 2 bits, restricted: -1, 0, +1 times the scale
+    X, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    before = model[0].weight.detach().clone()
+    tk.fit(q, (X, y), epochs=2, loss="cross_entropy", show_progress=False)
+    assert torch.equal(model[0].weight, before)  # the original is untouched; the copy learned
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        Q.quantize_weights(nn.ReLU(), 8)
+
+
+@pytest.mark.parametrize("bits, error", [(1, ValueError), (16, ValueError), (8.0, TypeError), (True, TypeError)])
+def test_unsupported_bit_widths_are_refused(bits, error):
+    with pytest.raises(error, match="bits must be"):
+        Q.choose_qparams(np.ones(3), bits=bits)
+
+
+def test_bad_inputs_are_refused():
+    with pytest.raises(ValueError, match="at least one value to calibrate on"):
+        Q.choose_qparams(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="axis must be between"):
+        Q.choose_qparams(np.ones((2, 3)), axis=2)
+    with pytest.raises(TypeError, match="q must hold integers"):
+        Q.dequantize(np.ones(3), Q.choose_qparams(np.ones(3)))
+    with pytest.raises(TypeError, match="qp must be QParams"):
+        Q.quantize(np.ones(3), (0.1, 0))
+
+
+def test_binary_and_ternary_weights():
+    w = np.array([-2.0, -0.1, 0.05, 0.3, 1.5])
+    b = Q.binarize(w)
+    assert set(np.abs(b)) == {np.abs(w).mean()} and np.all(np.sign(b) == np.where(w >= 0, 1, -1))
+    t = Q.ternarize(w)
+    delta = 0.7 * np.abs(w).mean()
+    assert np.all(t[np.abs(w) <= delta] == 0) and len(set(np.abs(t[t != 0]))) == 1
+
+
+# --- deployment formats -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained():
+    tk.setup(0)
+    d = tk.data.digits(seed=0)
+    torch.manual_seed(0)
+    model = tk.cnn.mlp([64, 128, 128, 10])
+    tk.fit(model, (d.X_train, d.y_train), epochs=5, loss="cross_entropy", lr=1e-3, batch_size=64,
+           show_progress=False)
+    return model.eval(), d
+
+
+def _agree(a, b):
+    return float(np.mean(np.argmax(a, 1) == np.argmax(b, 1)))
+
+
+def test_torch_int8_models_are_smaller_and_agree(trained):
+    from troikadl.compress import measure
+
+    model, d = trained
+    ref = tk.predict(model, d.X_test)
+    dyn = deploy.torch_dynamic_int8(model)
+    sta = deploy.torch_static_int8(model, d.X_train[:256])
+    x = torch.as_tensor(d.X_test, dtype=torch.float32)
+    for q in (dyn, sta):
+        assert measure.saved_bytes(q) < measure.saved_bytes(model) / 2.5  # small model: scales and zero points add up
+        assert _agree(q(x).numpy(), ref) > 0.97
+    with pytest.raises(ValueError, match="calibration must be a non-empty batch"):
+        deploy.torch_static_int8(model, np.zeros((0, 64)))
+
+
+def test_onnx_export_matches_torch_and_ort_int8_is_smaller(trained, tmp_path):
+    model, d = trained
+    path = deploy.export_onnx(model, tmp_path / "m.onnx", 64)
+    onnx_model = deploy.OnnxModel(path)
+    np.testing.assert_allclose(onnx_model(d.X_test), tk.predict(model, d.X_test), atol=1e-4)
+    assert not (tmp_path / "m.onnx.data").exists()
+    q8 = deploy.OnnxModel(deploy.onnx_dynamic_int8(path, tmp_path / "m8.onnx"))
+    assert q8.bytes < onnx_model.bytes / 3 and _agree(q8(d.X_test), onnx_model(d.X_test)) > 0.97
+
+
+@pytest.mark.tf
+def test_tflite_float_matches_keras_and_int8_agrees(trained):
+    model, d = trained
+    keras_model = tk.cnn.mlp_keras([64, 128, 128, 10])
+    tk.cnn.copy_to_keras(model, keras_model, (64,))
+    k_out = keras_model.predict(d.X_test.astype(np.float32), verbose=0)
+    np.testing.assert_allclose(k_out, tk.predict(model, d.X_test), atol=1e-4)
+    fp32 = deploy.TFLiteModel(deploy.tflite_convert(keras_model))
+    np.testing.assert_allclose(fp32(d.X_test), k_out, atol=1e-4)
+    int8 = deploy.TFLiteModel(deploy.tflite_convert(keras_model, d.X_train[:256]))
+    assert int8.bytes < fp32.bytes / 2.5 and _agree(int8(d.X_test), k_out) > 0.95
+    assert int8.interpreter.get_input_details()[0]["dtype"] == np.int8
+    with pytest.raises(ValueError, match="representative must be a non-empty batch"):
+        deploy.tflite_convert(keras_model, np.zeros((0, 64)))
+    with pytest.raises(TypeError, match="flatbuffer must be"):
+        deploy.TFLiteModel(b"")
