@@ -12,6 +12,7 @@ from . import backprop as _backprop  # noqa: F401  (registers the chapter 2 exer
 from . import bert as _bert  # noqa: F401  (registers the chapter 7 exercises)
 from . import cnn as _cnn  # noqa: F401  (registers the chapter 4 exercises)
 from . import compress as _compress  # noqa: F401  (registers the chapter 9 exercises)
+from . import fusion as _fusion  # noqa: F401  (registers the chapter 11 exercises)
 from . import nas as _nas  # noqa: F401  (registers the chapter 8 exercises)
 from . import neuron as _neuron  # noqa: F401  (registers the chapter 1 exercises)
 from . import optim as _optim  # noqa: F401  (registers the chapter 3 exercises)

@@ -1,0 +1,122 @@
+"""CLIP-style contrastive alignment of images and captions (Radford et al., 2021), at toy scale.
+
+Taught in chapter 11. An image encoder and a text encoder map a batch of matching pairs to unit vectors;
+the ``B x B`` matrix of cosine similarities divided by a temperature is read as ``B``-way classification
+twice: each image must pick its own caption among the batch's captions, and each caption its own image.
+The symmetric InfoNCE loss (van den Oord et al., 2018) averages the two cross-entropies.
+
+Packed inputs, as in :mod:`troikadl.fusion.models`: ``pack_pairs`` puts the 3x16x16 pixels and the 3
+caption tokens side by side, so that :func:`troikadl.fit` trains the model with ``loss=clip_loss``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["info_nce", "clip_loss", "pack_pairs", "ClipModel", "recall_at_k"]
+
+PIXELS, CAPTION_LENGTH = 3 * 16 * 16, 3
+
+
+def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature: Any = 0.1) -> torch.Tensor:
+    """Symmetric InfoNCE of a batch of matching pairs (row ``i`` of each input belongs together).
+
+    Both inputs are L2-normalized here; ``logits = image @ text.T / temperature``; the loss is the mean of
+    the cross-entropy over rows (image -> caption) and over columns (caption -> image), target the diagonal.
+    """
+    if image_emb.ndim != 2 or text_emb.ndim != 2:
+        raise ValueError(f"image_emb and text_emb must be 2-D (batch, dim), got {tuple(image_emb.shape)} and "
+                         f"{tuple(text_emb.shape)}")
+    if image_emb.shape[0] != text_emb.shape[0]:
+        raise ValueError(f"image_emb and text_emb must hold the same number of pairs, got {image_emb.shape[0]} "
+                         f"images and {text_emb.shape[0]} captions")
+    if image_emb.shape[1] != text_emb.shape[1]:
+        raise ValueError(f"image_emb and text_emb must have the same dimension, got {image_emb.shape[1]} and "
+                         f"{text_emb.shape[1]}")
+    if float(temperature) <= 0:
+        raise ValueError(f"temperature must be > 0, got {float(temperature)}")
+    logits = F.normalize(image_emb, dim=1) @ F.normalize(text_emb, dim=1).T / temperature
+    target = torch.arange(len(logits), device=logits.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def pack_pairs(images: Any, captions: Any) -> np.ndarray:
+    """``(n, 768 + 3)`` float32: flattened 3x16x16 images, then caption token ids."""
+    img = np.asarray(images, dtype=np.float32).reshape(len(images), -1)
+    cap = np.asarray(captions)
+    if img.shape[1] != PIXELS:
+        raise ValueError(f"images must be (n, 3, 16, 16), got {np.shape(images)}")
+    if cap.ndim != 2 or cap.shape[1] != CAPTION_LENGTH:
+        raise ValueError(f"captions must be (n, {CAPTION_LENGTH}) token ids, got {cap.shape}")
+    if len(img) != len(cap):
+        raise ValueError(f"images and captions must hold the same number of examples, got {len(img)} and {len(cap)}")
+    return np.concatenate([img, cap.astype(np.float32)], axis=1)
+
+
+class ClipModel(nn.Module):
+    """A small CNN for images and a caption encoder, both projected to unit vectors of size ``dim``.
+
+    ``text="tokens"`` averages the caption's token embeddings (a caption is built from its words);
+    ``text="caption"`` looks each whole caption up in a table (one vector per distinct caption, however
+    related two captions are). ``forward`` on a packed batch returns the ``B x B`` logits (cosine
+    similarity / temperature); the temperature is learned, as in CLIP, through its logarithm, from 0.1.
+    """
+
+    def __init__(self, vocab: int, dim: int = 32, *, text: str = "tokens"):
+        super().__init__()
+        if text not in ("tokens", "caption"):
+            raise ValueError(f"text must be 'tokens' or 'caption', got {text!r}")
+        self.vocab, self.text_kind = vocab, text
+        self.image = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                   nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1),
+                                   nn.Flatten(), nn.Linear(32, dim))
+        self.embed = nn.Embedding(vocab if text == "tokens" else vocab ** CAPTION_LENGTH, dim)
+        self.text = nn.Linear(dim, dim)
+        self.log_temperature = nn.Parameter(torch.tensor(float(np.log(0.1))))
+
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.image(images.reshape(-1, 3, 16, 16)), dim=1)
+
+    def encode_captions(self, captions: torch.Tensor) -> torch.Tensor:
+        tokens = captions.round().long()
+        if self.text_kind == "tokens":
+            pooled = self.embed(tokens).mean(1)
+        else:  # one row per distinct caption: its tokens read as the digits of a number in base `vocab`
+            ids = sum(tokens[:, i] * self.vocab ** (CAPTION_LENGTH - 1 - i) for i in range(CAPTION_LENGTH))
+            pooled = self.embed(ids)
+        return F.normalize(self.text(pooled), dim=1)
+
+    @property
+    def temperature(self) -> torch.Tensor:
+        return self.log_temperature.exp()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        img, cap = x[:, :PIXELS], x[:, PIXELS:]
+        return self.encode_images(img) @ self.encode_captions(cap).T / self.temperature
+
+
+def clip_loss(logits: torch.Tensor, _: Any = None) -> torch.Tensor:
+    """The symmetric InfoNCE loss from a ``B x B`` logits matrix (the labels passed by ``fit`` are unused)."""
+    target = torch.arange(len(logits), device=logits.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def recall_at_k(similarity: Any, targets: Any, k: int = 1) -> float:
+    """Fraction of queries (rows) whose target column is among their ``k`` most similar columns.
+
+    Ties are counted against the query: the target must beat all but ``k - 1`` columns strictly.
+    """
+    s = np.asarray(similarity, dtype=float)
+    t = np.asarray(targets)
+    if s.ndim != 2 or t.shape != (s.shape[0],):
+        raise ValueError(f"similarity must be (queries, gallery) and targets (queries,), got {s.shape} and {t.shape}")
+    if not 1 <= k <= s.shape[1]:
+        raise ValueError(f"k must be between 1 and the gallery size {s.shape[1]}, got {k}")
+    own = s[np.arange(len(s)), t]
+    better = (s > own[:, None]).sum(1) + ((s == own[:, None]).sum(1) - 1)
+    return float(np.mean(better < k))
