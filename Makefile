@@ -16,7 +16,7 @@ export TF_ENABLE_ONEDNN_OPTS := 0
 export TROIKA_QUIET := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install book test test-fast lab clean seeds strip-notebooks
+.PHONY: help install book test test-fast lab clean seeds strip-notebooks assignments grade
 
 help:
 	@echo "make book       set up .venv, execute every chapter, build the HTML book (book/_build/html)"
@@ -25,6 +25,8 @@ help:
 	@echo "make lab        JupyterLab on chapters/"
 	@echo "make seeds NB=chapters/01_neuron.ipynb   run one chapter with seeds 0, 1 and 2"
 	@echo "make strip-notebooks   remove outputs and execution counts from chapters/*.ipynb"
+	@echo "make assignments       one assignment notebook per chapter: assignments/{source,release}"
+	@echo "make grade SUBMISSIONS=submitted   grade submitted/<student>/NN_slug.ipynb into grades.csv"
 
 install: $(STAMP)
 
@@ -62,6 +64,13 @@ seeds: $(STAMP)
 
 strip-notebooks: $(STAMP)
 	$(BIN)/python tests/notebooks.py --fix
+
+assignments: $(STAMP)
+	$(BIN)/python -m troikadl.grading.assign chapters assignments $(if $(FORCE),--force)
+
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-of-student-folders"; exit 2; }
+	$(BIN)/python -m troikadl.grading.autograde assignments/source $(SUBMISSIONS) grades.csv
 
 clean:
 	rm -rf book/_build $(RESULTS) .pytest_cache

@@ -115,3 +115,10 @@ def test_modules_stay_small():
 def test_version_is_in_one_place():
     assert re.fullmatch(r"\d+\.\d+\.\d+", troikadl.__version__)
     assert f'"{troikadl.__version__}"' in expected_cell1()
+
+
+def test_assignments_install_from_the_same_repository_as_cell_1():
+    from notebooks import repository_url
+    from troikadl.grading.assign import REPOSITORY
+
+    assert REPOSITORY == repository_url()
