@@ -45,7 +45,7 @@ book: $(STAMP)
 test: $(STAMP)
 	rm -rf $(RESULTS)
 	TROIKA_RESULTS_DIR=$(RESULTS) $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax \
-		-p no:cacheprovider tests chapters
+		-p no:cacheprovider tests chapters book/errata.ipynb
 
 test-fast: $(STAMP)
 	@changed=$$( { git diff --name-only main -- 'chapters/*.ipynb' 2>/dev/null; \

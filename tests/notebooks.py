@@ -16,6 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+#: Every notebook of the book: the chapters and the executed appendix (the errata).
+NOTEBOOKS = [*CHAPTERS, ROOT / "book" / "errata.ipynb"]
 
 CELL1_TEMPLATE = '''\
 # Cell 1: install the course's companion package, only if it is missing or older than this book.
@@ -72,7 +74,7 @@ def fix(path: Path) -> bool:
 
 if __name__ == "__main__":
     if "--fix" in sys.argv:
-        for p in CHAPTERS:
+        for p in NOTEBOOKS:
             print(("fixed   " if fix(p) else "clean   ") + str(p.relative_to(ROOT)))
     else:
         print(__doc__)

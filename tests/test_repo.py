@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import troikadl
-from notebooks import CHAPTERS, ROOT, expected_cell1, load
+from notebooks import CHAPTERS, NOTEBOOKS, ROOT, expected_cell1, load
 
 DOWNLOADS = re.compile(r"\bget_dataset\(|\bfetch_[a-z0-9_]+\(|\.load_data\(|download=True|urlretrieve|"
                        r"requests\.get|from_pretrained\(")
@@ -25,7 +25,7 @@ def test_there_are_chapters():
     assert CHAPTERS, "no chapters/NN_slug.ipynb found"
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_committed_clean(path):
     nb = load(path)
     for i, c in enumerate(nb["cells"]):
@@ -34,7 +34,7 @@ def test_notebook_is_committed_clean(path):
             assert c["execution_count"] is None, f"cell {i} has an execution count"
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_cell1_installs_the_book_version_from_the_configured_repository(path):
     first = code_cells(load(path))[0]
     assert first == expected_cell1(), "cell 1 differs from the template: run `make strip-notebooks`"
@@ -90,7 +90,11 @@ def test_companion_metadata_uses_ranges_and_keeps_tensorflow_optional():
     assert meta["dynamic"] == ["version"], "the version lives in one place: troikadl.__version__"
 
 
-TOPIC_MODULES = ["neuron", "data.tabular", "twins", "plot", "train", "report", "runtime"]
+TOPIC_MODULES = ["neuron", "data.tabular", "twins", "plot", "train", "report", "runtime",
+                 "nas.space", "nas.benchmark", "nas.search", "nas.analysis", "nas.darts",
+                 "compress.prune", "compress.lowrank", "compress.distill", "compress.measure", "compress.quantize",
+                 "compress.deploy", "fusion.models", "fusion.contrastive", "data.vqa", "data.shapes",
+                 "grading.assign", "grading.autograde"]
 
 
 @pytest.mark.parametrize("name", TOPIC_MODULES)

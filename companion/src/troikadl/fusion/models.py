@@ -67,6 +67,8 @@ class _TextEncoder(nn.Module):
 
 
 class ImageOnly(nn.Module):
+    """The image alone: an MLP on the 64 pixels (the question is ignored)."""
+
     def __init__(self, vocab: int, hidden: int = 128):
         super().__init__()
         self.net = nn.Sequential(_mlp(IMAGE_DIM, hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
@@ -76,6 +78,8 @@ class ImageOnly(nn.Module):
 
 
 class TextOnly(nn.Module):
+    """The question alone: averaged token embeddings, then an MLP (the image is ignored)."""
+
     def __init__(self, vocab: int, hidden: int = 128):
         super().__init__()
         self.text = _TextEncoder(vocab, hidden)

@@ -171,6 +171,7 @@ def build(chapters: str | Path, out: str | Path, *, force: bool = False, repo: s
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """The command line: ``python -m troikadl.grading.assign chapters out [--force] [--repo owner/name]``."""
     parser = argparse.ArgumentParser(prog="python -m troikadl.grading.assign",
                                      description="Make one assignment notebook per chapter (source and release).")
     parser.add_argument("chapters", help="the folder of chapter notebooks (the repository's chapters/)")

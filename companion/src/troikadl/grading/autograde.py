@@ -240,6 +240,7 @@ def grade_folder(source: str | Path, submissions: str | Path, out: str | Path, *
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """The command line: ``python -m troikadl.grading.autograde source submissions out.csv``."""
     parser = argparse.ArgumentParser(prog="python -m troikadl.grading.autograde", description=__doc__.split("\n")[0])
     parser.add_argument("source", help="assignments/source, as written by troikadl.grading.assign")
     parser.add_argument("submissions", help="a folder with one sub-folder per student holding NN_slug.ipynb files")
