@@ -8,6 +8,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.troika-installed
 RESULTS := $(CURDIR)/book/_results
 JOBS   ?= 2
+MATHJAX := 3.2.2
+MATHJAX_STATIC := $(VENV)/share/troika-static
+CHROMIUM ?= chromium
 JB_ARGS := build . --config book/_config.yml --toc book/_toc.yml --path-output book -W -n --keep-going --all
 
 # TensorFlow reads these at import time; progress bars stay quiet in builds and tests.
@@ -16,11 +19,12 @@ export TF_ENABLE_ONEDNN_OPTS := 0
 export TROIKA_QUIET := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install book test test-fast lab clean seeds strip-notebooks assignments grade
+.PHONY: help install book test test-fast lab clean seeds strip-notebooks assignments grade check-html browser
 
 help:
 	@echo "make book       set up .venv, execute every chapter, build the HTML book (book/_build/html)"
 	@echo "make test       set up .venv, run unit tests + every notebook (nbval) + a strict book build check"
+	@echo "make check-html open every page of book/_build/html in headless Chromium (after make book)"
 	@echo "make test-fast  unit tests and the notebooks changed since main"
 	@echo "make lab        JupyterLab on chapters/"
 	@echo "make seeds NB=chapters/01_neuron.ipynb   run one chapter with seeds 0, 1 and 2"
@@ -35,6 +39,9 @@ $(STAMP): requirements.txt companion/pyproject.toml
 	@echo "Installing the pinned requirements into $(VENV) (first time: a few minutes, about 3 GB)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt 2> >(grep -v "is ignored: it is neither" >&2)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e companion
+	@echo "Installing MathJax $(MATHJAX) from npm, served with the book so that math renders offline"
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/npm mathjax@$(MATHJAX)
+	rm -rf $(MATHJAX_STATIC) && mkdir -p $(MATHJAX_STATIC) && cp -r $(VENV)/npm/node_modules/mathjax/es5 $(MATHJAX_STATIC)/mathjax
 	@touch $@
 
 book: $(STAMP)
@@ -42,7 +49,16 @@ book: $(STAMP)
 	TROIKA_RESULTS_DIR=$(RESULTS) $(BIN)/jupyter-book $(JB_ARGS)
 	@echo "Book: book/_build/html/index.html"
 
-test: $(STAMP)
+# Headless Chromium and CJK fonts for the browser check (Debian packages; root installs them if missing).
+browser:
+	@command -v $(CHROMIUM) >/dev/null && fc-list | grep -qi "noto.*cjk" || { \
+	  test "$$(id -u)" = 0 || { echo "install chromium and fonts-noto-cjk (sudo apt-get install chromium fonts-noto-cjk)"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null; }
+
+check-html: $(STAMP) browser
+	$(BIN)/python tests/browser_check.py book/_build/html --executed
+
+test: $(STAMP) browser
 	rm -rf $(RESULTS)
 	TROIKA_RESULTS_DIR=$(RESULTS) $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax \
 		-p no:cacheprovider tests chapters book/errata.ipynb

@@ -73,3 +73,18 @@ def test_solutions_are_folded_and_hidden_tests_removed(html):
         assert "BEGIN HIDDEN TESTS" not in page
         if "BEGIN SOLUTION" in page:
             assert "tag_hide-input" in page
+
+
+def test_every_page_in_a_real_browser(html):
+    """Headless Chromium: math rendered offline, Colab buttons, internal links, CJK glyphs; screenshots saved."""
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "browser_check.py"), str(html)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    shots = {p.name for p in (html / "_screenshots").glob("*.png")}
+    assert {"intro.png", "deep-learning.png", "appendices.png"} <= shots, shots
+
+
+def test_mathjax_is_served_with_the_book(html):
+    page = (html / "chapters" / "06_attention.html").read_text()
+    assert "_static/mathjax/tex-chtml-full.js" in page and "cdn.jsdelivr.net/npm/mathjax" not in page
+    assert (html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()

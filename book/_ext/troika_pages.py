@@ -5,6 +5,8 @@
   read this page *after* every chapter, whose execution (in ``make book``) writes those records.
 - ``book/instructors``: ``{troika-exercise-table}`` becomes the list of every registered exercise,
   read from ``troikadl.grading``.
+- ``book/intro``: ``{troika-learning-path}`` becomes the learning path: what each chapter builds on, and
+  its runtime in this build. Like the status page, the intro is read after every chapter.
 """
 
 from __future__ import annotations
@@ -15,6 +17,16 @@ from pathlib import Path
 
 STATUS_DOC = "book/status"
 EXERCISES_DOC = "book/instructors"
+INTRO_DOC = "book/intro"
+
+#: What each chapter builds on (the chapters a reader should have read first).
+PREREQUISITES = {
+    "01_neuron": [], "02_backprop": ["01_neuron"], "03_optimizers": ["02_backprop"],
+    "04_cnn": ["02_backprop", "03_optimizers"], "05_rnn": ["02_backprop", "03_optimizers"],
+    "06_attention": ["05_rnn"], "07_bert": ["06_attention"],
+    "08_nas": ["03_optimizers", "04_cnn"], "09_compression": ["03_optimizers", "04_cnn"],
+    "10_quantization": ["09_compression"], "11_fusion": ["03_optimizers", "06_attention"],
+}
 
 
 def _chapter_titles(srcdir: str) -> dict[str, str]:
@@ -57,14 +69,32 @@ def exercise_table(srcdir: str) -> str:
     return "\n".join(rows) + "\n"
 
 
+def learning_path(srcdir: str) -> str:
+    from troikadl.report import load_results
+
+    results_dir = os.environ.get("TROIKA_RESULTS_DIR") or str(Path(srcdir) / "book" / "_results")
+    results = load_results(results_dir)
+    titles = _chapter_titles(srcdir)
+    rows = ["| Chapter | Builds on | Runtime in this build (budget) |", "|---|---|---|"]
+    for chapter, title in titles.items():
+        before = ", ".join(f"{int(c[:2])}" for c in PREREQUISITES.get(chapter, [])) or "—"
+        r = results.get(chapter)
+        runtime = (f"{r['runtime_s']:.0f} s ({r['budget_s']:.0f} s)" if r and "runtime_s" in r
+                   else "not run in this build")
+        rows.append(f"| {_link(chapter, title)} | {before} | {runtime} |")
+    return "\n".join(rows) + "\n"
+
+
 PLACEHOLDERS = {STATUS_DOC: ("{troika-status-table}", status_table),
-                EXERCISES_DOC: ("{troika-exercise-table}", exercise_table)}
+                EXERCISES_DOC: ("{troika-exercise-table}", exercise_table),
+                INTRO_DOC: ("{troika-learning-path}", learning_path)}
 
 
 def _read_status_last(app, env, docnames):
-    if STATUS_DOC in docnames:
-        docnames.remove(STATUS_DOC)
-        docnames.append(STATUS_DOC)
+    for doc in (INTRO_DOC, STATUS_DOC):  # after every chapter, whose execution writes the runtimes
+        if doc in docnames:
+            docnames.remove(doc)
+            docnames.append(doc)
 
 
 def _fill(app, docname, source):
@@ -74,7 +104,22 @@ def _fill(app, docname, source):
             source[0] = source[0].replace(marker, make(app.srcdir))
 
 
+def _mathjax_offline(app):
+    """Serve MathJax with the book (from the npm package `make install` puts in .venv), not from a CDN."""
+    import sys
+
+    static = Path(os.environ.get("TROIKA_MATHJAX_STATIC") or Path(sys.prefix) / "share" / "troika-static")
+    if (static / "mathjax" / "tex-chtml-full.js").is_file():
+        app.config.html_static_path = [*app.config.html_static_path, str(static)]
+        app.config.mathjax_path = "mathjax/tex-chtml-full.js"
+    else:
+        from sphinx.util import logging
+
+        logging.getLogger(__name__).info(f"MathJax not found in {static}: math will load from a CDN")
+
+
 def setup(app):
+    app.connect("builder-inited", _mathjax_offline)
     app.connect("env-before-read-docs", _read_status_last)
     app.connect("source-read", _fill)
     return {"version": "0.2", "parallel_read_safe": False, "parallel_write_safe": True}

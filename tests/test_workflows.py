@@ -1,0 +1,76 @@
+"""The publishing workflows (they run on GitHub, not here) and the release conventions, checked statically.
+
+actionlint is not used: its PyPI package downloads a binary when it is built, which this machine cannot do.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import yaml
+
+import troikadl
+from notebooks import NOTEBOOKS, ROOT
+
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def _load(path):
+    doc = yaml.safe_load(path.read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as True
+    return doc
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_is_well_formed(path):
+    wf = _load(path)
+    assert isinstance(wf.get("name"), str) and wf["on"], "a workflow needs a name and triggers"
+    assert wf.get("permissions", {}).get("contents") == "read", "least privilege by default"
+    jobs = wf["jobs"]
+    for name, job in jobs.items():
+        assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", name)
+        assert job.get("runs-on", "").startswith("ubuntu-"), name
+        for need in [job["needs"]] if isinstance(job.get("needs"), str) else job.get("needs", []):
+            assert need in jobs, f"{name} needs unknown job {need}"
+        for step in job["steps"]:
+            assert ("uses" in step) != ("run" in step), f"{name}: each step either uses an action or runs a command"
+            if "uses" in step:
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", step["uses"]), f"pin actions to a major version: {step}"
+        for expr in re.findall(r"\$\{\{(.*?)\}\}", yaml.safe_dump(job)):
+            assert re.fullmatch(r"\s*[\w.\-' =!&|()]+\s*", expr), f"unexpected expression {expr}"
+
+
+def test_book_workflow_tests_then_deploys_the_executed_book():
+    wf = _load(ROOT / ".github" / "workflows" / "book.yml")
+    jobs = wf["jobs"]
+    runs = {name: " ".join(s.get("run", "") for s in job["steps"]) for name, job in jobs.items()}
+    assert "make test" in runs["test"]
+    assert "make book" in runs["book"] and "make check-html" in runs["book"] and jobs["book"]["needs"] == "test"
+    uses = {name: [s.get("uses", "") for s in job["steps"]] for name, job in jobs.items()}
+    assert any(u.startswith("actions/upload-pages-artifact@") for u in uses["book"])
+    assert any(u.startswith("actions/deploy-pages@") for u in uses["deploy"])
+    assert jobs["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
+    assert "main" in wf["on"]["push"]["branches"]
+
+
+def test_colab_workflow_runs_every_notebook_weekly_installing_from_cell_1():
+    wf = _load(ROOT / ".github" / "workflows" / "colab.yml")
+    assert wf["on"]["schedule"] and "workflow_dispatch" in wf["on"]
+    job = wf["jobs"]["chapter"]
+    listed = job["strategy"]["matrix"]["notebook"]
+    assert sorted(listed) == sorted(p.relative_to(ROOT).as_posix() for p in NOTEBOOKS)
+    steps = " ".join(s.get("run", "") for s in job["steps"])
+    assert "nbconvert --to notebook --execute" in steps
+    assert "troika-dl" not in steps and "-e companion" not in steps and "requirements.txt" not in steps, \
+        "the companion must come from cell 1, as in Colab"
+
+
+def test_changelog_has_the_current_version_and_the_tag_exists():
+    version = troikadl.__version__
+    text = (ROOT / "CHANGELOG.md").read_text()
+    first = re.search(r"^## (\d+\.\d+\.\d+)", text, re.M)
+    assert first and first.group(1) == version, "the newest CHANGELOG entry must be the package's version"
+    tags = subprocess.run(["git", "tag", "--list", f"v{version}"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert tags.strip() == f"v{version}", f"tag v{version} is missing: cell 1 installs from it"
