@@ -260,3 +260,27 @@ def test_latency_is_a_positive_median_and_restores_threads():
     assert 0 < t < 0.1 and torch.get_num_threads() == before
     with pytest.raises(ValueError, match="repeats"):
         measure.latency(lambda: None, repeats=0)
+
+
+# --- against TensorFlow --------------------------------------------------------------------------------
+@pytest.mark.tf
+def test_truncated_svd_equals_tensorflows():
+    tf = tk.import_tf()
+    W = np.random.default_rng(3).normal(size=(40, 30))
+    s, u, v = (t.numpy() for t in tf.linalg.svd(tf.constant(W)))
+    for r in (1, 7, 30):
+        A, B = lowrank.truncated_svd(W, r)
+        np.testing.assert_allclose(A @ B, (u[:, :r] * s[:r]) @ v[:, :r].T, atol=1e-10)
+
+
+@pytest.mark.tf
+def test_distillation_loss_equals_keras_kl_divergence():
+    tk.import_tf()
+    import keras
+
+    torch.manual_seed(2)
+    zs, zt = torch.randn(8, 10, dtype=torch.float64), torch.randn(8, 10, dtype=torch.float64)
+    for T in (1.0, 4.0):
+        pt, ps = F.softmax(zt / T, 1).numpy(), F.softmax(zs / T, 1).numpy()
+        ref = float(keras.losses.KLDivergence()(pt, ps)) * T * T  # batch mean of sum p_t log(p_t / p_s)
+        assert float(distill.distillation_loss(zs, zt, T=T)) == pytest.approx(ref, rel=1e-5)

@@ -195,3 +195,15 @@ def test_clip_model_learns_to_retrieve_quickly():
     assert fusion.recall_at_k(sim, test.combo, 1) > 0.5  # chance is 1/30
     with pytest.raises(ValueError, match="text must be 'tokens' or 'caption'"):
         fusion.ClipModel(5, text="chars")
+
+
+@pytest.mark.tf
+def test_info_nce_equals_a_tensorflow_computation():
+    tf = tk.import_tf()
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(7, 5)), rng.normal(size=(7, 5))
+    logits = tf.linalg.l2_normalize(a, axis=1) @ tf.transpose(tf.linalg.l2_normalize(b, axis=1)) / 0.2
+    target = tf.range(7)
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits
+    ref = float((tf.reduce_mean(ce(target, logits)) + tf.reduce_mean(ce(target, tf.transpose(logits)))) / 2)
+    assert float(fusion.info_nce(torch.tensor(a), torch.tensor(b), 0.2)) == pytest.approx(ref, rel=1e-12)

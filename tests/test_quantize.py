@@ -195,3 +195,28 @@ def test_tflite_float_matches_keras_and_int8_agrees(trained):
         deploy.tflite_convert(keras_model, np.zeros((0, 64)))
     with pytest.raises(TypeError, match="flatbuffer must be"):
         deploy.TFLiteModel(b"")
+
+
+# --- against TensorFlow -------------------------------------------------------------------------------------
+@pytest.mark.tf
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_fake_quantize_equals_tensorflows(symmetric):
+    """tf.quantization.fake_quant_with_min_max_args with our range (asymmetric: [0, 255]; symmetric:
+    narrow_range, 255 levels centred on zero): same values and the same straight-through gradient."""
+    tf = tk.import_tf()
+    x = _x(7).astype(np.float32)
+    qp = Q.choose_qparams(x, bits=8, symmetric=symmetric)
+    lo, hi = float((qp.qmin - qp.zero_point) * qp.scale), float((qp.qmax - qp.zero_point) * qp.scale)
+    xt = tf.Variable(x)
+    with tf.GradientTape() as tape:
+        ref = tf.quantization.fake_quant_with_min_max_args(xt, min=lo, max=hi, num_bits=8, narrow_range=symmetric)
+        weighted = tf.reduce_sum(ref * tf.range(33, dtype=tf.float32))
+    ref_grad = tape.gradient(weighted, xt).numpy()
+    a = torch.tensor(x, requires_grad=True)
+    ours = Q.fake_quantize(a, bits=8, symmetric=symmetric)
+    (ours * torch.arange(33.0)).sum().backward()
+    np.testing.assert_allclose(ours.detach().numpy(), ref.numpy(), atol=1e-5 * (hi - lo))
+    # at the two extreme values TF's float32 range test can fall either side of the boundary: compare the rest
+    inner = (x > lo + 1e-6 * (hi - lo)) & (x < hi - 1e-6 * (hi - lo))
+    assert inner.sum() >= x.size - 2
+    np.testing.assert_array_equal(a.grad.numpy()[inner], ref_grad[inner])

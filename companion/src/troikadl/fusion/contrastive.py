@@ -40,9 +40,7 @@ def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature: Any =
                          f"{text_emb.shape[1]}")
     if float(temperature) <= 0:
         raise ValueError(f"temperature must be > 0, got {float(temperature)}")
-    logits = F.normalize(image_emb, dim=1) @ F.normalize(text_emb, dim=1).T / temperature
-    target = torch.arange(len(logits), device=logits.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    return clip_loss(F.normalize(image_emb, dim=1) @ F.normalize(text_emb, dim=1).T / temperature)
 
 
 def pack_pairs(images: Any, captions: Any) -> np.ndarray:

@@ -26,7 +26,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -187,8 +186,9 @@ def grade_exercise(answer: str, tests: list[dict[str, Any]], *, timeout: float =
     feedback = "all tests pass" if not notes else "\n".join(notes)
     if "not written yet" in feedback:
         status = "not attempted"
-    return points, status, textwrap.shorten(feedback, _FEEDBACK_CHARS, placeholder=" ...") if len(feedback) > \
-        _FEEDBACK_CHARS else feedback
+    if len(feedback) > _FEEDBACK_CHARS:
+        feedback = feedback[:_FEEDBACK_CHARS - 4] + " ..."
+    return points, status, feedback
 
 
 def grade_folder(source: str | Path, submissions: str | Path, out: str | Path, *, timeout: float = 60.0,
