@@ -67,10 +67,34 @@ def test_colab_workflow_runs_every_notebook_weekly_installing_from_cell_1():
         "the companion must come from cell 1, as in Colab"
 
 
-def test_changelog_has_the_current_version_and_the_tag_exists():
+def test_changelog_has_the_current_version():
     version = troikadl.__version__
     text = (ROOT / "CHANGELOG.md").read_text()
     first = re.search(r"^## (\d+\.\d+\.\d+)", text, re.M)
     assert first and first.group(1) == version, "the newest CHANGELOG entry must be the package's version"
-    tags = subprocess.run(["git", "tag", "--list", f"v{version}"], cwd=ROOT, capture_output=True, text=True).stdout
-    assert tags.strip() == f"v{version}", f"tag v{version} is missing: cell 1 installs from it"
+
+
+def test_release_job_tags_the_version_cell_1_installs(tmp_path):
+    """A clone need not carry tags (CI's does not), so the tag is the workflow's job, and its script is run here.
+
+    The script runs in a scratch repository holding only the version file, with `git push` replaced by echo.
+    """
+    wf = _load(ROOT / ".github" / "workflows" / "book.yml")
+    job = wf["jobs"]["release"]
+    assert job["needs"] == "test" and job["permissions"] == {"contents": "write"}
+    assert "refs/heads/main" in job["if"] and job["steps"][0]["with"]["fetch-depth"] == 0
+    script = job["steps"][-1]["run"].replace("git push origin", "echo pushed")
+    init = tmp_path / "companion" / "src" / "troikadl" / "__init__.py"
+    init.parent.mkdir(parents=True)
+    init.write_text((ROOT / "companion" / "src" / "troikadl" / "__init__.py").read_text())
+    env = {"GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@example.org", "GIT_COMMITTER_NAME": "ci",
+           "GIT_COMMITTER_EMAIL": "ci@example.org", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    for cmd in (["git", "init", "-q"], ["git", "add", "."], ["git", "commit", "-qm", "release"]):
+        subprocess.run(cmd, cwd=tmp_path, env=env, check=True)
+    tag = f"v{troikadl.__version__}"
+    first = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert first.returncode == 0 and first.stdout.split() == ["pushed", tag], first.stderr
+    listed = subprocess.run(["git", "tag", "--list"], cwd=tmp_path, capture_output=True, text=True).stdout.split()
+    assert listed == [tag]
+    again = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and again.stdout.strip() == f"{tag} exists", "tagging twice must be a no-op"
