@@ -20,6 +20,13 @@ def test_decision_boundary_and_learning_curves():
         h.log(train_loss=1 / (i + 1), val_loss=1.5 / (i + 1))
     ax = tk.plot.learning_curves({"a": h, "b": h.curves}, "loss", logy=True)
     assert len(ax.lines) == 4
+    h = tk.History()
+    h.log(train_acc=0.5, val_acc=0.6, test_acc=0.7)
+    ax = tk.plot.learning_curves(h, "acc")
+    assert [line.get_label() for line in ax.lines] == ["train", "test", "val"]
+    assert [line.get_linestyle() for line in ax.lines] == ["-", "--", "--"]
+    ax = tk.plot.learning_curves({"run": {"test_acc": [0.1, 0.2]}}, "acc")
+    assert [line.get_label() for line in ax.lines] == ["run test"]
     plt.close("all")
 
 

@@ -26,6 +26,23 @@ def test_fit_learns_and_records_history(moons):
     assert "200 epochs" in repr(h)
 
 
+def test_fit_names_the_held_out_curves(moons):
+    tk.setup(seed=0)
+    h = tk.fit(_mlp(), (moons.X_train, moons.y_train), val=(moons.X_test, moons.y_test), val_name="test",
+               loss="bce", epochs=3, batch_size=64)
+    assert sorted(h.curves) == ["test_acc", "test_loss", "train_acc", "train_loss"]
+    tk.setup(seed=0)
+    same = tk.fit(_mlp(), (moons.X_train, moons.y_train), val=(moons.X_test, moons.y_test),
+                  loss="bce", epochs=3, batch_size=64)
+    assert same["val_acc"] == h["test_acc"] and same["val_loss"] == h["test_loss"]
+    for bad in ("train", "", "test set", 3):
+        with pytest.raises(ValueError, match="val_name must be a name"):
+            tk.fit(_mlp(), (moons.X_train, moons.y_train), val=(moons.X_test, moons.y_test), val_name=bad,
+                   loss="bce", epochs=1)
+    with pytest.raises(TypeError, match="val must be a tuple"):
+        tk.fit(_mlp(), (moons.X_train, moons.y_train), val=[moons.X_test, moons.y_test], loss="bce", epochs=1)
+
+
 def test_fit_is_reproducible(moons):
     runs = []
     for _ in range(2):

@@ -19,10 +19,11 @@ def _axes(ax: Any) -> Any:
 
 def learning_curves(histories: Any, key: str = "loss", *, ax: Any = None, logy: bool = False,
                     title: str | None = None) -> Any:
-    """Plot ``train_<key>`` (solid) and ``val_<key>`` (dashed) per epoch. Taught in chapter 1.
+    """Plot ``train_<key>`` (solid) and each held-out ``<name>_<key>`` (dashed) per epoch. Chapter 1.
 
-    ``histories`` is one :class:`~troikadl.train.History` (or dict of curves), or a mapping
-    ``{label: history}`` to compare runs in one plot. Returns the matplotlib axes.
+    The held-out curves keep the name :func:`~troikadl.fit` gave them (``val_acc``, ``test_acc``, ...), so
+    the legend says which set was measured. ``histories`` is one :class:`~troikadl.train.History` (or
+    dict of curves), or a mapping ``{label: history}`` to compare runs in one plot. Returns the axes.
     """
     ax = _axes(ax)
     if hasattr(histories, "curves") or (isinstance(histories, Mapping) and
@@ -32,16 +33,16 @@ def learning_curves(histories: Any, key: str = "loss", *, ax: Any = None, logy: 
         raise TypeError("histories must be a History, a dict of curves, or {label: History}")
     for i, (label, h) in enumerate(histories.items()):
         curves = h.curves if hasattr(h, "curves") else h
-        found = False
-        for split, style in (("train", "-"), ("val", "--")):
-            name = f"{split}_{key}"
-            if name in curves:
-                found = True
-                ys = curves[name]
-                ax.plot(np.arange(1, len(ys) + 1), ys, style, color=f"C{i}",
-                        label=f"{label} {split}".strip())
-        if not found:
-            raise ValueError(f"history {label!r} has no train_{key} or val_{key}; it has {sorted(curves)}")
+        held_out = sorted(name[:-len(key) - 1] for name in curves
+                          if name.endswith(f"_{key}") and name != f"train_{key}")
+        splits = (["train"] if f"train_{key}" in curves else []) + held_out
+        if not splits:
+            raise ValueError(f"history {label!r} has no train_{key} or val_{key} (or test_{key}); "
+                             f"it has {sorted(curves)}")
+        for split in splits:
+            ys = curves[f"{split}_{key}"]
+            ax.plot(np.arange(1, len(ys) + 1), ys, "-" if split == "train" else "--", color=f"C{i}",
+                    label=f"{label} {split}".strip())
     ax.set_xlabel("epoch")
     ax.set_ylabel(key)
     if logy:

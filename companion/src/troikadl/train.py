@@ -133,7 +133,7 @@ def evaluate(model: Any, X: Any, y: Any, *, loss: str | Callable[[Any, Any], Any
 
 def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable[[Any, Any], Any],
         lr: float = 1e-2, optimizer: Any = None, batch_size: int | None = None,
-        val: tuple[Any, Any] | None = None, metric: str | None = "accuracy",
+        val: tuple[Any, Any] | None = None, val_name: str = "val", metric: str | None = "accuracy",
         clip_norm: float | None = None, desc: str = "training", seed: int | None = None,
         show_progress: bool = True) -> History:
     """Train ``model`` on ``train = (X, y)`` for ``epochs`` passes; return the per-epoch :class:`History`.
@@ -146,6 +146,9 @@ def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable
     history records the largest norm seen before clipping in each epoch (``grad_norm_max``).
     ``seed`` overrides the setup's seed for the shuffling (chapter 8 trains each architecture of a
     benchmark with its own stored seed); ``show_progress=False`` hides this run's bar.
+    ``val = (X, y)`` is evaluated after every epoch and recorded as ``<val_name>_loss`` (and ``_acc``).
+    Name it for what it is: ``val_name="test"`` when the curve only *monitors* the test set and nothing
+    is chosen on it (chapters 1-7); a set used to choose anything is a validation set (chapter 8).
     """
     import torch
 
@@ -154,15 +157,19 @@ def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable
         check_positive(batch_size, "batch_size", integer=True)
     if clip_norm is not None:
         check_positive(clip_norm, "clip_norm")
+    if not (isinstance(val_name, str) and val_name.isidentifier() and val_name != "train"):
+        raise ValueError(f"val_name must be a name such as 'val' or 'test' (not 'train'), got {val_name!r}")
     if isinstance(loss, str) and loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable, got {loss!r}")
     if not (isinstance(train, tuple) and len(train) == 2):
         raise TypeError("train must be a tuple (X, y)")
+    if val is not None and not (isinstance(val, tuple) and len(val) == 2):
+        raise TypeError(f"val must be a tuple (X, y) or None, got {type(val).__name__}")
     loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
     rt = current()
     model.to(rt.device)
     X, y = _tensors(*train, rt.device, "train")
-    Xv, yv = _tensors(*val, rt.device, "val") if val is not None else (None, None)
+    Xv, yv = _tensors(*val, rt.device, val_name) if val is not None else (None, None)
     if optimizer is None:
         check_positive(lr, "lr")
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -193,7 +200,7 @@ def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable
         if metric == "accuracy":
             logs["train_acc"] = correct / n
         if Xv is not None:
-            logs.update({f"val_{k}": v for k, v in
+            logs.update({f"{val_name}_{k}": v for k, v in
                          evaluate(model, Xv, yv, loss=loss_fn, metric=metric).items()})
         history.log(**logs)
         bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()}, refresh=False)
