@@ -9,7 +9,8 @@ time budget), and the rendered DOM is checked:
 - every chapter page has a Colab button pointing at its own notebook in the configured repository;
 - every internal link resolves to a file of the build (and every ``#fragment`` to an id of that page);
 - with ``--executed``, every chapter page shows its plots;
-- CJK text is laid out with a CJK font (the glossary's Chinese terms have a non-zero width).
+- CJK text is laid out with a CJK font (the glossary's Chinese terms have a non-zero width);
+- in a 1280-pixel-wide window, no Markdown table is wider than the text column (``book/_static/troika.css``).
 
 One screenshot per part of the book is saved under ``<html>/_screenshots``. Root needs ``--no-sandbox``;
 the other flags stop Chromium's background network traffic (the machine has no network).
@@ -75,10 +76,34 @@ class _Page(HTMLParser):
             self.scripts.append(a["src"])
 
 
+#: Appended to a page requested with ``?troika-measure``: once MathJax has typeset, how many pixels each
+#: Markdown table of the article overflows its column by (scrollWidth minus the container's width).
+MEASURE = b"""<script>
+window.addEventListener('load', () =>
+  (window.MathJax && MathJax.startup ? MathJax.startup.promise : Promise.resolve()).then(() => {
+    const over = [...document.querySelectorAll('.bd-article table.table')]
+      .map(t => t.scrollWidth - t.parentElement.clientWidth);
+    document.body.insertAdjacentHTML('beforeend', '<pre id="troika-measure">' + over.join(' ') + '</pre>');
+  }));
+</script></body>"""
+WINDOW = 1280
+
+
 def _serve(root: Path) -> tuple[socketserver.TCPServer, int]:
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
+
+        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+            path, _, query = self.path.partition("?")
+            if query != "troika-measure":
+                return super().do_GET()
+            body = (root / unquote(path).lstrip("/")).read_bytes().replace(b"</body>", MEASURE, 1)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
     handler = functools.partial(Quiet, directory=str(root))
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
@@ -99,7 +124,17 @@ def rendered(url: str) -> str:
 
 
 def screenshot(url: str, path: Path) -> None:
-    _run(url, ["--virtual-time-budget=15000", "--window-size=1280,1600", f"--screenshot={path}"])
+    _run(url, ["--virtual-time-budget=15000", f"--window-size={WINDOW},1600", f"--screenshot={path}"])
+
+
+def table_overflow(url: str) -> list[int]:
+    """Pixels by which each Markdown table overflows the text column, in a window WINDOW pixels wide."""
+    dom = _run(url + "?troika-measure", ["--virtual-time-budget=15000", f"--window-size={WINDOW},1600",
+                                          "--dump-dom"])
+    found = re.search(r'<pre id="troika-measure"[^>]*>([-\d ]*)</pre>', dom)
+    if found is None:
+        raise RuntimeError(f"{url}: the table measurement did not run")
+    return [int(v) for v in found.group(1).split()]
 
 
 def _repository(root: Path) -> str:
@@ -133,6 +168,10 @@ def check_page(root: Path, rel: str, port: int, *, executed: bool, repo: str) ->
             problems.append(f"{rel}: no Colab button pointing at {want}")
         if executed and page.images == 0:
             problems.append(f"{rel}: no plots (is this an executed build?)")
+    if 'class="table"' in source:
+        worst = max(table_overflow(f"http://127.0.0.1:{port}/{rel}"), default=0)
+        if worst > 2:
+            problems.append(f"{rel}: at {WINDOW} px a table is {worst} px wider than the text column")
     for href in page.links:
         u = urlparse(href)
         if u.scheme or u.netloc or href.startswith(("mailto:", "javascript:")):

@@ -2,7 +2,8 @@
 
 - Notebooks are committed without outputs or execution counts.
 - Cell 1 of every chapter installs the companion from ``repository.url`` in book/_config.yml, at the
-  tag ``v<troikadl.__version__>``, only when it is missing or older, and imports it.
+  tag ``v<troikadl.__version__>``, only when it is missing or older, and imports it. It is tagged
+  ``remove-cell``: executed everywhere, not shown in the HTML book.
 
 Run ``python tests/notebooks.py --fix`` to strip outputs and rewrite cell 1 from the template.
 """
@@ -35,6 +36,11 @@ if _have is None or [int(p) for p in re.findall(r"\\d+", _have)[:3]] < [int(p) f
 import troikadl as tk'''
 
 
+#: Cell 1 runs in Colab, Jupyter and the book's execution, but the HTML book does not show it (the setup page
+#: explains it): readers see the chapter's title first.
+CELL1_TAG = "remove-cell"
+
+
 def package_version() -> str:
     text = (ROOT / "companion/src/troikadl/__init__.py").read_text()
     return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
@@ -65,6 +71,9 @@ def fix(path: Path) -> bool:
         c["execution_count"] = None
     if code:
         code[0]["source"] = expected_cell1().splitlines(keepends=True)
+        tags = code[0].setdefault("metadata", {}).setdefault("tags", [])
+        if CELL1_TAG not in tags:
+            tags.append(CELL1_TAG)
     after = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
     if after != before:
         path.write_text(after)

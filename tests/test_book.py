@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from notebooks import CHAPTERS, ROOT, repository_url
+from notebooks import CHAPTERS, NOTEBOOKS, ROOT, repository_url
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +65,15 @@ def test_instructors_page_lists_every_exercise(html):
     assert "{troika-exercise-table}" not in page
     for ex_id in EXERCISES:
         assert ex_id in page
+
+
+def test_cell1_is_executed_but_not_shown_and_the_book_stylesheet_is_served(html):
+    for nb in NOTEBOOKS:
+        rel = nb.relative_to(ROOT).with_suffix(".html")
+        page = (html / rel).read_text()
+        assert "Cell 1: install" not in page and "TROIKA_VERSION" not in page, f"{rel} shows cell 1"
+        assert "_static/troika.css" in page, f"{rel} lacks the book's stylesheet"
+    assert "table.table" in (html / "_static" / "troika.css").read_text()
 
 
 def test_solutions_are_folded_and_hidden_tests_removed(html):

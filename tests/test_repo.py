@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import troikadl
-from notebooks import CHAPTERS, NOTEBOOKS, ROOT, expected_cell1, load
+from notebooks import CELL1_TAG, CHAPTERS, NOTEBOOKS, ROOT, expected_cell1, load
 
 DOWNLOADS = re.compile(r"\bget_dataset\(|\bfetch_[a-z0-9_]+\(|\.load_data\(|download=True|urlretrieve|"
                        r"requests\.get|from_pretrained\(")
@@ -38,6 +38,8 @@ def test_notebook_is_committed_clean(path):
 def test_cell1_installs_the_book_version_from_the_configured_repository(path):
     first = code_cells(load(path))[0]
     assert first == expected_cell1(), "cell 1 differs from the template: run `make strip-notebooks`"
+    meta = next(c for c in load(path)["cells"] if c["cell_type"] == "code")["metadata"]
+    assert CELL1_TAG in meta.get("tags", []), "cell 1 runs everywhere but is not shown in the book"
     assert "-U" not in first.split() and "--upgrade" not in first
     assert "torch" not in first and "tensorflow" not in first
 

@@ -118,8 +118,15 @@ def _mathjax_offline(app):
         logging.getLogger(__name__).info(f"MathJax not found in {static}: math will load from a CDN")
 
 
+def _book_static(app):
+    """The book's own stylesheet (book/_static; the source root is the repository, which has no _static)."""
+    app.config.html_static_path = [*app.config.html_static_path, str(Path(__file__).resolve().parents[1] / "_static")]
+
+
 def setup(app):
+    app.connect("builder-inited", _book_static)
     app.connect("builder-inited", _mathjax_offline)
+    app.add_css_file("troika.css")
     app.connect("env-before-read-docs", _read_status_last)
     app.connect("source-read", _fill)
     return {"version": "0.2", "parallel_read_safe": False, "parallel_write_safe": True}
