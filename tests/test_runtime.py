@@ -34,6 +34,11 @@ def test_setup_seeds_everything_reproducibly(monkeypatch):
     assert a == b
     assert rt.seed == 3 and tk.current() is rt
     assert "seed=3" in repr(rt)
+    from IPython.lib.pretty import pretty
+
+    shown = pretty(rt).splitlines()
+    assert len(shown) == 2 and "seed=3" in shown[0] and shown[1].startswith("torch ")
+    assert max(map(len, shown)) <= 70, "short enough for the book's code column"
 
 
 def test_seed_env_overrides(monkeypatch):

@@ -48,11 +48,18 @@ class Runtime:
         """Seconds since :func:`setup` was called."""
         return time.perf_counter() - self.started
 
-    def __repr__(self) -> str:  # printed as the last line of the setup cell
+    def __repr__(self) -> str:
         import torch
 
         return (f"Runtime(seed={self.seed}, device={self.device}, threads={self.threads}, "
                 f"torch {torch.__version__}, numpy {np.__version__}, Python {sys.version.split()[0]})")
+
+    def _repr_pretty_(self, p, cycle: bool) -> None:  # the last line of each chapter's setup cell
+        """In notebooks: the settings on one line, the versions on the next (narrow enough for the book)."""
+        import torch
+
+        p.text(f"Runtime(seed={self.seed}, device={self.device}, threads={self.threads})\n"
+               f"torch {torch.__version__}, numpy {np.__version__}, Python {sys.version.split()[0]}")
 
 
 _CURRENT: Runtime | None = None
