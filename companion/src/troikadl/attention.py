@@ -168,7 +168,7 @@ class EncoderWeights:
 
 
 def encoder_block(x: Any, w: EncoderWeights, heads: int, mask: Any = None) -> np.ndarray:
-    """``x = LN(x + MHA(x)); x = LN(x + W2 relu(W1 x))`` (residual connections, then layer norm)."""
+    """``x = LN(x + MHA(x)); x = LN(x + relu(x W1^T + b1) W2^T + b2)`` (residuals, then layer norm: post-norm)."""
     x = as_float_array(x, "x", ndim=3)
     x = layer_norm(x + multi_head_attention(x, x, w.attn, heads, mask)[0], *w.ln1)
     hidden = np.maximum(x @ w.W1.T + w.b1, 0.0)
