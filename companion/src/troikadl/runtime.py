@@ -48,18 +48,17 @@ class Runtime:
         """Seconds since :func:`setup` was called."""
         return time.perf_counter() - self.started
 
-    def __repr__(self) -> str:
+    def _versions(self) -> str:
         import torch
 
-        return (f"Runtime(seed={self.seed}, device={self.device}, threads={self.threads}, "
-                f"torch {torch.__version__}, numpy {np.__version__}, Python {sys.version.split()[0]})")
+        return f"torch {torch.__version__}, numpy {np.__version__}, Python {sys.version.split()[0]}"
+
+    def __repr__(self) -> str:
+        return f"Runtime(seed={self.seed}, device={self.device}, threads={self.threads}, {self._versions()})"
 
     def _repr_pretty_(self, p, cycle: bool) -> None:  # the last line of each chapter's setup cell
         """In notebooks: the settings on one line, the versions on the next (narrow enough for the book)."""
-        import torch
-
-        p.text(f"Runtime(seed={self.seed}, device={self.device}, threads={self.threads})\n"
-               f"torch {torch.__version__}, numpy {np.__version__}, Python {sys.version.split()[0]}")
+        p.text(f"Runtime(seed={self.seed}, device={self.device}, threads={self.threads})\n{self._versions()}")
 
 
 _CURRENT: Runtime | None = None
