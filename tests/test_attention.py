@@ -1,14 +1,22 @@
-"""Attention from scratch against PyTorch and Keras."""
+"""Attention from scratch against PyTorch and Keras: fixed cases, random configurations, bad input."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import troikadl as tk
 from troikadl import attention as A
+from troikadl.transformer import TokenEncoder
+
+TOL64 = 1e-10  # float64 results of a few matrix products and softmaxes: rounding is ~1e-15 per operation
+CONFIGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _qkv(dtype=np.float64, B=2, H=3, Lq=5, Lk=7, d=8, seed=0):
@@ -37,6 +45,20 @@ def test_sdpa_equals_torch(dtype, tol, kind):
     np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-6)
 
 
+@given(seed=st.integers(0, 2**31 - 1), scale=st.sampled_from([None, 1.0, 0.05, 3.0]),
+       d=st.integers(1, 6), lq=st.integers(1, 5), lk=st.integers(1, 5))
+@CONFIGS
+def test_sdpa_random_shapes_and_scales_equal_torch(seed, scale, d, lq, lk):
+    r = np.random.default_rng(seed)
+    q, k, v = r.normal(size=(2, lq, d)), r.normal(size=(2, lk, d)), r.normal(size=(2, lk, 3))
+    mask = r.random((2, lq, lk)) > 0.4
+    mask[..., r.integers(lk)] = True  # no fully masked row: PyTorch's output for one is not specified
+    ours, _ = A.scaled_dot_product_attention(q, k, v, mask, scale=scale)
+    ref = F.scaled_dot_product_attention(*(torch.as_tensor(a) for a in (q, k, v)), attn_mask=torch.as_tensor(mask),
+                                         scale=scale).numpy()
+    assert np.abs(ours - ref).max() <= TOL64
+
+
 def test_masked_keys_get_zero_weight_and_fully_masked_rows_give_zero():
     q, k, v = _qkv()
     mask = A.padding_mask([3, 7], 7)
@@ -46,12 +68,19 @@ def test_masked_keys_get_zero_weight_and_fully_masked_rows_give_zero():
     assert (out == 0).all() and (w == 0).all()
 
 
-def _mha(E=16, heads=4, seed=0):
+def test_mixed_precision_keeps_float64():
+    q, k, v = _qkv(np.float64)
+    ours, _ = A.scaled_dot_product_attention(q.astype(np.float32), k, v)
+    assert ours.dtype == np.float64
+
+
+def _mha(E=16, heads=4, seed=0, **kwargs):
     torch.manual_seed(seed)
-    mha = torch.nn.MultiheadAttention(E, heads, batch_first=True, dtype=torch.float64)
+    mha = torch.nn.MultiheadAttention(E, heads, batch_first=True, dtype=torch.float64, **kwargs)
     with torch.no_grad():
-        mha.in_proj_bias.normal_()
-        mha.out_proj.bias.normal_()
+        for name, p in mha.named_parameters():
+            if "bias" in name:
+                p.normal_()
     return mha
 
 
@@ -77,6 +106,153 @@ def test_causal_multi_head_equals_torch():
     assert np.abs(ours - ref).max() <= 1e-12
 
 
+@st.composite
+def _mask_for(draw, r, B, heads, lq, lk, self_attention):
+    """(our mask or None, causal, kwargs for torch): torch's boolean masks say True = masked out."""
+    kind = draw(st.sampled_from(["none", "padding", "random"] + (["causal"] if self_attention else [])))
+    if kind == "none":
+        return None, False, {}
+    if kind == "causal":
+        return None, True, {"attn_mask": torch.triu(torch.ones(lq, lk, dtype=torch.bool), 1)}
+    if kind == "padding":
+        mask = A.padding_mask(r.integers(1, lk + 1, size=B), lk)
+        return mask, False, {"key_padding_mask": torch.as_tensor(~mask[:, 0, 0])}
+    mask = r.random((B, heads, lq, lk)) > 0.4
+    mask[..., 0] = True
+    return mask, False, {"attn_mask": torch.as_tensor(~mask.reshape(B * heads, lq, lk))}
+
+
+@given(data=st.data(), heads=st.integers(1, 4), d_head=st.integers(1, 4), bias=st.booleans(),
+       kdim=st.sampled_from([None, 3, 7]), batch_first=st.booleans(), dropout=st.sampled_from([0.0, 0.3]),
+       lq=st.integers(1, 5), lk=st.integers(1, 5), seed=st.integers(0, 2**31 - 1))
+@CONFIGS
+def test_multi_head_random_configurations_equal_torch(data, heads, d_head, bias, kdim, batch_first, dropout,
+                                                      lq, lk, seed):
+    E, B = heads * d_head, 2
+    torch.manual_seed(seed)
+    mha = torch.nn.MultiheadAttention(E, heads, bias=bias, kdim=kdim, vdim=kdim, batch_first=batch_first,
+                                      dropout=dropout, dtype=torch.float64).eval()
+    with torch.no_grad():
+        for p in mha.parameters():
+            p.normal_(0, 0.7)  # random biases too (PyTorch initializes them to zero)
+    r = np.random.default_rng(seed)
+    self_attention = kdim is None and data.draw(st.booleans(), "self-attention")
+    xq = r.normal(size=(B, lq, E))
+    xkv = xq if self_attention else r.normal(size=(B, lk, kdim or E))
+    lk = xkv.shape[1]
+    mask, causal, tmask = data.draw(_mask_for(r, B, heads, lq, lk, self_attention), "mask")
+    w = A.MHAWeights.from_torch(mha)
+    ours, ours_w = A.multi_head_attention(xq, xkv, w, heads, mask, causal=causal)
+    t = (lambda a: torch.as_tensor(a)) if batch_first else (lambda a: torch.as_tensor(a).transpose(0, 1))
+    ref, ref_w = mha(t(xq), t(xkv), t(xkv), average_attn_weights=False, **tmask)
+    ref = ref.detach().numpy() if batch_first else ref.detach().transpose(0, 1).numpy()
+    assert np.abs(ours - ref).max() <= TOL64
+    assert np.abs(ours_w - ref_w.detach().numpy()).max() <= TOL64
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"add_bias_kv": True}, "add_bias_kv=True is not supported"),
+    ({"add_zero_attn": True}, "add_zero_attn=True is not supported"),
+    ({"kdim": 3, "vdim": 5}, r"kdim != vdim \(3 and 5\) is not supported"),
+])
+def test_mha_from_torch_rejects_what_it_does_not_model(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        A.MHAWeights.from_torch(torch.nn.MultiheadAttention(8, 2, **kwargs))
+    with pytest.raises(TypeError, match="mha must be a torch.nn.MultiheadAttention"):
+        A.MHAWeights.from_torch(torch.nn.Linear(8, 8))
+
+
+def _random_encoder(E, heads, d_ff, seed, **kwargs):
+    torch.manual_seed(seed)
+    layer = torch.nn.TransformerEncoderLayer(E, heads, dim_feedforward=d_ff, dtype=torch.float64, **kwargs).eval()
+    with torch.no_grad():
+        for name, p in layer.named_parameters():
+            p.normal_(1.0 if name.startswith("norm") and name.endswith("weight") else 0.0, 0.5)
+    return layer
+
+
+def test_encoder_block_equals_torch():
+    torch.manual_seed(5)
+    layer = torch.nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.0, batch_first=True,
+                                             dtype=torch.float64).eval()
+    x = np.random.default_rng(5).normal(size=(2, 7, 16))
+    ours = A.encoder_block(x, A.EncoderWeights.from_torch(layer), 4)
+    assert np.abs(ours - layer(torch.as_tensor(x)).detach().numpy()).max() <= 1e-12
+
+
+@given(heads=st.integers(1, 3), d_head=st.integers(1, 4), d_ff=st.integers(1, 9), bias=st.booleans(),
+       norm_first=st.booleans(), activation=st.sampled_from(["relu", "gelu"]),
+       eps=st.sampled_from([1e-5, 1e-3, 0.5]), batch_first=st.booleans(), dropout=st.sampled_from([0.0, 0.2]),
+       mask_kind=st.sampled_from(["none", "padding", "causal"]), length=st.integers(1, 6),
+       seed=st.integers(0, 2**31 - 1))
+@CONFIGS
+def test_encoder_random_configurations_equal_torch(heads, d_head, d_ff, bias, norm_first, activation, eps,
+                                                   batch_first, dropout, mask_kind, length, seed):
+    E = heads * d_head
+    layer = _random_encoder(E, heads, d_ff, seed, bias=bias, norm_first=norm_first, activation=activation,
+                            layer_norm_eps=eps, batch_first=batch_first, dropout=dropout)
+    r = np.random.default_rng(seed)
+    x = r.normal(size=(2, length, E))
+    mask, kwargs = None, {}
+    if mask_kind == "padding":
+        mask = A.padding_mask(r.integers(1, length + 1, size=2), length)
+        kwargs = {"src_key_padding_mask": torch.as_tensor(~mask[:, 0, 0])}  # PyTorch: True = ignore
+    elif mask_kind == "causal":
+        mask = A.causal_mask(length)
+        kwargs = {"src_mask": torch.as_tensor(~mask)}                       # PyTorch: True = masked out
+    w = A.EncoderWeights.from_torch(layer)
+    assert (w.norm_first, w.activation, w.eps) == (norm_first, activation, eps)
+    ours = A.encoder_block(x, w, heads, mask)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # PyTorch notes that its fast path is not taken
+        ref = layer(torch.as_tensor(x if batch_first else x.transpose(1, 0, 2)), **kwargs).detach().numpy()
+    ref = ref if batch_first else ref.transpose(1, 0, 2)
+    if mask_kind == "padding":  # PyTorch's outputs at padded positions are not defined: compare real tokens
+        keep = mask[:, 0, 0]
+        ours, ref = ours[keep], ref[keep]
+    assert np.abs(ours - ref).max() <= TOL64
+
+
+@pytest.mark.parametrize("activation, match", [
+    (torch.nn.GELU(approximate="tanh"), "is not supported: only relu and the exact gelu"),
+    (torch.tanh, "is not supported: only relu and the exact gelu"),
+])
+def test_encoder_from_torch_rejects_other_activations(activation, match):
+    with pytest.raises(ValueError, match=match):
+        A.EncoderWeights.from_torch(torch.nn.TransformerEncoderLayer(8, 2, 16, activation=activation))
+    with pytest.raises(TypeError, match="layer must be a torch.nn.TransformerEncoderLayer"):
+        A.EncoderWeights.from_torch(torch.nn.TransformerDecoderLayer(8, 2, 16))
+
+
+def test_framework_mask_conventions():
+    """The chapter's claim: F.scaled_dot_product_attention's True = may attend; nn.MultiheadAttention's and
+    nn.TransformerEncoderLayer's boolean masks: True = masked out. Ours follows the first."""
+    allow = torch.tensor([[True, True, False]])
+    q, k = torch.zeros(1, 1, 1, 4, dtype=torch.float64), torch.randn(1, 1, 3, 4, dtype=torch.float64)
+    eye = torch.eye(3, dtype=torch.float64)[None, None]  # values = one-hot: the output is the weights
+    np.testing.assert_allclose(F.scaled_dot_product_attention(q, k, eye, attn_mask=allow).ravel(), [0.5, 0.5, 0])
+    ours, _ = A.scaled_dot_product_attention(q.numpy(), k.numpy(), eye.numpy(), allow.numpy())
+    np.testing.assert_allclose(ours.ravel(), [0.5, 0.5, 0])
+    mha = torch.nn.MultiheadAttention(4, 1, batch_first=True, dtype=torch.float64)  # zero biases: q = 0
+    xq, xkv = torch.zeros(1, 1, 4, dtype=torch.float64), torch.randn(1, 3, 4, dtype=torch.float64)
+    for kwargs in ({"attn_mask": allow}, {"key_padding_mask": allow}):
+        np.testing.assert_allclose(mha(xq, xkv, xkv, **kwargs)[1].detach().ravel(), [0, 0, 1])
+
+
+def test_permutation_invariance_and_equivariance():
+    """Permuting key-value pairs leaves the output unchanged; permuting self-attention's tokens permutes it."""
+    w = A.MHAWeights.from_torch(_mha(seed=3))
+    r = np.random.default_rng(3)
+    xq, xkv, perm = r.normal(size=(2, 5, 16)), r.normal(size=(2, 8, 16)), r.permutation(8)
+    out = A.multi_head_attention(xq, xkv, w, 4)[0]
+    assert np.abs(A.multi_head_attention(xq, xkv[:, perm], w, 4)[0] - out).max() <= 1e-12
+    self_out = A.multi_head_attention(xkv, xkv, w, 4)[0]
+    assert np.abs(A.multi_head_attention(xkv[:, perm], xkv[:, perm], w, 4)[0] - self_out[:, perm]).max() <= 1e-12
+    causal = A.multi_head_attention(xkv, xkv, w, 4, causal=True)[0]  # a causal mask breaks equivariance
+    permuted = A.multi_head_attention(xkv[:, perm], xkv[:, perm], w, 4, causal=True)[0]
+    assert np.abs(permuted - causal[:, perm]).max() > 1e-3
+
+
 @pytest.mark.tf
 def test_multi_head_equals_keras():
     tk.import_tf()
@@ -92,39 +268,50 @@ def test_multi_head_equals_keras():
     assert np.abs(ours - layer(xq, xkv).numpy()).max() <= 1e-12
 
 
-def test_encoder_block_equals_torch():
-    torch.manual_seed(5)
-    layer = torch.nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.0, batch_first=True,
-                                             dtype=torch.float64).eval()
-    x = np.random.default_rng(5).normal(size=(2, 7, 16))
-    ours = A.encoder_block(x, A.EncoderWeights.from_torch(layer), 4)
-    assert np.abs(ours - layer(torch.as_tensor(x)).detach().numpy()).max() <= 1e-12
+@pytest.mark.tf
+@given(data=st.data(), heads=st.integers(1, 3), d_head=st.sampled_from([1, 4, 16]), bias=st.booleans(),
+       kdim=st.sampled_from([None, 5]), lq=st.integers(1, 4), lk=st.integers(1, 4), seed=st.integers(0, 2**31 - 1))
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_multi_head_random_configurations_equal_keras(data, heads, d_head, bias, kdim, lq, lk, seed):
+    """Keras multiplies by 1/sqrt(d_head) rounded to float32: exact for d_head in {1, 4, 16}."""
+    tk.import_tf()
+    import keras
+
+    E = heads * d_head
+    mha = _mha(E, heads, seed=seed % 1000, bias=bias, kdim=kdim, vdim=kdim)
+    w = A.MHAWeights.from_torch(mha)
+    r = np.random.default_rng(seed)
+    xq, xkv = r.normal(size=(2, lq, E)), r.normal(size=(2, lk, kdim or E))
+    mask = r.random((2, lq, lk)) > 0.4 if data.draw(st.booleans(), "masked") else None
+    if mask is not None:
+        mask[..., 0] = True
+    layer = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_head, use_bias=bias, dtype="float64")
+    layer(xq, xkv)
+    w.to_keras(layer, heads)
+    ours, _ = A.multi_head_attention(xq, xkv, w, heads, None if mask is None else mask[:, None])
+    theirs = layer(xq, xkv, attention_mask=mask).numpy()  # Keras: True = may attend, like ours
+    assert np.abs(ours - theirs).max() <= TOL64
 
 
-def test_sinusoidal_positions():
-    pe = A.sinusoidal_positions(50, 16)
-    assert pe.shape == (50, 16) and np.allclose(pe[0, 0::2], 0) and np.allclose(pe[0, 1::2], 1)
-    assert np.allclose((pe ** 2)[:, 0:2].sum(1), 1)
-    with pytest.raises(ValueError, match="d_model must be even"):
-        A.sinusoidal_positions(4, 5)
+@pytest.mark.tf
+def test_to_keras_checks_the_layer():
+    tk.import_tf()
+    import keras
 
+    w = A.MHAWeights.from_torch(_mha())
+    layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=8, dtype="float64")
+    layer(np.zeros((1, 2, 16)), np.zeros((1, 2, 16)))
+    with pytest.raises(ValueError, match="layer must have num_heads=4, key_dim=4"):
+        w.to_keras(layer, heads=4)
+    nobias = keras.layers.MultiHeadAttention(num_heads=4, key_dim=4, use_bias=False, dtype="float64")
+    nobias(np.zeros((1, 2, 16)), np.zeros((1, 2, 16)))
+    with pytest.raises(ValueError, match="use_bias=False but these weights have non-zero biases"):
+        w.to_keras(nobias, heads=4)
+    windowed = keras.layers.MultiHeadAttention(num_heads=4, key_dim=4, sliding_window=2, dtype="float64")
+    windowed(np.zeros((1, 2, 16)), np.zeros((1, 2, 16)))
+    with pytest.raises(ValueError, match="use_gate and sliding_window are not modelled"):
+        w.to_keras(windowed, heads=4)
 
-def test_clear_errors():
-    q, k, v = _qkv()
-    with pytest.raises(ValueError, match="q and k must have the same last dimension"):
-        A.scaled_dot_product_attention(q, k[..., :4], v)
-    with pytest.raises(ValueError, match="k and v must have the same length"):
-        A.scaled_dot_product_attention(q, k, v[..., :3, :])
-    with pytest.raises(TypeError, match="mask must be boolean"):
-        A.scaled_dot_product_attention(q, k, v, np.ones((5, 7)))
-    with pytest.raises(ValueError, match="does not broadcast against the scores"):
-        A.scaled_dot_product_attention(q, k, v, np.ones((5, 6), dtype=bool))
-    with pytest.raises(ValueError, match="causal=True needs L_q == L_k"):
-        A.scaled_dot_product_attention(q, k, v, causal=True)
-    with pytest.raises(ValueError, match="lengths must be"):
-        A.padding_mask([0, 3], 5)
-    with pytest.raises(ValueError, match="must be divisible by heads"):
-        A.multi_head_attention(np.ones((1, 2, 16)), np.ones((1, 2, 16)), A.MHAWeights.from_torch(_mha()), 3)
 
 
 @pytest.mark.tf
@@ -138,3 +325,114 @@ def test_sdpa_equals_keras_ops(causal):
     # keras.ops wants (batch, length, heads, dim)
     ref = keras.ops.dot_product_attention(*(np.swapaxes(a, 1, 2) for a in (q, k, v)), is_causal=causal)
     assert np.abs(ours - np.swapaxes(np.asarray(ref), 1, 2)).max() <= 1e-12
+
+def test_sinusoidal_positions():
+    pe = A.sinusoidal_positions(50, 16)
+    assert pe.shape == (50, 16) and np.allclose(pe[0, 0::2], 0) and np.allclose(pe[0, 1::2], 1)
+    assert np.allclose((pe ** 2)[:, 0:2].sum(1), 1)
+    with pytest.raises(ValueError, match="d_model must be even"):
+        A.sinusoidal_positions(4, 5)
+
+
+def test_layer_norm_equals_torch():
+    r = np.random.default_rng(8)
+    x, g, b = r.normal(size=(3, 4, 6)), r.normal(size=6), r.normal(size=6)
+    ref = F.layer_norm(torch.as_tensor(x), (6,), torch.as_tensor(g), torch.as_tensor(b), eps=0.1).numpy()
+    assert np.abs(A.layer_norm(x, g, b, eps=0.1) - ref).max() <= 1e-12
+
+
+def test_clear_errors():
+    q, k, v = _qkv()
+    with pytest.raises(ValueError, match="q and k must have the same last dimension"):
+        A.scaled_dot_product_attention(q, k[..., :4], v)
+    with pytest.raises(ValueError, match="k and v must have the same length"):
+        A.scaled_dot_product_attention(q, k, v[..., :3, :])
+    with pytest.raises(TypeError, match="mask must be boolean"):
+        A.scaled_dot_product_attention(q, k, v, np.ones((5, 7)))
+    with pytest.raises(ValueError, match="does not broadcast to the scores"):
+        A.scaled_dot_product_attention(q, k, v, np.ones((5, 6), dtype=bool))
+    with pytest.raises(ValueError, match="causal=True needs L_q == L_k"):
+        A.scaled_dot_product_attention(q, k, v, causal=True)
+    with pytest.raises(ValueError, match="lengths must be"):
+        A.padding_mask([0, 3], 5)
+    with pytest.raises(ValueError, match="must be divisible by heads"):
+        A.multi_head_attention(np.ones((1, 2, 16)), np.ones((1, 2, 16)), A.MHAWeights.from_torch(_mha()), 3)
+
+
+_Q, _K, _V = _qkv()
+_W = A.MHAWeights.from_torch(_mha())
+_X = np.ones((1, 2, 16))
+_ENC = A.EncoderWeights.from_torch(_random_encoder(16, 4, 8, 0))
+_BAD = [
+    # scaled_dot_product_attention
+    (lambda: A.scaled_dot_product_attention(_Q + 1j, _K, _V), TypeError, "q must hold real numbers"),
+    (lambda: A.scaled_dot_product_attention(np.full((2, 3), "a"), _K, _V), TypeError, "q must hold numbers"),
+    (lambda: A.scaled_dot_product_attention(_Q, _K * np.nan, _V), ValueError, "k must be finite"),
+    (lambda: A.scaled_dot_product_attention(_Q[0, 0, 0], _K, _V), ValueError, "same number .* of dimensions"),
+    (lambda: A.scaled_dot_product_attention(_Q, _K[..., :0, :], _V[..., :0, :]), ValueError, "at least one position"),
+    (lambda: A.scaled_dot_product_attention(_Q[:, :2], _K, _V), ValueError, "leading .* dimensions"),
+    (lambda: A.scaled_dot_product_attention(_Q, _K, _V, scale=float("nan")), ValueError, "scale must be > 0"),
+    (lambda: A.scaled_dot_product_attention(_Q, _K, _V, scale=-1.0), ValueError, "scale must be > 0"),
+    (lambda: A.scaled_dot_product_attention(_Q, _K, _V, scale="2"), TypeError, "scale must be a number"),
+    (lambda: A.scaled_dot_product_attention(_Q, _K, _V, np.ones((4, 2, 3, 5, 7), bool)), ValueError,
+     r"mask of shape \(4, 2, 3, 5, 7\) does not broadcast"),
+    (lambda: A.scaled_dot_product_attention(_Q, _K, _V, causal=1), TypeError, "causal must be True or False"),
+    # masks
+    (lambda: A.causal_mask(0), ValueError, "length must be > 0"),
+    (lambda: A.causal_mask(2.5), TypeError, "length must be an integer"),
+    (lambda: A.padding_mask([2.5, 3], 5), TypeError, "lengths must hold integers"),
+    (lambda: A.padding_mask(["2"], 5), TypeError, "lengths must hold integers"),
+    (lambda: A.padding_mask([[1]], 5), ValueError, "lengths must be a non-empty 1-D array"),
+    (lambda: A.padding_mask([6], 5), ValueError, r"values in \[1, 5\]"),
+    (lambda: A.padding_mask([1], 0), ValueError, "max_length must be > 0"),
+    # multi-head attention and its weights
+    (lambda: A.multi_head_attention(_X, _X, _W, 0), ValueError, "heads must be > 0"),
+    (lambda: A.multi_head_attention(_X, _X, _W, 2.0), TypeError, "heads must be an integer"),
+    (lambda: A.multi_head_attention(_X, _X, _W, 3), ValueError, "d_model 16 must be divisible by heads 3"),
+    (lambda: A.multi_head_attention(_X[0], _X, _W, 4), ValueError, "x_q must be 3-D"),
+    (lambda: A.multi_head_attention(_X, _X[..., :8], _W, 4), ValueError, "x_kv 16, got shapes"),
+    (lambda: A.multi_head_attention(_X, np.ones((2, 2, 16)), _W, 4), ValueError, "same batch size"),
+    (lambda: A.multi_head_attention(_X.astype(complex), _X, _W, 4), TypeError, "x_q must hold real numbers"),
+    (lambda: A.multi_head_attention(_X, _X, "weights", 4), TypeError, "w must be MHAWeights"),
+    (lambda: A.multi_head_attention(_X, _X, _W, 4, np.ones((1, 4, 2, 3), bool)), ValueError, "does not broadcast"),
+    (lambda: A.MHAWeights(_W.Wq, _W.Wk[:, :3], _W.Wv, _W.Wo, _W.bq, _W.bk, _W.bv, _W.bo), ValueError,
+     r"Wv must have shape \(16, 3\)"),
+    (lambda: A.MHAWeights(_W.Wq, _W.Wk, _W.Wv, _W.Wo, _W.bq[:4], _W.bk, _W.bv, _W.bo), ValueError,
+     r"bq must have shape \(16,\)"),
+    # positions, layer norm, softmax, encoder block
+    (lambda: A.sinusoidal_positions(0, 4), ValueError, "length must be > 0"),
+    (lambda: A.sinusoidal_positions(4, 4.0), TypeError, "d_model must be an integer"),
+    (lambda: A.layer_norm(_X, np.ones(16), np.zeros(16), eps=0.0), ValueError, "eps must be > 0"),
+    (lambda: A.layer_norm(_X, np.ones(8), np.zeros(16)), ValueError, r"gamma and beta must have shape \(16,\)"),
+    (lambda: A.softmax(np.array([1.0, np.nan])), ValueError, "z must not hold NaN"),
+    (lambda: A.softmax(np.array([1 + 1j])), TypeError, "z must hold real numbers"),
+    (lambda: A.softmax(np.ones((2, 3)), axis=2), ValueError, "axis must be an integer in"),
+    (lambda: A.encoder_block(_X, _ENC, 0), ValueError, "heads must be > 0"),
+    (lambda: A.encoder_block(_X[..., :8], _ENC, 4), ValueError, "x must have d_model = 16"),
+    (lambda: A.layer_norm(np.ones((0, 16)), np.ones(16), np.zeros(16)), ValueError, "x must be non-empty"),
+    (lambda: A.encoder_block(_X, _W, 4), TypeError, "w must be EncoderWeights"),
+    (lambda: A.EncoderWeights(_W, _ENC.W1, _ENC.b1, _ENC.W2, _ENC.b2, _ENC.ln1, _ENC.ln2, activation="tanh"),
+     ValueError, "activation must be one of"),
+    (lambda: A.EncoderWeights(_W, _ENC.W1[:, :3], _ENC.b1, _ENC.W2, _ENC.b2, _ENC.ln1, _ENC.ln2), ValueError,
+     r"W1 must have shape \(8, 16\)"),
+    # TokenEncoder
+    (lambda: TokenEncoder(10, 5, heads=0), ValueError, "heads must be > 0"),
+    (lambda: TokenEncoder(10, 5, d_model=30, heads=4), ValueError, "d_model 30 must be divisible by heads 4"),
+    (lambda: TokenEncoder(10, 5, d_ff=0), ValueError, "d_ff must be > 0"),
+    (lambda: TokenEncoder(10, 5, n_out=2.5), TypeError, "n_out must be an integer"),
+    (lambda: TokenEncoder(10, 5, positions="rotary"), ValueError, "positions must be 'learned'"),
+    (lambda: TokenEncoder(10, 5, d_model=6, heads=2, positions="sinusoidal", layers=1)(torch.zeros(2, 5)),
+     TypeError, "ids must hold integer token ids"),
+    (lambda: TokenEncoder(10, 5, d_model=6, heads=2, layers=1)(np.zeros((2, 5), int)), TypeError,
+     "ids must be a torch tensor"),
+    (lambda: TokenEncoder(10, 5, d_model=6, heads=2, layers=1)(torch.full((2, 5), 10)), ValueError,
+     r"ids must be in \[0, 10\)"),
+    (lambda: TokenEncoder(10, 5, d_model=6, heads=2, layers=1)(torch.zeros(2, 6, dtype=torch.long)), ValueError,
+     r"ids must be \(batch, length <= 5\)"),
+]
+
+
+@pytest.mark.parametrize("call, error, match", _BAD, ids=[m for _, _, m in _BAD])
+def test_bad_input_is_named(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from troikadl.bert import IGNORE, SPECIALS, Bert, BertSettings, WordPiece, mask_tokens, to_huggingface
 from troikadl.data.corpus import sentence_pairs, stdlib_corpus
@@ -124,3 +126,151 @@ def test_bert_errors():
         model(torch.full((1, 4), 50))
     with pytest.raises(ValueError, match="must be divisible by heads"):
         Bert(BertSettings(vocab_size=50, hidden=10, heads=4))
+
+
+def test_masking_proportions():
+    """``proportions`` moves the three thresholds: all [MASK], all random, all unchanged."""
+    rng = np.random.default_rng(1)
+    ids = rng.integers(5, 500, size=(200, 64))
+    special = np.zeros(ids.shape, dtype=bool)
+    for shares, check in [((1.0, 0.0, 0.0), lambda i, o: (i == 4).all()),
+                          ((0.0, 0.0, 1.0), lambda i, o: (i == o).all()),
+                          ((0.0, 1.0, 0.0), lambda i, o: (i != 4).all() and (i == o).mean() < 0.01)]:
+        inputs, labels = mask_tokens(ids, special, vocab_size=500, mask_id=4, rng=rng, proportions=shares)
+        sel = labels != IGNORE
+        assert sel.sum() > 1000 and check(inputs[sel], ids[sel]), shares
+        assert (inputs[~sel] == ids[~sel]).all()
+    # p = 0 selects nothing, p = 1 every regular token
+    assert (mask_tokens(ids, special, vocab_size=500, mask_id=4, rng=rng, p=0.0)[1] == IGNORE).all()
+    assert (mask_tokens(ids, special, vocab_size=500, mask_id=4, rng=rng, p=1.0)[1] != IGNORE).all()
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"p": 1.5}, ValueError, r"p must be in \[0"),
+    ({"p": -0.1}, ValueError, r"p must be in"),
+    ({"p": "0.15"}, TypeError, "p must be a"),
+    ({"proportions": (0.8, 0.1, 0.2)}, ValueError, "proportions .* must sum to 1"),
+    ({"proportions": (1.2, -0.1, -0.1)}, ValueError, r"proportions\[0\] must be in"),
+    ({"proportions": (0.8, 0.2)}, TypeError, "proportions must be three numbers"),
+    ({"mask_id": 1000}, ValueError, r"mask_id must be in \[0, 1000\)"),
+    ({"mask_id": 4.0}, TypeError, "mask_id must be an integer"),
+    ({"first_regular_id": -1}, ValueError, "first_regular_id must be in"),
+    ({"vocab_size": 0}, ValueError, "vocab_size must be > 0"),
+    ({"rng": 0}, TypeError, "rng must be a numpy.random.Generator"),
+])
+def test_masking_bad_arguments(kwargs, error, match):
+    ids = np.arange(5, 25).reshape(2, 10)
+    args = {"vocab_size": 1000, "mask_id": 4, "rng": np.random.default_rng(0), **kwargs}
+    with pytest.raises(error, match=match):
+        mask_tokens(ids, np.zeros(ids.shape, dtype=bool), **args)
+
+
+def test_masking_bad_arrays():
+    rng = np.random.default_rng(0)
+    ids = np.arange(5, 25).reshape(2, 10)
+    with pytest.raises(TypeError, match="special must be a boolean array"):
+        mask_tokens(ids, np.zeros(ids.shape, dtype=int), vocab_size=1000, mask_id=4, rng=rng)
+    with pytest.raises(TypeError, match="ids must be integer token ids"):
+        mask_tokens(ids.astype(float), np.zeros(ids.shape, dtype=bool), vocab_size=1000, mask_id=4, rng=rng)
+
+
+def _hf_pair(seed, vocab, hidden, heads, layers, intermediate, length, dtype=torch.float32):
+    torch.manual_seed(seed)
+    model = Bert(BertSettings(vocab_size=vocab, hidden=hidden, layers=layers, heads=heads,
+                              intermediate=intermediate, max_length=length)).eval().to(dtype)
+    return model, to_huggingface(model).to(dtype)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([(8, 1), (16, 2), (24, 3), (32, 8)]), st.integers(1, 3),
+       st.integers(1, 4), st.integers(2, 12), st.booleans())
+def test_bert_equals_huggingface_random_configurations(seed, width, layers, batch, length, float64):
+    """Random sizes, padding patterns and segment splits; float64 is held to a far tighter tolerance."""
+    hidden, heads = width
+    dtype, tol = (torch.float64, 1e-10) if float64 else (torch.float32, 1e-5)
+    model, hf = _hf_pair(seed, 60, hidden, heads, layers, 2 * hidden + 4, 12, dtype)
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, 60, (batch, length), generator=g)
+    seg = (torch.arange(length) >= torch.randint(1, length + 1, (batch, 1), generator=g)).long()
+    mask = (torch.arange(length) < torch.randint(1, length + 1, (batch, 1), generator=g)).long()
+    with torch.no_grad():
+        mlm, nsp = model(ids, seg, mask)
+        out = hf(input_ids=ids, token_type_ids=seg, attention_mask=mask)
+    assert mlm.dtype == dtype
+    assert (mlm - out.prediction_logits).abs().max() <= tol
+    assert (nsp - out.seq_relationship_logits).abs().max() <= tol
+
+
+def test_pretraining_loss_and_gradients_equal_huggingface():
+    """The loss `pretrain` minimizes (MLM mean over the selected tokens + NSP mean over the pairs) is
+    BertForPreTraining's, and so are its gradients, the tied embedding matrix included."""
+    from troikadl.bert.pretrain import _loss
+
+    model, hf = _hf_pair(3, 120, 32, 4, 2, 64, 16)
+    model.train(), hf.train()  # no dropout in either (HF's probabilities are set to 0)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 120, (6, 16))
+    att = np.ones(ids.shape, dtype=np.int64)
+    att[3, 10:] = 0  # one padded row
+    special = att == 0
+    special[:, 0] = True
+    inputs, labels = mask_tokens(ids, special, vocab_size=120, mask_id=4, rng=rng, p=0.3)
+    batch = {"ids": inputs, "segments": (np.arange(16) >= 8).astype(np.int64) * np.ones((6, 1), np.int64),
+             "attention": att, "labels": labels, "nsp": rng.integers(0, 2, 6)}
+    ours = _loss(model, batch, 0, 1, torch.device("cpu"))
+    theirs = hf(input_ids=torch.as_tensor(inputs), token_type_ids=torch.as_tensor(batch["segments"]),
+                attention_mask=torch.as_tensor(att), labels=torch.as_tensor(labels),
+                next_sentence_label=torch.as_tensor(batch["nsp"])).loss
+    assert abs(ours.item() - theirs.item()) <= 1e-5, (ours.item(), theirs.item())
+    ours.backward()
+    theirs.backward()
+    pairs = {"tokens.weight": "bert.embeddings.word_embeddings.weight", "mlm_bias": "cls.predictions.bias",
+             "layers.0.q.weight": "bert.encoder.layer.0.attention.self.query.weight",
+             "layers.1.down.weight": "bert.encoder.layer.1.output.dense.weight",
+             "pooler.weight": "bert.pooler.dense.weight", "nsp.weight": "cls.seq_relationship.weight",
+             "mlm_dense.weight": "cls.predictions.transform.dense.weight"}
+    ours_p, theirs_p = dict(model.named_parameters()), dict(hf.named_parameters())
+    for a, b in pairs.items():
+        assert ours_p[a].grad is not None and theirs_p[b].grad is not None, a
+        assert (ours_p[a].grad - theirs_p[b].grad).abs().max() <= 1e-5, a
+
+
+def test_bert_bad_inputs():
+    model = Bert(BertSettings(vocab_size=50, hidden=16, layers=1, heads=2, intermediate=32, max_length=8))
+    ids = torch.full((2, 4), 7)
+    with pytest.raises(TypeError, match="ids must be an integer tensor"):
+        model(ids.float())
+    with pytest.raises(TypeError, match="ids must be a torch.Tensor"):
+        model(ids.numpy())
+    with pytest.raises(ValueError, match=r"ids must be \(batch, length\)"):
+        model(ids[0])
+    with pytest.raises(ValueError, match="segments must have the shape of ids"):
+        model(ids, torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"segments must be in \[0, 2\)"):
+        model(ids, torch.full((2, 4), 2))
+    with pytest.raises(TypeError, match="attention_mask must be an integer or boolean tensor"):
+        model(ids, None, torch.ones(2, 4))
+    with pytest.raises(ValueError, match="attention_mask must hold 0"):
+        model(ids, None, torch.full((2, 4), 2))
+    with pytest.raises(ValueError, match="at least one token in every sequence"):
+        model(ids, None, torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0]]))
+    # a boolean attention mask is accepted and means the same as 0/1
+    m = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    with torch.no_grad():
+        assert torch.equal(model(ids, None, m)[0], model(ids, None, m.bool())[0])
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"vocab_size": 0}, ValueError, "vocab_size must be > 0"),
+    ({"vocab_size": 50.0}, TypeError, "vocab_size must be an integer"),
+    ({"layers": 0}, ValueError, "layers must be > 0"),
+    ({"init_std": -0.02}, ValueError, "init_std must be > 0"),
+    ({"heads": 3}, ValueError, "hidden 128 must be divisible by heads 3"),
+])
+def test_bert_settings_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        BertSettings(**{"vocab_size": 50, **kwargs})
+    with pytest.raises(TypeError, match="settings must be a BertSettings"):
+        Bert({"vocab_size": 50})
+    with pytest.raises(TypeError, match="model must be a troikadl Bert"):
+        to_huggingface(torch.nn.Linear(2, 2))

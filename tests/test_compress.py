@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune as tprune
@@ -250,16 +254,238 @@ def test_saved_bytes_and_sparse_storage():
     P.apply_masks(model, P.magnitude_masks(P.prunable(model), 0.9))
     P.remove_masks(model)
     assert measure.saved_bytes(model) == pytest.approx(dense, rel=0.01)  # zeros cost as much as any float
-    assert measure.saved_bytes(measure.sparse_state_dict(model)) < 0.6 * dense  # about 20 bytes a kept weight
+    assert measure.saved_bytes(measure.sparse_state_dict(model)) < 0.25 * dense  # about 8 bytes a kept weight
+    assert measure.saved_bytes(measure.sparse_state_dict(model, layout="bitmask")) < 0.15 * dense
     assert measure.saved_bytes(model, compress=True) < 0.5 * dense
 
 
-def test_latency_is_a_positive_median_and_restores_threads():
+def _biases(model):
+    return sum(p.numel() * p.element_size() for n, p in model.named_parameters() if n.endswith("bias"))
+
+
+@pytest.mark.parametrize("sizes, s", [((64, 256, 256, 10), 0.9), ((7, 5, 3), 0.5), ((9, 4, 2), 0.0)])
+def test_sparse_files_hold_exactly_the_formula_bytes(sizes, s):
+    """A real CSR writes nnz (4 + 4) + (rows + 1) 4 bytes of buffers (int32 indices); a bitmask
+    ceil(rows cols / 8) + 4 nnz; the file adds only its container, a few hundred bytes per buffer."""
+    model = _mlp(sizes=sizes)
+    if s:
+        P.remove_masks(P.apply_masks(model, P.magnitude_masks(P.prunable(model), s)))
+    ws = [w.detach() for w in P.prunable(model)]
+    nnz = [int((w != 0).sum()) for w in ws]
+    csr = sum(nz * 8 + (w.shape[0] + 1) * 4 for w, nz in zip(ws, nnz))
+    bitmask = sum(-(-w.numel() // 8) + 4 * nz for w, nz in zip(ws, nnz))
+    assert csr == sum(measure.csr_bytes(w.shape[0], nz) for w, nz in zip(ws, nnz))
+    assert bitmask == sum(measure.bitmask_bytes(*w.shape, nz) for w, nz in zip(ws, nnz))
+    for layout, expected, buffers in (("csr", csr, 3), ("bitmask", bitmask, 2)):
+        sd = measure.sparse_state_dict(model, layout=layout)
+        assert measure.storage_bytes(sd) == expected + _biases(model), layout
+        overhead = measure.saved_bytes(sd) - measure.storage_bytes(sd)
+        assert 0 < overhead < 500 * (buffers * len(ws) + len(ws)), (layout, overhead)
+        back = measure.dense_state_dict(sd)
+        for k, v in model.state_dict().items():
+            assert torch.equal(back[k], v), (layout, k)
+    # int64 indices: 4 more bytes per kept weight and per row pointer
+    sd64 = measure.sparse_state_dict(model, index_dtype=torch.int64)
+    assert measure.storage_bytes(sd64) == sum(measure.csr_bytes(w.shape[0], nz, index_bytes=8)
+                                               for w, nz in zip(ws, nnz)) + _biases(model)
+
+
+def test_torch_csr_view_writes_the_whole_index_buffer():
+    """The reason to clone: to_sparse_csr()'s column indices are a view of a 2 x nnz int64 buffer."""
+    w = torch.tensor([[0.0, 1.0, 0.0], [2.0, 0.0, 3.0]])
+    naive = {"w": w.to_sparse_csr()}
+    assert measure.storage_bytes(naive) >= 3 * 4 + 2 * 3 * 8 + 3 * 8  # values, 2 x nnz int64, row pointers
+    layer = nn.Linear(3, 2, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(w)
+    assert measure.storage_bytes(measure.sparse_state_dict(layer)) == measure.csr_bytes(2, 3) == 3 * 8 + 3 * 4
+
+
+def test_sparse_values_keep_their_dtype():
+    model = _mlp(sizes=(6, 5, 3)).double()
+    P.remove_masks(P.apply_masks(model, P.magnitude_masks(P.prunable(model), 0.5)))
+    for layout in ("csr", "bitmask", "coo"):
+        back = measure.dense_state_dict(measure.sparse_state_dict(model, layout=layout))
+        assert all(back[k].dtype == torch.float64 and torch.equal(back[k], v) for k, v in model.state_dict().items())
+    ws = P.prunable(model)
+    assert measure.storage_bytes(measure.sparse_state_dict(model)) == \
+        sum(measure.csr_bytes(w.shape[0], int((w != 0).sum()), value_bytes=8) for w in ws) + _biases(model)
+
+
+def test_latency_has_a_median_and_quartiles_and_restores_threads():
     before = torch.get_num_threads()
-    t = measure.latency(lambda: torch.ones(10).sum(), repeats=5, warmup=1)
-    assert 0 < t < 0.1 and torch.get_num_threads() == before
-    with pytest.raises(ValueError, match="repeats"):
-        measure.latency(lambda: None, repeats=0)
+    t = measure.latency(lambda: torch.ones(10).sum(), repeats=9, warmup=1)
+    assert len(t.times) == 9 and torch.get_num_threads() == before
+    assert 0 < t.q1 <= t.median <= t.q3 < 0.1 and t.iqr == t.q3 - t.q1
+    assert t.median == sorted(t.times)[4] and t.q1 == sorted(t.times)[2] and t.q3 == sorted(t.times)[6]
+    slow, fast = measure.Timing((4.0, 5.0, 6.0)), measure.Timing((1.0, 2.0, 3.0))
+    assert measure.speedup(slow, fast) == (2.5, 4.5 / 2.5, 5.5 / 1.5)
+    assert "ms (IQR" in str(t)
+
+
+# --- every transform keeps dtype and device ----------------------------------------------------------------
+DTYPES = st.sampled_from([torch.float32, torch.float64])
+TOL = {torch.float32: 1e-4, torch.float64: 1e-10}
+
+
+@settings(max_examples=30, deadline=None)
+@given(n_in=st.integers(1, 12), n_out=st.integers(1, 12), data=st.data(), dtype=DTYPES, bias=st.booleans())
+def test_low_rank_linear_keeps_dtype_and_equals_numpys_truncated_svd(n_in, n_out, data, dtype, bias):
+    rank = data.draw(st.integers(1, min(n_in, n_out)), label="rank")
+    torch.manual_seed(n_in * 13 + n_out)
+    layer = nn.Linear(n_in, n_out, bias=bias, dtype=dtype)
+    two = lowrank.low_rank_linear(layer, rank)
+    assert all(p.dtype == dtype and p.device == layer.weight.device for p in two.parameters())
+    W = layer.weight.detach().double().numpy()
+    U, S, Vh = np.linalg.svd(W, full_matrices=False)
+    x = torch.randn(3, n_in, dtype=dtype)
+    ref = x.double().numpy() @ ((U[:, :rank] * S[:rank]) @ Vh[:rank]).T
+    if bias:
+        ref = ref + layer.bias.detach().double().numpy()
+    out = two(x)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out.detach().double().numpy(), ref, atol=TOL[dtype] * (1 + np.abs(ref).max()))
+
+
+@pytest.mark.parametrize("np_dtype", [np.float32, np.float64])
+def test_truncated_svd_keeps_numpy_and_torch_dtypes(np_dtype):
+    W = np.random.default_rng(0).normal(size=(6, 4)).astype(np_dtype)
+    assert all(a.dtype == np_dtype for a in lowrank.truncated_svd(W, 2))
+    assert all(a.dtype == torch.from_numpy(W).dtype for a in lowrank.truncated_svd(torch.from_numpy(W), 2))
+    assert all(a.dtype == np.float64 for a in lowrank.truncated_svd(W.astype(int), 2))
+
+
+@settings(max_examples=20, deadline=None)
+@given(h1=st.integers(4, 10), h2=st.integers(4, 10), s=st.sampled_from([0.0, 0.25, 0.5, 0.75]), dtype=DTYPES)
+def test_model_transforms_keep_dtype(h1, h2, s, dtype):
+    torch.manual_seed(h1 * 11 + h2)
+    model = tk.cnn.mlp([5, h1, h2, 3]).to(dtype)
+    x = torch.randn(4, 5, dtype=dtype)
+    small = P.shrink_mlp(model, s)
+    fact = lowrank.factorize_mlp(model, 1, keep_last=False)
+    masked = P.apply_masks(copy.deepcopy(model), P.random_masks(P.prunable(model), s))
+    for m in (small, fact, masked):
+        assert {p.dtype for p in m.parameters()} == {dtype} and m(x).dtype == dtype
+    if s == 0.0:  # nothing removed: the same function
+        torch.testing.assert_close(small(x), model(x), atol=TOL[dtype], rtol=TOL[dtype])
+        torch.testing.assert_close(masked(x), model(x), atol=TOL[dtype], rtol=TOL[dtype])
+    assert P.sparsity(masked) == pytest.approx(
+        sum(round(s * w.numel()) for w in P.prunable(model)) / sum(w.numel() for w in P.prunable(model)))
+
+
+def test_transforms_keep_the_device():
+    """The meta device (shapes and dtypes, no values) stands in for an accelerator on a CPU-only machine:
+    a transform that creates a tensor without ``device=`` (or moves one with ``.cpu()``) fails here."""
+    model = tk.cnn.mlp([6, 8, 8, 3]).to("meta")
+    x = torch.empty(2, 6, device="meta")
+    on_meta = lambda m: {p.device.type for p in m.parameters()} | {b.device.type for b in m.buffers()} == {"meta"}  # noqa: E731
+    assert on_meta(lowrank.low_rank_linear(model[0], 2)) and on_meta(lowrank.factorize_mlp(model, 2))
+    assert on_meta(P.shrink_mlp(model, 0.5)) and P.shrink_mlp(model, 0.5)(x).device.type == "meta"
+    for masks in (P.magnitude_masks(P.prunable(model), 0.5), P.magnitude_masks(P.prunable(model), 0.5, scope="layer"),
+                  P.random_masks(P.prunable(model), 0.5)):
+        assert all(m.device.type == "meta" and m.dtype == torch.bool for m in masks)
+    masked = P.apply_masks(copy.deepcopy(model), P.random_masks(P.prunable(model), 0.5))
+    assert on_meta(masked) and masked(x).device.type == "meta"
+    z = torch.empty(4, 10, device="meta")
+    assert distill.distillation_loss(z, z, torch.zeros(4, dtype=torch.long, device="meta")).device.type == "meta"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_distillation_loss_has_the_students_dtype(dtype):
+    zs, zt = torch.randn(5, 4, dtype=dtype), torch.randn(5, 4, dtype=torch.float64)
+    assert distill.distillation_loss(zs, zt, torch.tensor([0, 1, 2, 3, distill.IGNORE])).dtype == dtype
+
+
+# --- the T^2 factor ----------------------------------------------------------------------------------------
+def test_soft_term_gradient_and_hintons_high_temperature_expansion():
+    """Per example the gradient of T^2 KL with respect to z_s is T (p_s - p_t); without the T^2 it is
+    (p_s - p_t) / T, which for zero-mean logits and a high T is about (z_s - z_t) / (N T^2)."""
+    torch.manual_seed(3)
+    B, N = 4, 10
+    zs = torch.randn(B, N, dtype=torch.float64)
+    zt = torch.randn(B, N, dtype=torch.float64)
+    zs, zt = zs - zs.mean(1, keepdim=True), zt - zt.mean(1, keepdim=True)
+    scaled = []
+    for T in (1.0, 5.0, 50.0, 500.0):
+        z = zs.clone().requires_grad_(True)
+        distill.distillation_loss(z, zt, T=T).backward()
+        ps, pt = torch.softmax(zs / T, 1), torch.softmax(zt / T, 1)
+        torch.testing.assert_close(z.grad, T * (ps - pt) / B, atol=1e-14, rtol=1e-10)
+        unscaled = z.grad / T**2  # the KL term alone
+        approx = (zs - zt) / (N * T**2 * B)
+        rel = float((unscaled - approx).norm() / approx.norm())
+        scaled.append((T, rel, float(z.grad.norm())))
+    rels = [r for _, r, _ in scaled]
+    assert rels[0] > 0.1 and rels[2] < 0.01 and rels[3] < 0.001  # the expansion's error shrinks like 1 / T
+    # with the T^2, the gradient's size stops depending on T (it tends to |z_s - z_t| / (N B))
+    limit = float((zs - zt).norm() / (N * B))
+    assert all(abs(g / limit - 1) < 0.01 for T, _, g in scaled if T >= 50)
+
+
+# --- bad input ----------------------------------------------------------------------------------------------
+_W = [torch.randn(4, 3)]
+_NAN = [torch.tensor([[1.0, float("nan")], [0.5, 2.0]])]
+_Z = torch.zeros(4, 10)
+BAD_CALLS = [
+    # (call, error, the message names the argument and what was expected)
+    (lambda: P.magnitude_masks(_NAN, 0.5), ValueError, r"weights\[0\] must be finite"),
+    (lambda: P.magnitude_masks([np.ones((2, 2))], 0.5), TypeError, r"weights\[0\] must be a torch tensor"),
+    (lambda: P.magnitude_masks([torch.ones(2, 2, dtype=torch.long)], 0.5), TypeError, "floating-point"),
+    (lambda: P.magnitude_masks(torch.ones(2, 2), 0.5), ValueError, "weights must be a non-empty list"),
+    (lambda: P.magnitude_masks([], 0.5), ValueError, "weights must be a non-empty list"),
+    (lambda: P.magnitude_masks(_W, 1.5), ValueError, r"sparsity must be in \[0(\.0)?, 1(\.0)?\)"),
+    (lambda: P.random_masks(_W, -0.2), ValueError, r"sparsity must be in \[0(\.0)?, 1(\.0)?\)"),
+    (lambda: P.random_masks(_NAN, 0.2), ValueError, "must be finite"),
+    (lambda: P.apply_masks(_mlp(sizes=(3, 4)), [torch.ones(4, 3)]), TypeError, r"masks\[0\] must be a boolean"),
+    (lambda: P.apply_masks(_mlp(sizes=(3, 4)), [3]), TypeError, r"masks\[0\] must be a boolean"),
+    (lambda: P.random_masks(_W, 0.5, generator=3), TypeError, "generator must be a torch.Generator"),
+    (lambda: P.sparsity("model"), TypeError, "model_or_weights must be"),
+    (lambda: lowrank.truncated_svd(np.ones((0, 4)), 1), ValueError, "W must have at least one row"),
+    (lambda: distill.distillation_loss(_Z, _Z, np.array(["a"] * 4)), TypeError, "labels must hold integer"),
+    (lambda: P.apply_masks(_mlp(sizes=(3, 4)), [torch.ones(3, 4, dtype=torch.bool)]), ValueError, r"shape \(4, 3\)"),
+    (lambda: P.apply_masks(_mlp(sizes=(3, 4)), torch.ones(4, 3, dtype=torch.bool)), ValueError, "masks must be a list"),
+    (lambda: P.shrink_mlp(_mlp(sizes=(3, 4, 2)), 1.0), ValueError, r"sparsity must be in \[0(\.0)?, 1(\.0)?\)"),
+    (lambda: P.shrink_mlp(_mlp(sizes=(3, 2, 2)), 0.75), ValueError, "would remove every unit"),
+    (lambda: P.sparsity([]), ValueError, "weights must be a non-empty list"),
+    (lambda: P.prunable("model"), TypeError, "model must be a torch.nn.Module"),
+    (lambda: lowrank.truncated_svd(np.array([[1.0, np.nan]]), 1), ValueError, "W must be finite"),
+    (lambda: lowrank.truncated_svd(torch.ones(2, 2, 2), 1), ValueError, "W must be 2-D"),
+    (lambda: lowrank.truncated_svd(torch.ones(2, 2, dtype=torch.int64), 1), TypeError, "W must be a floating"),
+    (lambda: lowrank.truncated_svd(np.ones((4, 3)), -1), ValueError, r"rank must be between 1 and min\(4, 3\)"),
+    (lambda: lowrank.low_rank_linear(nn.Linear(5, 4), 2.5), TypeError, "rank must be an integer"),
+    (lambda: lowrank.low_rank_linear(nn.Conv1d(2, 2, 1), 1), TypeError, "layer must be an nn.Linear"),
+    (lambda: lowrank.factorize_mlp(_mlp(), 0), ValueError, "rank must be an integer >= 1"),
+    (lambda: lowrank.factorize_mlp(_mlp(), 1.5), TypeError, "rank must be an integer"),
+    (lambda: lowrank.factorize_mlp(_mlp(), 2, keep_last="no"), TypeError, "keep_last must be True or False"),
+    (lambda: lowrank.break_even_rank(0, 5), ValueError, "n_out must be an integer >= 1"),
+    (lambda: lowrank.break_even_rank(4, 2.5), TypeError, "n_in must be an integer"),
+    (lambda: distill.distillation_loss(_Z, _Z, torch.zeros(4)), TypeError, "labels must hold integer"),
+    (lambda: distill.distillation_loss(_Z, _Z, torch.tensor([0, 1, 10, -1])), ValueError,
+     r"labels must be in \[0, 10\) or IGNORE = -100, got \[-1, 10\]"),
+    (lambda: distill.distillation_loss(_Z[0], _Z[0]), ValueError, "student_logits must be 2-D"),
+    (lambda: distill.distillation_loss(_Z.long(), _Z), TypeError, "student_logits must be a floating"),
+    (lambda: distill.distillation_loss(_Z, _Z.clone().fill_(float("nan"))), ValueError, "teacher_logits must be finite"),
+    (lambda: distill.distillation_loss(_Z, _Z, T=-2.0), ValueError, "T must be > 0"),
+    (lambda: distill.distillation_loss(_Z, _Z, alpha=1.5), ValueError, r"alpha must be in \[0(\.0)?, 1(\.0)?\]"),
+    (lambda: distill.Distiller(nn.Linear(2, 2), nn.Linear(2, 2), T=float("nan")), ValueError, "T must be > 0"),
+    (lambda: measure.latency(lambda: None, repeats=2.5), TypeError, "repeats must be an integer"),
+    (lambda: measure.latency(lambda: None, warmup=-1), ValueError, "warmup must be >= 0"),
+    (lambda: measure.latency("f"), TypeError, "fn must be callable"),
+    (lambda: measure.speedup(1.0, 2.0), TypeError, "slow must be a Timing"),
+    (lambda: measure.csr_bytes(-1, 3), ValueError, "rows must be >= 0"),
+    (lambda: measure.csr_bytes(4, 3, index_bytes=0), ValueError, "index_bytes must be > 0"),
+    (lambda: measure.bitmask_bytes(2, 2, 5), ValueError, "nnz must be at most rows \\* cols = 4"),
+    (lambda: measure.sparse_state_dict(_mlp(), layout="csc"), ValueError, "layout must be one of"),
+    (lambda: measure.sparse_state_dict(_mlp(), index_dtype=torch.int16), TypeError, "index_dtype must be"),
+    (lambda: measure.sparse_state_dict({"w": torch.ones(2, 2)}), TypeError, "model must be a torch.nn.Module"),
+]
+
+
+@pytest.mark.parametrize("k", range(len(BAD_CALLS)))
+def test_bad_input_is_refused_with_a_message_naming_the_argument(k):
+    call, error, message = BAD_CALLS[k]
+    with pytest.raises(error, match=message):
+        call()
 
 
 # --- against TensorFlow --------------------------------------------------------------------------------

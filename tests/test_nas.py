@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import troikadl as tk
 from troikadl.nas import SearchSpace
@@ -240,6 +246,175 @@ def test_selection_bias_is_zero_for_independent_choice_and_positive_for_selectin
         analysis.selection_bias(a, a, b, 145, rng=rng)
     with pytest.raises(ValueError, match="same length"):
         analysis.selection_bias(a, a, b[:5], 5, rng=rng)
+
+
+def _simulated_table(rng, n_arch=144, runs=3, offset=0.03):
+    """Scores of a fake benchmark: quality q per architecture; test half A is harder (by 0.01), more so for
+    weak architectures (by up to ``offset`` more), every architecture has its own luck on each half, and
+    every run its own noise."""
+    q = rng.uniform(0.8, 0.99, n_arch)[:, None]
+    shift = -0.01 - offset * (0.99 - q) / 0.19 + rng.normal(0, 0.005, (n_arch, 1))  # A - B of the architecture
+    val, a, b = (q + rng.normal(0, 0.01, (n_arch, runs)) for _ in range(3))
+    return val, a + shift, b
+
+
+def test_selection_bias_compares_each_run_with_its_siblings():
+    """2-D inputs: a choice on validation shows no optimism although half A is harder for weak
+    architectures; a choice on half A, or on a validation score that saw half A, does."""
+    rng = np.random.default_rng(0)
+    on_val, on_a, leaky = [], [], []
+    for _ in range(40):
+        v, a, b = _simulated_table(rng)
+        on_val.append(analysis.selection_bias(v, a, b, 20, n_draws=100, rng=rng).mean())
+        on_a.append(analysis.selection_bias(a, a, b, 20, n_draws=100, rng=rng).mean())
+        leaky.append(analysis.selection_bias((v + a) / 2, a, b, 20, n_draws=100, rng=rng).mean())
+    assert np.mean(on_a) > 0.003 and np.mean(leaky) > 0.002, (np.mean(on_a), np.mean(leaky))
+    assert abs(np.mean(on_val)) < 0.001, np.mean(on_val)
+    naive = analysis.selection_bias(v.mean(1), a.mean(1), b.mean(1), 20, n_draws=2000, rng=rng).mean()
+    assert naive < -0.005  # one run per architecture: the halves' difficulty is mistaken for (negative) optimism
+    assert analysis.selection_bias(v, a, b, 5, n_draws=7, rng=rng).shape == (7, 3)
+
+
+def test_selection_bias_interval_estimate_equals_the_mean_of_the_draws():
+    v, a, b = _simulated_table(np.random.default_rng(1))
+    for select_on in (v, a):
+        for n in (1, 3, 144):
+            direct = analysis.selection_bias(select_on, a, b, n, n_draws=300, rng=np.random.default_rng(5)).mean()
+            ci = analysis.selection_bias_interval(select_on, a, b, n, n_draws=300, rng=np.random.default_rng(5))
+            assert ci.estimate == pytest.approx(direct, abs=1e-12)
+            assert ci.low <= ci.estimate <= ci.high and 1 <= ci.effective_runs <= 3 * 144
+    one = analysis.selection_bias_interval(v[:, 0], a[:, 0], b[:, 0], 10, rng=np.random.default_rng(0))
+    assert one.estimate == pytest.approx(
+        analysis.selection_bias(v[:, 0], a[:, 0], b[:, 0], 10, rng=np.random.default_rng(0)).mean(), abs=1e-12)
+
+
+def test_selection_bias_interval_covers_zero_95_percent_of_the_time_for_an_independent_choice():
+    rng = np.random.default_rng(2)
+    covered = []
+    for _ in range(400):
+        v, a, b = _simulated_table(rng)
+        ci = analysis.selection_bias_interval(v, a, b, 20, n_draws=200, rng=rng)
+        covered.append(ci.low <= 0 <= ci.high)
+    assert 0.92 <= np.mean(covered) <= 0.985, np.mean(covered)
+
+
+def test_mean_difference_equals_scipy_t_intervals():
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(0.97, 0.01, 50), rng.normal(0.968, 0.02, 50)
+    y_paired = x - rng.normal(0.001, 0.003, 50)
+    for level in (0.9, 0.95):
+        paired = analysis.mean_difference(x, y_paired, level=level)
+        ref = stats.ttest_rel(x, y_paired).confidence_interval(level)
+        assert (paired.low, paired.high) == pytest.approx((ref.low, ref.high), abs=1e-12)
+        assert paired.estimate == pytest.approx(np.mean(x - y_paired), abs=1e-15)
+        welch = analysis.mean_difference(x, y[:40], paired=False, level=level)
+        ref = stats.ttest_ind(x, y[:40], equal_var=False).confidence_interval(level)
+        assert (welch.low, welch.high) == pytest.approx((ref.low, ref.high), abs=1e-12)
+    with pytest.raises(ValueError, match="same length"):
+        analysis.mean_difference(x, y[:40])
+
+
+# --- bad input ------------------------------------------------------------------------------------------
+RNG = np.random.default_rng(0)
+A144 = np.linspace(0.5, 1.0, 144)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: SMALL.check([("a", 1)]), TypeError, "arch must be a dict"),
+    (lambda: SMALL.check({"a": [1], "b": "x", "c": True}), TypeError, r"arch\['a'\] must be one of"),
+    (lambda: SMALL.check({"a": 1.5, "b": "x", "c": True}), ValueError, r"arch\['a'\] = 1.5 is not one of"),
+    (lambda: SMALL.sample(0), TypeError, "rng must be a numpy.random.Generator"),
+    (lambda: SMALL.mutate({"a": 1, "b": "x", "c": True}, np.random.RandomState(0)), TypeError, "rng must be"),
+    (lambda: SMALL[1.0], TypeError, "index must be an integer"),
+    (lambda: search.random_search(SMALL, _counting(SMALL)[0], 2.5, RNG), TypeError, "budget must be an integer"),
+    (lambda: search.random_search(SMALL, _counting(SMALL)[0], -3, RNG), ValueError, "budget must be > 0"),
+    (lambda: search.random_search(SMALL, _counting(SMALL)[0], 3, 7), TypeError, "rng must be"),
+    (lambda: search.random_search(SMALL, lambda a: float("nan"), 3, RNG), ValueError, "validation score.*finite"),
+    (lambda: search.random_search(SMALL, lambda a: "0.9", 3, RNG), TypeError, "validation score.*number"),
+    (lambda: search.regularized_evolution(SMALL, _counting(SMALL)[0], 5, RNG, population=0), ValueError,
+     "population must be > 0"),
+    (lambda: search.tpe_search(SMALL, _counting(SMALL)[0], 5, RNG, n_startup_trials=1.5), TypeError,
+     "n_startup_trials must be an integer"),
+    (lambda: search.simulate(search.random_search, {"val": 1}, budget=3, n_searches=2), TypeError,
+     "table must be a troikadl.nas.benchmark.Table"),
+    (lambda: search.simulate(search.random_search, None, budget=0, n_searches=2), ValueError, "budget must be > 0"),
+    (lambda: search.SearchResult("x").best, ValueError, "trained no model"),
+    (lambda: analysis.pareto_front([1.0, np.nan], [1, 2]), ValueError, "cost must be finite"),
+    (lambda: analysis.pareto_front([1, 2], ["a", "b"]), TypeError, "score must hold numbers"),
+    (lambda: analysis.selection_bias(A144, A144, A144, 0, rng=RNG), ValueError, "n_candidates must be > 0"),
+    (lambda: analysis.selection_bias(A144, A144, A144, 5.0, rng=RNG), TypeError, "n_candidates must be an integer"),
+    (lambda: analysis.selection_bias(A144, A144, A144, 5, rng=None), TypeError, "rng must be"),
+    (lambda: analysis.selection_bias(np.where(A144 > 0.9, np.nan, A144), A144, A144, 5, rng=RNG), ValueError,
+     "select_on must be finite"),
+    (lambda: analysis.selection_bias(A144[:, None, None], A144, A144, 5, rng=RNG), ValueError, "select_on must be 1-D"),
+    (lambda: analysis.selection_bias_interval(A144, A144, A144, 5, level=1.0, rng=RNG), ValueError, "level must be in"),
+    (lambda: analysis.mean_difference([1.0], [2.0]), ValueError, "at least 2 values"),
+    (lambda: analysis.mean_difference([1.0, 2.0], [2.0, 3.0], paired="yes"), TypeError, "paired must be True or False"),
+    (lambda: benchmark.digits_data(-1), ValueError, "seed must be an integer >= 0"),
+    (lambda: benchmark.digits_data(0, val_size=1000, test_size=900), ValueError, "val_size \\+ test_size"),
+    (lambda: benchmark.digits_data(0, val_size=36.0), TypeError, "val_size must be an integer"),
+    (lambda: benchmark.build_cnn(benchmark.SPACE[0], side=0), ValueError, "side must be an integer >= 2"),
+    (lambda: benchmark.train_architecture(benchmark.SPACE[0], 1.0), TypeError, "seed must be an integer"),
+    (lambda: benchmark.train_architecture(benchmark.SPACE[0], 0, settings={"epoch": 3}), ValueError,
+     "unknown \\['epoch'\\]"),
+    (lambda: benchmark.train_architecture(benchmark.SPACE[0], 0, data=(1, 2)), TypeError, "data must be a"),
+    (lambda: benchmark.build_table("t.csv", seeds=[0, 0]), ValueError, "seeds must not repeat"),
+    (lambda: benchmark.build_table("t.csv", seeds=[]), ValueError, "seeds must hold at least one"),
+    (lambda: benchmark.build_table("t.csv", indices=[144]), ValueError, r"indices\[0\] must be an integer between 0"),
+    (lambda: benchmark.build_table("t.csv", workers=0), ValueError, "workers must be an integer >= 1"),
+    (lambda: benchmark.Table([]), ValueError, "rows must hold at least one row"),
+    (lambda: benchmark.Table("rows"), TypeError, "rows must be a list of dicts"),
+    (lambda: benchmark.Table([{"index": "0"}]), ValueError, "rows must have the columns"),
+    (lambda: darts.Supernet(ops="skip"), TypeError, "ops must be a list of operation names"),
+    (lambda: darts.Supernet(channels=0), ValueError, "channels must be > 0"),
+    (lambda: darts.darts_search(benchmark.Data(*(np.zeros((4, 8, 8)), np.zeros(4, int)) * 3), steps=1), ValueError,
+     "data.X_train must be 4-D"),
+    (lambda: darts.darts_search(benchmark.Data(*(np.zeros((4, 1, 8, 8)), np.zeros(5, int)) * 3), steps=1),
+     ValueError, "data.y_train must have one label per sample"),
+    (lambda: darts.darts_search(benchmark.digits_data(), steps=2.0), TypeError, "steps must be an integer"),
+])
+def test_bad_input_is_refused_with_a_message_naming_the_argument(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+@settings(max_examples=30, deadline=None)
+@given(budget=st.one_of(st.integers(-5, 0), st.floats(0.1, 9.9).filter(lambda x: x != int(x)),
+                        st.sampled_from([True, "3", None])))
+def test_every_strategy_refuses_a_budget_that_is_not_a_positive_integer(budget):
+    for strategy in search.STRATEGIES.values():
+        with pytest.raises((TypeError, ValueError), match="budget"):
+            strategy(SMALL, _counting(SMALL)[0], budget, np.random.default_rng(0))
+
+
+# --- the command and its documentation -----------------------------------------------------------------
+def test_the_documented_command_and_the_defaults_rebuild_the_shipped_table(table):
+    """No retraining: the command's defaults and the documented commands name the shipped table's seeds,
+    the data split and training settings are the ones stored in its header, and so is the space."""
+    from importlib import resources
+
+    header = json.loads(resources.files("troikadl.nas").joinpath(benchmark.TABLE_FILE).read_text()
+                        .splitlines()[0][2:])
+    assert header["settings"] == benchmark.SETTINGS == table.settings
+    assert header["space"] == {k: list(v) for k, v in benchmark.SPACE.options.items()}
+    parser = benchmark._parser()
+    defaults = parser.parse_args([])
+    assert defaults.seeds == table.seeds == list(benchmark.SEEDS) and defaults.indices is None
+    assert inspect.signature(benchmark.build_table).parameters["seeds"].default == tuple(table.seeds)
+    split = inspect.signature(benchmark.digits_data).parameters
+    assert (split["seed"].default, split["val_size"].default, split["test_size"].default) == (
+        header["settings"]["data_seed"], header["settings"]["val_size"], header["settings"]["test_size"])
+    chapter = Path(__file__).resolve().parents[1] / "chapters" / "08_nas.ipynb"
+    for doc in (benchmark.__doc__, chapter.read_text()):
+        commands = re.findall(r"python -m troikadl\.nas\.benchmark ([-\w .]+)", doc)
+        assert commands, "the command is documented"
+        for command in commands:
+            args = parser.parse_args(command.split())
+            assert args.seeds == table.seeds and args.indices is None, command
+    minutes = float(re.search(r"about\s+(\d+)\s+CPU-minutes", benchmark.__doc__).group(1))
+    assert abs(table.seconds.sum() / 60 - minutes) < 1, (table.seconds.sum() / 60, minutes)
 
 
 # --- DARTS ---------------------------------------------------------------------------------------------

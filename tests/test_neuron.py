@@ -58,7 +58,7 @@ def test_perceptron_update_rule():
     assert w2 is w and b2 == b
     w3, b3 = nr.perceptron_update(w, b, np.array([1.0, 2.0]), -1)  # wrong: move away
     assert w3.tolist() == [-0.5, -1.0] and b3 == -0.5
-    with pytest.raises(ValueError, match="y must be -1 or \\+1"):
+    with pytest.raises(ValueError, match=r"y \(the perceptron's label coding\) must be one of \[-1, 1\]"):
         nr.perceptron_update(w, b, np.ones(2), 0)
 
 

@@ -33,7 +33,7 @@ def test_decision_boundary_and_learning_curves():
 def test_plot_errors():
     with pytest.raises(ValueError, match="X must have 2 columns"):
         tk.plot.decision_boundary(lambda g: g[:, 0], np.ones((5, 3)), [0, 1, 0, 1, 0])
-    with pytest.raises(ValueError, match="y must have one label per sample"):
+    with pytest.raises(ValueError, match="X and y must have the same number of samples"):
         tk.plot.decision_boundary(lambda g: g[:, 0], np.ones((5, 2)), [0, 1])
     with pytest.raises(ValueError, match="has no train_acc"):
         tk.plot.learning_curves({"train_loss": [1.0]}, "acc")
@@ -61,7 +61,7 @@ def test_report_errors():
         tk.report("neuron", acc=1.0)
     with pytest.raises(ValueError, match="at least one headline number"):
         tk.report("01_neuron")
-    with pytest.raises(TypeError, match="report values must be numbers"):
+    with pytest.raises(TypeError, match="acc must be a number, a boolean or a string"):
         tk.report("01_neuron", acc=[1.0])
 
 
@@ -105,6 +105,8 @@ def test_paths_on_contours_and_descend():
     ax = tk.plot.paths_on_contours(VALLEY, {"sgd": path[:3]})
     assert len(ax.get_legend().get_texts()) == 1
     with pytest.raises(ValueError, match="must have shape \\(steps, 2\\)"):
+        tk.plot.paths_on_contours(VALLEY, {"bad": np.ones((3, 3))})
+    with pytest.raises(ValueError, match=r"paths\['bad'\] must be 2-D"):
         tk.plot.paths_on_contours(VALLEY, {"bad": np.ones(3)})
     with pytest.raises(ValueError, match="start must have 2 coordinates"):
         descend(lambda ps: SGD(ps, lr=0.1), VALLEY, start=[1.0, 2.0, 3.0])

@@ -96,3 +96,112 @@ def test_finetuning_tasks_and_classifier(small):
     assert len(held.documents) == len(held.modules) and held.sha256 != corpus.sha256
     with pytest.raises(ValueError, match="keep must have one entry per document"):
         corpus.subset([True])
+
+
+def test_word_order_task_has_no_surface_cue(small):
+    """Real and shuffled versions hold the same tokens and end alike: the last token, the length and the
+    bag of tokens are useless, so "real iff the last token is '.'" scores 0.5 when no sentence is cut."""
+    from troikadl.bert.finetune import word_order_task
+
+    tok, _ = small
+    dot = tok.ids["."]
+
+    def last_token(d):
+        return d.ids[np.arange(len(d.ids)), d.attention.sum(1) - 3]  # [CLS] A [SEP] [SEP]: the last of A
+
+    # long enough for no sentence to be cut, and every sentence ending in punctuation
+    sentences = [s for s in stdlib_corpus().sentences[:400] if not s[-1].isalnum()]
+    n = len(sentences)
+    task = word_order_task(sentences, tok, seed=0, max_length=160)
+    assert task.attention.sum(1).max() < 160 and n > 300
+    real, fake = task.subset(np.arange(n)), task.subset(np.arange(n, 2 * n))
+    assert (last_token(real) == last_token(fake)).all()
+    assert (real.attention.sum(1) == fake.attention.sum(1)).all()
+    assert all(sorted(a) == sorted(b) for a, b in zip(real.ids.tolist(), fake.ids.tolist()))
+    assert (real.ids != fake.ids).any(1).all()
+    assert np.mean((last_token(task) == dot) == (task.nsp == 1)) == 0.5
+    # at the chapter's length (a few sentences cut, so a mid-sentence "." may end one) it stays at chance...
+    task = word_order_task(stdlib_corpus().sentences[:400], tok, seed=0, max_length=48)
+    assert abs(np.mean((last_token(task) == dot) == (task.nsp == 1)) - 0.5) < 0.01
+    # ...while with the final "." moving with its word, the cue is back and solves most of the task
+    leaky = word_order_task(stdlib_corpus().sentences[:400], tok, seed=0, max_length=48, keep_end=False)
+    assert np.mean((last_token(leaky) == dot) == (leaky.nsp == 1)) > 0.8
+
+
+def test_shuffle_words():
+    from troikadl.bert.finetune import shuffle_words
+
+    rng = np.random.default_rng(0)
+    s = "Return the (new) value of x."
+    for _ in range(20):
+        out = shuffle_words(s, rng)
+        assert out != s and out.endswith(".") and sorted(out[:-1].split()) == sorted(s[:-1].split())
+    assert shuffle_words("a b", rng) == "b a" and shuffle_words("a b?!", rng) == "b a?!"
+    assert shuffle_words("a b.", rng, keep_end=False) == "b. a"
+    for _ in range(10):
+        out = shuffle_words("First of all, this.", rng, keep_first=True)
+        assert out.startswith("First ") and out.endswith(".") and out != "First of all, this."
+    with pytest.raises(ValueError, match="at least two different words to shuffle after the first"):
+        shuffle_words("Only one.", rng, keep_first=True)
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        shuffle_words("a b", 0)
+    with pytest.raises(ValueError, match="at least two different words"):
+        shuffle_words("word.", rng)
+    with pytest.raises(ValueError, match="at least two different words"):
+        shuffle_words("no no no", rng)
+    with pytest.raises(TypeError, match="sentence must be a str"):
+        shuffle_words(["a", "b"], rng)
+
+
+def test_finetune_bad_arguments(small):
+    from troikadl.bert.finetune import BertClassifier, as_inputs, topic_task, word_order_task
+
+    tok, data = small
+    with pytest.raises(TypeError, match="sentences must be a list of strings"):
+        word_order_task("One sentence here.", tok)
+    with pytest.raises(TypeError, match=r"sentences\[1\] must be a str"):
+        word_order_task(["One two three.", 3], tok)
+    with pytest.raises(ValueError, match="sentences must not be empty"):
+        word_order_task([], tok)
+    with pytest.raises(TypeError, match="tok must be a WordPiece"):
+        word_order_task(["One two three."], {"one": 1})
+    with pytest.raises(ValueError, match="documents and modules must have the same length"):
+        topic_task([["A b c."]], ["os", "re"], tok)
+    with pytest.raises(ValueError, match="n_classes must be at least 2"):
+        BertClassifier(_model(tok), 1)
+    with pytest.raises(TypeError, match="bert must be a troikadl Bert"):
+        BertClassifier(torch.nn.Linear(2, 2), 2)
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+        BertClassifier(_model(tok), 2)(as_inputs(data))
+    with pytest.raises(TypeError, match="data must be a PairData"):
+        as_inputs(data.ids)
+
+
+def test_pretrain_bad_arguments(small):
+    tok, data = small
+    with pytest.raises(ValueError, match="nsp must hold one label per pair"):
+        encode_pairs([("A b.", "C d.")], [1, 0], tok)
+    with pytest.raises(TypeError, match="nsp must hold integer labels"):
+        encode_pairs([("A b.", "C d.")], [0.5], tok)
+    with pytest.raises(TypeError, match=r"pairs\[0\] must be a pair of strings"):
+        encode_pairs(["A b."], [1], tok)
+    with pytest.raises(ValueError, match="max_length must be at least 3"):
+        encode_pairs([("A b.", "C d.")], [1], tok, max_length=2)
+    with pytest.raises(ValueError, match="nsp must hold one label per row"):
+        data.__class__(data.ids, data.segments, data.attention, data.special, data.nsp[:-1], 10, 4)
+    with pytest.raises(ValueError, match="batch_size must be at most the number of pairs"):
+        batch_for_step(data, 0, len(data.ids) + 1, 0)
+    with pytest.raises(ValueError, match="step must be >= 0"):
+        batch_for_step(data, -1, 8, 0)
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        PretrainSettings(lr=0.0)
+    with pytest.raises(TypeError, match="steps must be an integer"):
+        PretrainSettings(steps=10.0)
+    with pytest.raises(TypeError, match="model must be a troikadl Bert"):
+        pretrain(torch.nn.Linear(2, 2), data, PretrainSettings(steps=1, batch_size=8))
+    with pytest.raises(TypeError, match="settings must be a PretrainSettings"):
+        pretrain(_model(tok), data, {"steps": 1})
+    with pytest.raises(ValueError, match="stop_after must be > 0"):
+        pretrain(_model(tok), data, PretrainSettings(steps=1, batch_size=8), stop_after=0)
+    with pytest.raises(ValueError, match="batches must be > 0"):
+        masked_accuracy(_model(tok), data, batches=0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import troikadl as tk
@@ -121,7 +123,7 @@ def test_unsupported_bit_widths_are_refused(bits, error):
 def test_bad_inputs_are_refused():
     with pytest.raises(ValueError, match="at least one value to calibrate on"):
         Q.choose_qparams(np.zeros((0, 3)))
-    with pytest.raises(ValueError, match="axis must be between"):
+    with pytest.raises(ValueError, match="axis must be an integer between -2 and 1"):
         Q.choose_qparams(np.ones((2, 3)), axis=2)
     with pytest.raises(TypeError, match="q must hold integers"):
         Q.dequantize(np.ones(3), Q.choose_qparams(np.ones(3)))
@@ -136,6 +138,139 @@ def test_binary_and_ternary_weights():
     t = Q.ternarize(w)
     delta = 0.7 * np.abs(w).mean()
     assert np.all(t[np.abs(w) <= delta] == 0) and len(set(np.abs(t[t != 0]))) == 1
+    np.testing.assert_allclose(t, [-1.75, 0, 0, 0, 1.75])  # delta = 0.553: alpha = mean(2.0, 1.5)
+    assert np.all(Q.ternarize(w, delta_factor=10.0) == 0)
+
+
+@pytest.mark.parametrize("np_dtype", [np.float32, np.float64])
+def test_binary_and_ternary_keep_kind_and_dtype(np_dtype):
+    w = np.random.default_rng(5).normal(size=(6, 9)).astype(np_dtype)
+    torch_dtype = torch.from_numpy(w).dtype
+    for f in (Q.binarize, Q.ternarize):
+        a, t = f(w), f(torch.from_numpy(w))
+        assert isinstance(a, np.ndarray) and a.dtype == np_dtype and a.shape == w.shape
+        assert isinstance(t, torch.Tensor) and t.dtype == torch_dtype and t.shape == w.shape
+        np.testing.assert_allclose(t.numpy(), a, rtol=1e-6)
+        assert f(torch.empty(3, 4, device="meta")).device.type == "meta"
+    assert Q.binarize(w.astype(int)).dtype == np.float64
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 6), cols=st.integers(1, 6), bits=st.sampled_from(Q.SUPPORTED_BITS),
+       symmetric=st.booleans(), axis=st.sampled_from([None, 0, 1, -1]),
+       dtype=st.sampled_from([torch.float32, torch.float64]), seed=st.integers(0, 2**16))
+def test_fake_quantize_keeps_dtype_and_lands_on_the_grid(rows, cols, bits, symmetric, axis, dtype, seed):
+    x = torch.randn(rows, cols, dtype=dtype, generator=torch.Generator().manual_seed(seed)) * 3
+    x.requires_grad_(True)
+    out = Q.fake_quantize(x, bits=bits, symmetric=symmetric, axis=axis)
+    assert out.dtype == dtype and out.shape == x.shape and out.device == x.device
+    out.sum().backward()
+    assert x.grad.dtype == dtype
+    qp = Q.choose_qparams(x.detach().double().numpy(), bits=bits, symmetric=symmetric, axis=axis)
+    step = qp.scale if axis is None else qp._shape(qp.scale, 2)
+    err = np.abs(out.detach().double().numpy() - x.detach().double().numpy())
+    eps = 1e-5 if dtype == torch.float32 else 1e-12
+    assert np.all(err <= step * (0.5 + eps))  # within half a step (the range is x's own: nothing clipped)
+    zero = qp.zero_point if axis is None else qp._shape(qp.zero_point, 2)
+    codes = out.detach().double().numpy() / step + zero
+    np.testing.assert_allclose(codes, np.round(codes), atol=1e-3 if dtype == torch.float32 else 1e-8)
+    assert codes.min() >= qp.qmin - 1e-3 and codes.max() <= qp.qmax + 1e-3
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_quantize_weights_keeps_dtype_and_device(dtype):
+    model = tk.cnn.mlp([5, 7, 3]).to(dtype)
+    q = Q.quantize_weights(model, 4)
+    assert {p.dtype for p in q.parameters()} == {dtype} and q(torch.randn(2, 5, dtype=dtype)).dtype == dtype
+    meta = Q.quantize_weights(model.to("meta"), 4)
+    assert meta(torch.empty(2, 5, device="meta", dtype=dtype)).device.type == "meta"
+
+
+@pytest.mark.parametrize("np_dtype", [np.float32, np.float64])
+def test_dequantize_returns_the_calibrated_dtype(np_dtype):
+    x = _x(8).astype(np_dtype)
+    for axis in (None, 0):
+        qp = Q.choose_qparams(x, bits=8, axis=axis)
+        assert Q.dequantize(Q.quantize(x, qp), qp).dtype == np_dtype
+    qp = Q.choose_qparams(torch.from_numpy(x), bits=8)
+    assert Q.dequantize(Q.quantize(x, qp), qp).dtype == np_dtype
+
+
+def test_qat_backward_runs_through_the_quantized_weights():
+    """The gradient that reaches a QAT layer's input is computed with the quantized weights W_hat,
+    not with the float weights W; W's own gradient equals the gradient with respect to W_hat (STE)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 4, bias=False))
+    q = Q.quantize_weights(model, 2)
+    w_hat = q[0].weight.detach()
+    w = q[0].parametrizations.weight.original
+    assert not torch.allclose(w_hat, w)
+    x = torch.randn(3, 6, requires_grad=True)
+    g = torch.randn(3, 4)
+    q(x).backward(g)
+    torch.testing.assert_close(x.grad, g @ w_hat)
+    assert not torch.allclose(x.grad, g @ w.detach(), atol=1e-3)
+    torch.testing.assert_close(w.grad, g.T @ x.detach())  # dL/dW_hat, handed to W unchanged
+
+
+_X = torch.randn(4, 5)
+BAD_CALLS = [
+    (lambda: Q.fake_quantize(torch.tensor([1.0, float("nan")])), ValueError, "x must be finite"),
+    (lambda: Q.fake_quantize(torch.tensor([1.0, float("inf")]), axis=0), ValueError, "x must be finite"),
+    (lambda: Q.fake_quantize(torch.tensor([[1.0, 2.0], [float("nan"), 0.0]]), axis=1), ValueError, "x must be finite"),
+    (lambda: Q.fake_quantize(torch.ones(3, dtype=torch.int64)), TypeError, "x must be a floating-point tensor"),
+    (lambda: Q.fake_quantize(np.ones(3)), TypeError, "x must be a torch tensor"),
+    (lambda: Q.fake_quantize(torch.ones(0)), ValueError, "x must hold at least one value"),
+    (lambda: Q.fake_quantize(_X, axis=0.5), TypeError, "axis must be an integer"),
+    (lambda: Q.fake_quantize(_X, axis=2), ValueError, "axis must be an integer between -2 and 1"),
+    (lambda: Q.fake_quantize(_X, bits=4.5), TypeError, "bits must be an integer"),
+    (lambda: Q.fake_quantize(_X, bits=-8), ValueError, "bits must be one of"),
+    (lambda: Q.fake_quantize(_X, symmetric="yes"), TypeError, "symmetric must be True or False"),
+    (lambda: Q.choose_qparams(np.ones((2, 3)), axis=1.0), TypeError, "axis must be an integer"),
+    (lambda: Q.choose_qparams(np.ones((2, 3)), axis=True), TypeError, "axis must be an integer"),
+    (lambda: Q.choose_qparams(np.ones((2, 3)), symmetric=1), TypeError, "symmetric must be True or False"),
+    (lambda: Q.choose_qparams(np.array([1.0, np.nan])), ValueError, "x must be finite"),
+    (lambda: Q.choose_qparams(np.array(["a"])), TypeError, "x must hold numbers"),
+    (lambda: Q.quantize(np.ones((3, 3)), Q.choose_qparams(np.ones((2, 3)), axis=0)), ValueError,
+     "x must have 2 entries along axis 0"),
+    (lambda: Q.dequantize(np.ones((3, 3), dtype=int), Q.choose_qparams(np.ones((2, 3)), axis=0)), ValueError,
+     "q must have 2 entries along axis 0"),
+    (lambda: Q.dequantize(np.ones(3, dtype=int), (0.1, 0)), TypeError, "qp must be QParams"),
+    (lambda: Q.int_range(8, "no"), TypeError, "symmetric must be True or False"),
+    (lambda: Q.binarize(np.array([1.0, np.nan])), ValueError, "w must be finite"),
+    (lambda: Q.binarize(np.zeros(0)), ValueError, "w must hold at least one weight"),
+    (lambda: Q.ternarize(torch.tensor([float("inf")])), ValueError, "w must be finite"),
+    (lambda: Q.ternarize(np.ones(3), delta_factor=-0.7), ValueError, "delta_factor must be >= 0"),
+    (lambda: Q.ternarize(np.ones(3), delta_factor=float("nan")), ValueError, "delta_factor must be >= 0"),
+    (lambda: Q.quantize_weights(tk.cnn.mlp([3, 2]), 8, per_channel=0), TypeError, "per_channel must be True or False"),
+    (lambda: Q.quantize_weights("model", 8), TypeError, "model must be a torch.nn.Module"),
+    (lambda: deploy.torch_dynamic_int8(tk.cnn.mlp([3, 2]).double()), TypeError, "model must have float32 parameters"),
+    (lambda: deploy.torch_static_int8(tk.cnn.mlp([3, 2]), np.full((4, 3), np.nan)), ValueError,
+     "calibration must be finite"),
+    (lambda: deploy.export_onnx(tk.cnn.mlp([3, 2]), "unused.onnx", 2.5), TypeError, "n_features must be an integer"),
+    (lambda: deploy.export_onnx(tk.cnn.mlp([3, 2]), "unused.onnx", 0), ValueError, "n_features must be an integer >= 1"),
+    (lambda: deploy.export_onnx(tk.cnn.mlp([3, 2]), 3, 3), TypeError, "path must be a file path"),
+    (lambda: deploy.OnnxModel(None), TypeError, "path must be a file path"),
+    (lambda: deploy.OnnxModel("no-such-file.onnx"), ValueError, "path must name an existing file"),
+    (lambda: deploy.onnx_dynamic_int8("no-such-file.onnx", "out.onnx"), ValueError, "src must name an existing file"),
+    (lambda: deploy.file_bytes(3), TypeError, "path must be a file path"),
+    (lambda: deploy.torch_static_int8(tk.cnn.mlp([3, 2]), np.ones((4, 5))), ValueError, "calibration must have 3 columns"),
+    (lambda: deploy.torch_static_int8(tk.cnn.mlp([3, 2]), np.ones((1, 4, 3))), ValueError,
+     r"calibration must be a non-empty \(batch, features\)"),
+]
+
+
+@pytest.mark.parametrize("k", range(len(BAD_CALLS)))
+def test_bad_input_is_refused_with_a_message_naming_the_argument(k):
+    call, error, message = BAD_CALLS[k]
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_converters_leave_the_callers_model_alone():
+    model = tk.cnn.mlp([3, 4, 2]).train()
+    deploy.torch_dynamic_int8(model)
+    assert model.training  # quantize_dynamic on model.cpu().eval() used to switch the caller's model to eval
 
 
 # --- deployment formats -----------------------------------------------------------------------------------
@@ -165,7 +300,7 @@ def test_torch_int8_models_are_smaller_and_agree(trained):
     for q in (dyn, sta):
         assert measure.saved_bytes(q) < measure.saved_bytes(model) / 2.5  # small model: scales and zero points add up
         assert _agree(q(x).numpy(), ref) > 0.97
-    with pytest.raises(ValueError, match="calibration must be a non-empty batch"):
+    with pytest.raises(ValueError, match=r"calibration must be a non-empty \(batch, features\)"):
         deploy.torch_static_int8(model, np.zeros((0, 64)))
 
 
@@ -177,6 +312,16 @@ def test_onnx_export_matches_torch_and_ort_int8_is_smaller(trained, tmp_path):
     assert not (tmp_path / "m.onnx.data").exists()
     q8 = deploy.OnnxModel(deploy.onnx_dynamic_int8(path, tmp_path / "m8.onnx"))
     assert q8.bytes < onnx_model.bytes / 3 and _agree(q8(d.X_test), onnx_model(d.X_test)) > 0.97
+    with pytest.raises(ValueError, match="X must have 64 columns"):
+        onnx_model(d.X_test[:, :10])
+    with pytest.raises(ValueError, match="X must be a non-empty"):
+        onnx_model(d.X_test[0])
+    for bad, error in ((d.X_test.astype(complex), TypeError), (d.X_test > 0, TypeError),
+                       (np.full_like(d.X_test, np.nan), ValueError), (d.X_test.astype(str), TypeError)):
+        with pytest.raises(error, match="X must"):
+            onnx_model(bad)
+    with pytest.raises(TypeError, match="dst must be a file path"):
+        deploy.onnx_dynamic_int8(path, 3)
 
 
 @pytest.mark.tf
@@ -191,8 +336,14 @@ def test_tflite_float_matches_keras_and_int8_agrees(trained):
     int8 = deploy.TFLiteModel(deploy.tflite_convert(keras_model, d.X_train[:256]))
     assert int8.bytes < fp32.bytes / 2.5 and _agree(int8(d.X_test), k_out) > 0.95
     assert int8.interpreter.get_input_details()[0]["dtype"] == np.int8
-    with pytest.raises(ValueError, match="representative must be a non-empty batch"):
+    with pytest.raises(ValueError, match=r"representative must be a non-empty \(batch, features\)"):
         deploy.tflite_convert(keras_model, np.zeros((0, 64)))
+    with pytest.raises(TypeError, match="keras_model must be a Keras model"):
+        deploy.tflite_convert("model")
+    with pytest.raises(ValueError, match="representative must have 64 columns"):
+        deploy.tflite_convert(keras_model, d.X_train[:8, :10])
+    with pytest.raises(TypeError, match="X must hold real numbers"):
+        int8(d.X_test > 0)
     with pytest.raises(TypeError, match="flatbuffer must be"):
         deploy.TFLiteModel(b"")
 

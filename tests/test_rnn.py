@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import troikadl as tk
 from troikadl import rnn
@@ -81,8 +85,110 @@ def test_clear_errors():
         rnn.lstm_forward(_x(), w, h0=np.zeros((3, 4)))
     with pytest.raises(ValueError, match="weights must have 1 gate"):
         rnn.rnn_forward(_x(), w)
-    with pytest.raises(ValueError, match="only single-layer"):
-        rnn.from_torch(torch.nn.LSTM(2, 3, num_layers=2))
+
+
+@given(cell=st.sampled_from(["tanh", "relu", "LSTM"]), n_in=st.integers(1, 4), hidden=st.integers(1, 5),
+       bias=st.booleans(), batch_first=st.booleans(), dropout=st.sampled_from([0.0, 0.5]),
+       n=st.integers(1, 3), T=st.integers(1, 6), with_state=st.booleans(), seed=st.integers(0, 2**31 - 1))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_random_configurations_equal_torch(cell, n_in, hidden, bias, batch_first, dropout, n, T, with_state, seed):
+    """One layer, one direction, any size, bias or not, either layout; dropout acts only between layers."""
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # PyTorch warns that dropout needs num_layers > 1
+        if cell == "LSTM":
+            module = torch.nn.LSTM(n_in, hidden, bias=bias, batch_first=batch_first, dropout=dropout,
+                                   dtype=torch.float64)
+        else:
+            module = torch.nn.RNN(n_in, hidden, nonlinearity=cell, bias=bias, batch_first=batch_first,
+                                  dropout=dropout, dtype=torch.float64)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.normal_(0, 0.8)
+    module.train()  # dropout, if any, must not act in a single layer
+    r = np.random.default_rng(seed)
+    x = r.normal(size=(n, T, n_in))
+    h0, c0 = (r.normal(size=(n, hidden)) if with_state else None for _ in range(2))
+    w = rnn.from_torch(module)
+    assert w.nonlinearity == ("tanh" if cell == "LSTM" else cell)
+    tx = torch.as_tensor(x if batch_first else x.transpose(1, 0, 2))
+    state = [torch.as_tensor(s)[None] for s in (h0, c0) if s is not None]
+    if cell == "LSTM":
+        ours, (h, c) = rnn.lstm_forward(x, w, h0, c0)
+        theirs, (ht, ct) = module(tx, tuple(state) or None)
+        np.testing.assert_allclose(c, ct[0].detach().numpy(), rtol=1e-10, atol=1e-12)
+    else:
+        ours, h = rnn.rnn_forward(x, w, h0)
+        theirs, ht = module(tx, state[0] if state else None)
+    theirs = theirs.detach().numpy()
+    theirs = theirs if batch_first else theirs.transpose(1, 0, 2)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(h, ht[0].detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_relu_rnn_round_trip_through_torch():
+    w = rnn.Weights.random(3, 4, 1, seed=2)
+    w = rnn.Weights(w.W_ih * 3, w.W_hh, w.b, "relu")
+    module = rnn.to_torch(w)
+    assert module.nonlinearity == "relu"
+    x = _x(seed=3, D=3)
+    np.testing.assert_allclose(rnn.rnn_forward(x, w)[0], module(torch.as_tensor(x))[0].detach().numpy(),
+                               rtol=1e-12, atol=1e-14)
+    assert (rnn.rnn_forward(x, w)[0] == 0).any()  # the relu does cut: tanh would give no exact zeros
+
+
+@pytest.mark.parametrize("module, error, match", [
+    (torch.nn.GRU(2, 3), TypeError, "module must be a torch.nn.RNN or torch.nn.LSTM, got GRU"),
+    (torch.nn.Linear(2, 3), TypeError, "module must be a torch.nn.RNN or torch.nn.LSTM"),
+    (torch.nn.LSTM(2, 3, num_layers=2), ValueError, "num_layers=2 is not supported"),
+    (torch.nn.RNN(2, 3, bidirectional=True), ValueError, "bidirectional=True is not supported"),
+    (torch.nn.LSTM(2, 3, proj_size=2), ValueError, "proj_size=2 is not supported"),
+])
+def test_from_torch_rejects_what_it_does_not_model(module, error, match):
+    with pytest.raises(error, match=match):
+        rnn.from_torch(module)
+
+
+_W1, _W4 = rnn.Weights.random(4, 5, 1), rnn.Weights.random(4, 5, 4)
+_BAD = [
+    (lambda: rnn.Weights(np.ones((5, 4)), np.ones((5, 4)), np.ones(5)), ValueError, "W_hh must have shape"),
+    (lambda: rnn.Weights(np.ones((5, 4)), np.ones((5, 5)), np.ones(4)), ValueError, r"b shape \(5,\)"),
+    (lambda: rnn.Weights(_W1.W_ih, _W1.W_hh, _W1.b, "sigmoid"), ValueError, "nonlinearity must be 'tanh' or 'relu'"),
+    (lambda: rnn.Weights(_W4.W_ih, _W4.W_hh, _W4.b, "relu"), ValueError, "an LSTM: 'tanh'"),
+    (lambda: rnn.Weights(_W1.W_ih + 0j, _W1.W_hh, _W1.b), TypeError, "W_ih must hold real numbers"),
+    (lambda: rnn.Weights.random(4, 5, gates=2), ValueError, "gates must be 1 .* or 4"),
+    (lambda: rnn.Weights.random(4, 0), ValueError, "hidden must be > 0"),
+    (lambda: rnn.Weights.random(2.5, 3), TypeError, "n_in must be an integer"),
+    (lambda: rnn.rnn_cell(np.ones((2, 3, 4)), np.zeros((2, 5)), _W1), ValueError, "x must be 2-D"),
+    (lambda: rnn.rnn_cell(np.ones((2, 4)), np.zeros((3, 5)), _W1), ValueError, r"h must have shape \(batch, hidden\)"),
+    (lambda: rnn.rnn_cell(np.ones((2, 4)), np.zeros((2, 5)), _W4), ValueError, "weights must have 1 gate"),
+    (lambda: rnn.lstm_cell(np.ones((2, 4)), np.zeros((2, 5)), np.zeros((2, 4)), _W4), ValueError,
+     r"c must have shape \(batch, hidden\) = \(2, 5\)"),
+    (lambda: rnn.rnn_forward(np.ones((2, 0, 4)), _W1), ValueError, "time >= 1"),
+    (lambda: rnn.rnn_forward(np.ones((2, 3, 4)) * 1j, _W1), TypeError, "x must hold real numbers"),
+    (lambda: rnn.rnn_forward(np.full((2, 3, 4), np.nan), _W1), ValueError, "x must be finite"),
+    (lambda: rnn.rnn_forward(_x(), "weights"), TypeError, "w must be rnn.Weights"),
+    (lambda: rnn.to_torch("weights"), TypeError, "w must be rnn.Weights"),
+    (lambda: rnn.to_torch(_W1, dtype=torch.int64), TypeError, "dtype must be a floating torch.dtype"),
+    (lambda: rnn.clip_grad_norm(np.ones(3), 1.0), TypeError, "grads must be a list or tuple"),
+    (lambda: rnn.clip_grad_norm([np.ones(3), np.array([np.nan])], 1.0), ValueError, r"grads\[1\] must be finite"),
+    (lambda: rnn.clip_grad_norm([np.ones(3)], float("nan")), ValueError, "max_norm must be > 0"),
+    (lambda: rnn.clip_grad_norm([np.ones(3)], "1"), TypeError, "max_norm must be a number"),
+    (lambda: rnn.SequenceModel("GRU", 1, 4, 1), ValueError, "cell must be 'RNN' or 'LSTM'"),
+    (lambda: rnn.SequenceModel("RNN", 1, 0, 1), ValueError, "hidden must be > 0"),
+    (lambda: rnn.SequenceModel("RNN", 1, 4, 1.5), TypeError, "n_out must be an integer"),
+    (lambda: rnn.SequenceModel("RNN", 2, 4, 1)(torch.zeros(3, 5)), ValueError, r"x must be \(batch, time, 2\)"),
+    (lambda: rnn.SequenceModel("LSTM", 1, 4, 1)(torch.zeros(3, 5, dtype=torch.long)), TypeError,
+     "x must be a floating-point torch tensor"),
+    (lambda: rnn.SequenceModel("LSTM", 1, 4, 1)(torch.full((3, 5), float("nan"))), ValueError, "x must be finite"),
+    (lambda: rnn.Weights.random(4, 5, seed=-1), ValueError, "seed must be >= 0"),
+]
+
+
+@pytest.mark.parametrize("call, error, match", _BAD, ids=[m for _, _, m in _BAD])
+def test_bad_input_is_named(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
 
 
 def test_adding_problem():
@@ -107,3 +213,46 @@ def test_clip_grad_norm_equals_tensorflow():
     assert norm == pytest.approx(float(norm_tf), rel=1e-12)
     for c, t in zip(clipped, clipped_tf):
         np.testing.assert_allclose(c, t.numpy(), rtol=1e-5)  # torch and ours add 1e-6 to the norm; TF does not
+
+
+@pytest.mark.tf
+@given(kind=st.sampled_from(["tanh", "relu", "LSTM"]), use_bias=st.booleans(), n_in=st.integers(1, 3),
+       hidden=st.integers(1, 4), seed=st.integers(0, 2**31 - 1))
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_random_keras_layers_equal_ours(kind, use_bias, n_in, hidden, seed):
+    """Keras layers with random weights, read by from_keras; and back through to_keras."""
+    tk.import_tf()
+    import keras
+
+    if kind == "LSTM":
+        layer = keras.layers.LSTM(hidden, use_bias=use_bias, return_sequences=True, dtype="float64")
+    else:
+        layer = keras.layers.SimpleRNN(hidden, activation=kind, use_bias=use_bias, return_sequences=True,
+                                       dtype="float64")
+    layer.build((None, None, n_in))
+    r = np.random.default_rng(seed)
+    layer.set_weights([r.normal(size=a.shape) for a in layer.get_weights()])
+    w = rnn.from_keras(layer)
+    x = r.normal(size=(2, 5, n_in))
+    ours = (rnn.lstm_forward if kind == "LSTM" else rnn.rnn_forward)(x, w)[0]
+    np.testing.assert_allclose(ours, layer(x).numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours, rnn.to_keras(w)(x).numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.tf
+def test_from_keras_rejects_what_it_does_not_model():
+    tk.import_tf()
+    import keras
+
+    def built(layer):
+        layer.build((None, None, 2))
+        return layer
+
+    with pytest.raises(TypeError, match="layer must be a keras.layers.SimpleRNN or LSTM, got GRU"):
+        rnn.from_keras(built(keras.layers.GRU(3)))
+    with pytest.raises(ValueError, match="recurrent_activation='sigmoid'"):
+        rnn.from_keras(built(keras.layers.LSTM(3, recurrent_activation="hard_sigmoid")))
+    with pytest.raises(ValueError, match="SimpleRNN activation must be 'tanh' or 'relu', got 'sigmoid'"):
+        rnn.from_keras(built(keras.layers.SimpleRNN(3, activation="sigmoid")))
+    with pytest.raises(ValueError, match="go_backwards=True is not supported"):
+        rnn.from_keras(built(keras.layers.SimpleRNN(3, go_backwards=True)))

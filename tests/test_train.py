@@ -39,8 +39,8 @@ def test_fit_names_the_held_out_curves(moons):
         with pytest.raises(ValueError, match="val_name must be a name"):
             tk.fit(_mlp(), (moons.X_train, moons.y_train), val=(moons.X_test, moons.y_test), val_name=bad,
                    loss="bce", epochs=1)
-    with pytest.raises(TypeError, match="val must be a tuple"):
-        tk.fit(_mlp(), (moons.X_train, moons.y_train), val=[moons.X_test, moons.y_test], loss="bce", epochs=1)
+    with pytest.raises(TypeError, match=r"val must be a pair \(X, y\)"):
+        tk.fit(_mlp(), (moons.X_train, moons.y_train), val=(moons.X_test,), loss="bce", epochs=1)
 
 
 def test_fit_is_reproducible(moons):
@@ -69,9 +69,9 @@ def test_fit_errors(moons):
     data = (moons.X_train, moons.y_train)
     with pytest.raises(ValueError, match="loss must be one of"):
         tk.fit(_mlp(), data, loss="hinge", epochs=1)
-    with pytest.raises(ValueError, match="epochs must be > 0"):
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
         tk.fit(_mlp(), data, loss="bce", epochs=0)
-    with pytest.raises(TypeError, match="train must be a tuple"):
+    with pytest.raises(TypeError, match=r"train must be a pair \(X, y\)"):
         tk.fit(_mlp(), moons.X_train, loss="bce", epochs=1)
     with pytest.raises(ValueError, match="same number of samples"):
         tk.fit(_mlp(), (moons.X_train, moons.y_train[:-1]), loss="bce", epochs=1)

@@ -18,6 +18,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from .validate import check_float, check_instance, check_int
+
 __all__ = ["Tensor", "cross_entropy", "mse", "unbroadcast"]
 
 
@@ -27,17 +29,24 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     If ``x`` of shape (3,) was broadcast against (5, 3), each element of ``x`` was used 5 times, and its
     gradient is the sum of the 5 incoming gradients.
     """
+    grad, given = _as_array(grad, "grad"), grad
+    if not (type(shape) is tuple and all(type(n) is int and n >= 0 for n in shape)):  # the engine's calls pass
+        if not isinstance(shape, (tuple, list)):
+            raise TypeError(f"shape must be a tuple of ints, got {type(shape).__name__} {shape!r}")
+        shape = tuple(check_int(n, f"shape[{i}]", min=0) for i, n in enumerate(shape))
     while grad.ndim > len(shape):
         grad = grad.sum(axis=0)
     for axis, size in enumerate(shape):
-        if size == 1 and grad.shape[axis] != 1:
+        if size == 1 and grad.ndim == len(shape) and grad.shape[axis] != 1:
             grad = grad.sum(axis=axis, keepdims=True)
+    if grad.shape != shape:
+        raise ValueError(f"grad of shape {np.shape(given)} cannot come from broadcasting shape {shape}")
     return grad
 
 
 def _as_array(data: Any, name: str) -> np.ndarray:
     arr = np.asarray(data)
-    if not np.issubdtype(arr.dtype, np.floating):
+    if arr.dtype.kind != "f":  # float16, float32 or float64
         raise TypeError(f"{name} must be floating point (float32 or float64), got dtype {arr.dtype}; "
                         f"convert it with .astype(np.float64)")
     return arr
@@ -100,8 +109,19 @@ class Tensor:
                 t._backward()
 
     # --- elementwise arithmetic with broadcasting ------------------------------------------------
-    def __add__(self, other: Any) -> "Tensor":
+    def _operand(self, other: Any) -> "Tensor":
+        """``other`` as a Tensor (constants take this one's dtype) whose shape broadcasts against this one's."""
         other = _tensor(other, self.data.dtype)
+        try:
+            if other.shape != self.shape:
+                np.broadcast_shapes(self.shape, other.shape)
+        except ValueError:
+            raise ValueError(f"other of shape {other.shape} does not broadcast against this tensor's shape "
+                             f"{self.shape}") from None
+        return other
+
+    def __add__(self, other: Any) -> "Tensor":
+        other = self._operand(other)
         out = self._child(self.data + other.data, (self, other), "add")
 
         def _backward() -> None:
@@ -111,7 +131,7 @@ class Tensor:
         return out
 
     def __mul__(self, other: Any) -> "Tensor":
-        other = _tensor(other, self.data.dtype)
+        other = self._operand(other)
         out = self._child(self.data * other.data, (self, other), "mul")
 
         def _backward() -> None:
@@ -121,8 +141,7 @@ class Tensor:
         return out
 
     def __pow__(self, k: float) -> "Tensor":
-        if not isinstance(k, (int, float)):
-            raise TypeError(f"the exponent must be a constant int or float, got {type(k).__name__}")
+        check_float(k, "k (the exponent, a constant int or float)")
         out = self._child(self.data ** k, (self,), f"pow {k}")
 
         def _backward() -> None:
@@ -149,10 +168,10 @@ class Tensor:
     def __matmul__(self, other: Any) -> "Tensor":
         other = _tensor(other, self.data.dtype)
         if self.data.ndim != 2 or other.data.ndim != 2:
-            raise ValueError(f"@ needs two 2-D tensors, got shapes {self.shape} and {other.shape}")
+            raise ValueError(f"@ needs two 2-D tensors: this one has shape {self.shape}, other {other.shape}")
         if self.shape[1] != other.shape[0]:
-            raise ValueError(f"@: shapes {self.shape} and {other.shape} do not match: the inner "
-                             f"dimensions {self.shape[1]} and {other.shape[0]} must be equal")
+            raise ValueError(f"@: other must have {self.shape[1]} rows to match this tensor's shape {self.shape} "
+                             f"(the inner dimensions must be equal), got shape {other.shape}")
         out = self._child(self.data @ other.data, (self, other), "matmul")
 
         def _backward() -> None:  # Y = A B  =>  dA = dY B^T,  dB = A^T dY
@@ -163,6 +182,7 @@ class Tensor:
 
     # --- reductions -------------------------------------------------------------------------------
     def sum(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
+        axis = None if axis is None else check_int(axis, "axis", min=-self.data.ndim, max=self.data.ndim - 1)
         out = self._child(self.data.sum(axis=axis, keepdims=keepdims), (self,), "sum")
 
         def _backward() -> None:  # every input element contributed once: copy the gradient back
@@ -172,6 +192,7 @@ class Tensor:
         return out
 
     def mean(self, axis: int | None = None, keepdims: bool = False) -> "Tensor":
+        axis = None if axis is None else check_int(axis, "axis", min=-self.data.ndim, max=self.data.ndim - 1)
         n = self.data.size if axis is None else self.shape[axis]
         return self.sum(axis=axis, keepdims=keepdims) * (1.0 / n)
 
@@ -204,6 +225,7 @@ class Tensor:
         return out
 
     def log_softmax(self, axis: int = -1) -> "Tensor":
+        axis = check_int(axis, "axis", min=-self.data.ndim, max=self.data.ndim - 1)
         shifted = self.data - self.data.max(axis=axis, keepdims=True)  # same result, no overflow
         logp = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         out = self._child(logp, (self,), "log_softmax")
@@ -215,18 +237,19 @@ class Tensor:
         return out
 
 
-def _tensor(x: Any, dtype: Any = np.float64) -> Tensor:
+def _tensor(x: Any, dtype: Any = np.float64, name: str = "other") -> Tensor:
     """Wrap a constant (a number or an array) as a Tensor; constants take their partner's dtype."""
     if isinstance(x, Tensor):
         return x
     arr = np.asarray(x)
-    if arr.ndim == 0 and np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
+    if arr.ndim == 0 and arr.dtype.kind in "iuf":
         return Tensor(arr.astype(dtype))
-    return Tensor(arr)  # an array constant must already be floating point
+    return Tensor(_as_array(arr, name))  # an array constant must already be floating point
 
 
 def cross_entropy(logits: Tensor, labels: Iterable[int]) -> Tensor:
     """Mean softmax cross-entropy of ``logits`` (n, classes) for integer ``labels`` (n,)."""
+    check_instance(logits, "logits", Tensor, "an autograd Tensor of shape (n, classes)")
     y = np.asarray(labels)
     if logits.data.ndim != 2:
         raise ValueError(f"logits must be 2-D (samples, classes), got shape {logits.shape}")
@@ -242,7 +265,10 @@ def cross_entropy(logits: Tensor, labels: Iterable[int]) -> Tensor:
 
 def mse(pred: Tensor, target: Any) -> Tensor:
     """Mean squared error: the **mean** over every element of ``(pred - target)**2``."""
-    target = _tensor(target, pred.data.dtype)
+    check_instance(pred, "pred", Tensor, "an autograd Tensor")
+    target = _tensor(target, pred.data.dtype, "target")
     if target.shape != pred.shape:
         raise ValueError(f"target must have pred's shape {pred.shape}, got {target.shape}")
+    if not np.all(np.isfinite(target.data)):
+        raise ValueError("target must be finite, but it holds NaN or infinity")
     return ((pred - target) ** 2).mean()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .twins import conv2d_to_keras, linear_to_dense
-from .validate import check_positive
+from .validate import check_int
 
 __all__ = ["lenet", "lenet_keras", "copy_to_keras", "cnn1d", "mlp", "count_parameters", "trace_shapes",
            "ShapeTrace"]
@@ -20,10 +20,7 @@ def lenet(image_size: int = 8, channels: tuple[int, int] = (16, 32), hidden: int
     """
     import torch.nn as nn
 
-    check_positive(image_size, "image_size", integer=True)
-    if pool and image_size % 4:
-        raise ValueError(f"image_size must be divisible by 4 (two 2x2 poolings), got {image_size}")
-    c1, c2 = channels
+    c1, c2 = _check_lenet(image_size, channels, hidden, n_classes, pool)
     side = image_size // 4 if pool else image_size
     layers: list[Any] = [nn.Conv2d(1, c1, 3, padding=1), nn.ReLU()]
     layers += [nn.MaxPool2d(2)] if pool else []
@@ -33,12 +30,38 @@ def lenet(image_size: int = 8, channels: tuple[int, int] = (16, 32), hidden: int
     return nn.Sequential(*layers)
 
 
+def _check_lenet(image_size: Any, channels: Any, hidden: Any, n_classes: Any, pool: bool) -> tuple[int, int]:
+    check_int(image_size, "image_size", min=1)
+    if pool and image_size % 4:
+        raise ValueError(f"image_size must be divisible by 4 (two 2x2 poolings), got {image_size}")
+    if not isinstance(channels, (tuple, list)) or len(channels) != 2:
+        raise TypeError(f"channels must be a pair of ints (c1, c2), got {channels!r}")
+    check_int(hidden, "hidden", min=1)
+    check_int(n_classes, "n_classes", min=1)
+    return check_int(channels[0], "channels[0]", min=1), check_int(channels[1], "channels[1]", min=1)
+
+
+def _check_shape(shape: Any, name: str) -> tuple[int, ...]:
+    """A shape without the batch: a non-empty tuple (or list) of positive ints."""
+    if not isinstance(shape, (tuple, list)) or not shape:
+        raise TypeError(f"{name} must be a non-empty tuple of positive ints such as (1, 8, 8), got {shape!r}")
+    return tuple(check_int(n, f"{name}[{i}]", min=1) for i, n in enumerate(shape))
+
+
+def _check_model(model: Any) -> Any:
+    import torch.nn as nn
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return model
+
+
 def lenet_keras(image_size: int = 8, channels: tuple[int, int] = (16, 32), hidden: int = 64,
                 n_classes: int = 10) -> Any:
     """The Keras twin of :func:`lenet` (channels-last images: (batch, H, W, 1))."""
+    c1, c2 = _check_lenet(image_size, channels, hidden, n_classes, True)
     import keras
 
-    c1, c2 = channels
     L = keras.layers
     return keras.Sequential([keras.Input((image_size, image_size, 1)),
                              L.Conv2D(c1, 3, padding="same", activation="relu"), L.MaxPooling2D(2),
@@ -54,6 +77,10 @@ def copy_to_keras(model: Any, keras_model: Any, input_shape: tuple[int, ...]) ->
     """
     import torch.nn as nn
 
+    if not isinstance(_check_model(model), nn.Sequential):
+        raise TypeError(f"model must be a torch.nn.Sequential, got {type(model).__name__}")
+    if not hasattr(keras_model, "layers"):
+        raise TypeError(f"keras_model must be a Keras model (its twin), got {type(keras_model).__name__}")
     trace = trace_shapes(model, input_shape)
     if trace.error:
         raise ValueError(f"model does not run on input_shape {input_shape}: {trace.error}")
@@ -75,6 +102,8 @@ def cnn1d(length: int = 40, channels: int = 32, n_classes: int = 10) -> Any:
     """A small 1-D CNN for MNIST-1D: three strided convolutions, then one dense layer."""
     import torch.nn as nn
 
+    for name, v in (("length", length), ("channels", channels), ("n_classes", n_classes)):
+        check_int(v, name, min=1)
     side = length
     for k, s, p in ((5, 2, 2), (3, 2, 1), (3, 2, 1)):
         side = (side + 2 * p - k) // s + 1
@@ -89,6 +118,7 @@ def mlp(sizes: list[int]) -> Any:
     """A ReLU multilayer perceptron in PyTorch: ``mlp([40, 100, 100, 10])``."""
     import torch.nn as nn
 
+    sizes = _check_sizes(sizes)
     layers: list[Any] = []
     for a, b in zip(sizes, sizes[1:]):
         layers += [nn.Linear(a, b), nn.ReLU()]
@@ -97,14 +127,24 @@ def mlp(sizes: list[int]) -> Any:
 
 def mlp_keras(sizes: list[int]) -> Any:
     """The Keras twin of :func:`mlp` (fill it with :func:`copy_to_keras` and ``input_shape=(sizes[0],)``)."""
+    sizes = _check_sizes(sizes)
     import keras
 
     layers = [keras.layers.Dense(b, activation="relu") for b in sizes[1:-1]]
     return keras.Sequential([keras.Input((sizes[0],)), *layers, keras.layers.Dense(sizes[-1])])
 
 
+def _check_sizes(sizes: Any) -> list[int]:
+    if not isinstance(sizes, (list, tuple)):
+        raise TypeError(f"sizes must be a list of layer sizes such as [40, 100, 10], got {sizes!r}")
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least an input and an output size, got {list(sizes)}")
+    return [check_int(n, f"sizes[{i}]", min=1) for i, n in enumerate(sizes)]
+
+
 def count_parameters(model: Any) -> int:
     """Number of trainable parameters of a PyTorch model."""
+    _check_model(model)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
@@ -141,9 +181,10 @@ def trace_shapes(model: Any, input_shape: tuple[int, ...], batch: int = 2) -> Sh
     """
     import torch
 
-    if not all(isinstance(n, int) and n > 0 for n in input_shape):
-        raise ValueError(f"input_shape must be positive ints (without the batch), got {input_shape}")
-    trace = ShapeTrace(tuple(input_shape))
+    _check_model(model)
+    input_shape = _check_shape(input_shape, "input_shape")
+    check_int(batch, "batch", min=1)
+    trace = ShapeTrace(input_shape)
     hooks = []
     for name, module in model.named_modules():
         if len(list(module.children())) == 0:  # leaf layers only

@@ -56,7 +56,7 @@ def conv_output_size(n: int, k: int, stride: int = 1, padding: int = 0, dilation
 
 def _check(x: Any, w: Any, b: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     x = as_float_array(x, "x", ndim=4)
-    w = as_float_array(w, "w", ndim=4)
+    w = as_float_array(w, "w", ndim=4, nonempty=True)
     if x.shape[1] != w.shape[1]:
         raise ValueError(f"x has {x.shape[1]} channels but w expects {w.shape[1]} "
                          f"(x is (batch, channels, H, W) = {x.shape}; w is (out, in, kH, kW) = {w.shape})")

@@ -9,7 +9,8 @@ from typing import Callable
 
 import numpy as np
 
-from .validate import as_features, as_float_array, as_labels, check_positive
+from .validate import (as_features, as_float_array, as_labels, check_bool, check_choice, check_float, check_int,
+                       check_positive, check_same_length)
 
 __all__ = ["sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "relu", "relu_grad", "ACTIVATIONS",
            "neuron", "perceptron_update", "Perceptron", "LogisticNeuron"]
@@ -19,7 +20,7 @@ __all__ = ["sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "relu", "relu_grad", 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
     """sigma(z) = 1 / (1 + exp(-z)), computed without overflow for large |z|."""
-    z = np.asarray(z, dtype=float)
+    z = as_float_array(z, "z", finite=False)  # real numbers of any shape; NaN and inf propagate as in NumPy
     ez = np.exp(-np.abs(z))  # in (0, 1]: never overflows
     return np.where(z >= 0, 1.0 / (1.0 + ez), ez / (1.0 + ez))
 
@@ -32,22 +33,22 @@ def sigmoid_grad(z: np.ndarray) -> np.ndarray:
 
 def tanh(z: np.ndarray) -> np.ndarray:
     """tanh(z) = (e^z - e^-z) / (e^z + e^-z) = 2 sigma(2z) - 1."""
-    return np.tanh(np.asarray(z, dtype=float))
+    return np.tanh(as_float_array(z, "z", finite=False))
 
 
 def tanh_grad(z: np.ndarray) -> np.ndarray:
     """d tanh / dz = 1 - tanh(z)^2; at most 1, at z = 0."""
-    return 1.0 - np.tanh(np.asarray(z, dtype=float)) ** 2
+    return 1.0 - np.tanh(as_float_array(z, "z", finite=False)) ** 2
 
 
 def relu(z: np.ndarray) -> np.ndarray:
     """relu(z) = max(0, z)."""
-    return np.maximum(np.asarray(z, dtype=float), 0.0)
+    return np.maximum(as_float_array(z, "z", finite=False), 0.0)
 
 
 def relu_grad(z: np.ndarray) -> np.ndarray:
     """d relu / dz = 1 for z > 0, else 0 (at the kink z = 0 we take 0, as PyTorch and TensorFlow do)."""
-    return (np.asarray(z, dtype=float) > 0).astype(float)
+    return (as_float_array(z, "z", finite=False) > 0).astype(float)
 
 
 #: name -> (function, derivative)
@@ -55,19 +56,19 @@ ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.nd
     "sigmoid": (sigmoid, sigmoid_grad),
     "tanh": (tanh, tanh_grad),
     "relu": (relu, relu_grad),
-    "identity": (lambda z: np.asarray(z, dtype=float), lambda z: np.ones_like(z, dtype=float)),
+    "identity": (lambda z: as_float_array(z, "z", finite=False),
+                 lambda z: np.ones_like(as_float_array(z, "z", finite=False))),
 }
 
 
 def neuron(x: np.ndarray, w: np.ndarray, b: float, activation: str = "sigmoid") -> np.ndarray:
     """One neuron: ``a = f(x . w + b)``. ``x`` is one sample (n,) or a batch (m, n); ``w`` is (n,)."""
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    w = as_float_array(w, "w", ndim=1)
-    x = as_float_array(x, "x")
-    if x.ndim not in (1, 2) or x.shape[-1] != w.shape[0]:
-        raise ValueError(f"x must be ({w.shape[0]},) or (m, {w.shape[0]}) to match w, got {x.shape}")
-    return ACTIVATIONS[activation][0](x @ w + float(b))
+    check_choice(activation, "activation", sorted(ACTIVATIONS))
+    w = as_float_array(w, "w", ndim=1, nonempty=True)
+    x = as_float_array(x, "x", ndim=(1, 2))
+    if x.shape[-1] != w.shape[0]:
+        raise ValueError(f"x must be ({w.shape[0]},) or (m, {w.shape[0]}) to match w of shape {w.shape}, got {x.shape}")
+    return ACTIVATIONS[activation][0](x @ w + check_float(b, "b"))
 
 
 # --- the perceptron (Rosenblatt, 1958) ------------------------------------------------------------
@@ -79,11 +80,18 @@ def perceptron_update(w: np.ndarray, b: float, x: np.ndarray, y: int,
     If the sample is misclassified or on the boundary (``y (w . x + b) <= 0``) move the boundary
     towards it: ``w <- w + lr y x``, ``b <- b + lr y``. Otherwise change nothing. Returns new ``(w, b)``.
     """
-    if y not in (-1, 1):
-        raise ValueError(f"y must be -1 or +1 (the perceptron's label coding), got {y!r}")
+    w, b, x, y, lr = _checked_update(w, b, x, y, lr)
     if y * (np.dot(w, x) + b) <= 0:
         return w + lr * y * x, b + lr * y
     return w, b
+
+
+def _checked_update(w: np.ndarray, b: float, x: np.ndarray, y: int, lr: float) -> tuple:
+    w, x = as_float_array(w, "w", ndim=1, nonempty=True), as_float_array(x, "x", ndim=1)
+    if x.shape != w.shape:
+        raise ValueError(f"x and w must have the same length, got {x.shape[0]} and {w.shape[0]}")
+    check_choice(y, "y (the perceptron's label coding)", (-1, 1))
+    return w, check_float(b, "b"), x, int(y), check_float(lr, "lr", min=0, min_open=True)
 
 
 class Perceptron:
@@ -99,12 +107,13 @@ class Perceptron:
     def __init__(self, lr: float = 1.0, epochs: int = 20, *, average: bool = True, seed: int = 0) -> None:
         self.lr = check_positive(lr, "lr")
         self.epochs = check_positive(epochs, "epochs", integer=True)
-        self.average = bool(average)
-        self.seed = seed
+        self.average = check_bool(average, "average")
+        self.seed = check_int(seed, "seed", min=0)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "Perceptron":
-        X = as_features(X, "X")
-        s = 2 * as_labels(y, "y", n=len(X), allowed=(0, 1)) - 1
+        X, y = as_features(X, "X"), as_labels(y, "y", allowed=(0, 1))
+        check_same_length(X=X, y=y)
+        s = 2 * y - 1
         rng = np.random.default_rng(self.seed)
         w, b = np.zeros(X.shape[1]), 0.0
         w_sum, b_sum, steps = np.zeros_like(w), 0.0, 0
@@ -146,8 +155,8 @@ class LogisticNeuron:
         self.epochs = check_positive(epochs, "epochs", integer=True)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "LogisticNeuron":
-        X = as_features(X, "X")
-        yv = as_labels(y, "y", n=len(X), allowed=(0, 1)).astype(float)
+        X, yv = as_features(X, "X"), as_labels(y, "y", allowed=(0, 1)).astype(float)
+        check_same_length(X=X, y=yv)
         self.w_, self.b_ = np.zeros(X.shape[1]), 0.0
         self.loss_: list[float] = []
         for _ in range(self.epochs):

@@ -6,7 +6,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .validate import as_features, as_labels, check_positive
+from .validate import (as_features, as_float_array, as_labels, check_callable, check_float, check_int,
+                       check_same_length, check_str)
 
 __all__ = ["learning_curves", "decision_boundary", "paths_on_contours"]
 
@@ -25,6 +26,7 @@ def learning_curves(histories: Any, key: str = "loss", *, ax: Any = None, logy: 
     the legend says which set was measured. ``histories`` is one :class:`~troikadl.train.History` (or
     dict of curves), or a mapping ``{label: history}`` to compare runs in one plot. Returns the axes.
     """
+    check_str(key, "key", nonempty=True)
     ax = _axes(ax)
     if hasattr(histories, "curves") or (isinstance(histories, Mapping) and
                                         any(isinstance(v, (list, tuple)) for v in histories.values())):
@@ -61,9 +63,11 @@ def decision_boundary(predict: Callable[[np.ndarray], Any], X: Any, y: Any, *, a
     Taught in chapter 1. ``predict`` maps an (n, 2) float array to n labels in {0, 1} (or, with
     ``probability=True``, to n probabilities of class 1, drawn as a colour gradient).
     """
-    X = as_features(X, "X", n_features=2)
-    y = as_labels(y, "y", n=len(X), allowed=(0, 1))
-    check_positive(resolution, "resolution", integer=True)
+    check_callable(predict, "predict", "a function from an (n, 2) array to n labels or probabilities")
+    X, y = as_features(X, "X", n_features=2), as_labels(y, "y", allowed=(0, 1))
+    check_same_length(X=X, y=y)
+    check_int(resolution, "resolution", min=2)
+    margin = check_float(margin, "margin", min=0)
     ax = _axes(ax)
     (x0, y0), (x1, y1) = X.min(0) - margin, X.max(0) + margin
     gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
@@ -91,15 +95,21 @@ def decision_boundary(predict: Callable[[np.ndarray], Any], X: Any, y: Any, *, a
 def paths_on_contours(land: Any, paths: Mapping[str, np.ndarray], *, ax: Any = None, levels: int = 30,
                       title: str | None = None) -> Any:
     """Draw optimizer paths over the log-spaced contours of a 2-D landscape (chapter 3)."""
+    if not all(hasattr(land, a) for a in ("f", "box", "start", "minimum", "name")):
+        raise TypeError(f"land must be a Landscape such as tk.landscapes.VALLEY, got {type(land).__name__}")
+    if not isinstance(paths, Mapping):
+        raise TypeError(f"paths must be a dict {{label: path of shape (steps, 2)}}, got {type(paths).__name__}")
+    paths = {label: as_float_array(path, f"paths[{label!r}]", ndim=2, finite=False) for label, path in paths.items()}
+    for label, path in paths.items():  # a diverging path may hold inf or NaN: matplotlib skips those points
+        if path.shape[1] != 2:
+            raise ValueError(f"paths[{label!r}] must have shape (steps, 2), got {path.shape}")
+    check_int(levels, "levels", min=1)
     ax = _axes(ax)
     x0, x1, y0, y1 = land.box
     gx, gy = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
     z = np.vectorize(lambda a, b: land.f(np.array([a, b])))(gx, gy)
     ax.contour(gx, gy, np.log10(z + 1e-3), levels=levels, cmap="Greys", linewidths=0.6)
     for i, (label, path) in enumerate(paths.items()):
-        path = np.asarray(path)
-        if path.ndim != 2 or path.shape[1] != 2:
-            raise ValueError(f"paths[{label!r}] must have shape (steps, 2), got {path.shape}")
         ax.plot(path[:, 0], path[:, 1], "-", color=f"C{i}", lw=1.2, label=label)
     ax.plot(*land.start, "ko", ms=5)
     ax.plot(*land.minimum, "k*", ms=12)

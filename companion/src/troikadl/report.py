@@ -9,14 +9,16 @@ reads those files with :func:`load_results` and renders :func:`status_markdown`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .runtime import current
+from .validate import check_float
 
 __all__ = ["report", "load_results", "status_markdown", "DEFAULT_BUDGET_S"]
 
@@ -24,12 +26,17 @@ DEFAULT_BUDGET_S = 120.0
 _CHAPTER = re.compile(r"^\d\d_[a-z0-9_]+$")
 
 
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):  # NumPy and torch scalars
-        value = value.item()
+def _plain(name: str, value: Any) -> Any:
+    """A headline value as a plain bool, int, finite float or string (JSON cannot hold NaN)."""
+    if hasattr(value, "item") and hasattr(value, "shape") and math.prod(value.shape) == 1:
+        value = value.item()  # NumPy and torch scalars (or one-element arrays)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value} (a headline number that is NaN or infinite "
+                         f"means the run failed)")
     if isinstance(value, (bool, int, float, str)):
         return value
-    raise TypeError(f"report values must be numbers, booleans or strings, got {type(value).__name__}")
+    raise TypeError(f"{name} must be a number, a boolean or a string (one headline value), got "
+                    f"{type(value).__name__} {value!r:.40}")
 
 
 def report(chapter: str, *, budget_s: float = DEFAULT_BUDGET_S, **numbers: Any) -> None:
@@ -41,6 +48,8 @@ def report(chapter: str, *, budget_s: float = DEFAULT_BUDGET_S, **numbers: Any) 
         raise ValueError(f"chapter must look like '01_neuron' (the notebook's file name), got {chapter!r}")
     if not numbers:
         raise ValueError("report needs at least one headline number, e.g. test_acc=0.97")
+    budget_s = check_float(budget_s, "budget_s", min=0, min_open=True)
+    values = {k: _plain(k, v) for k, v in numbers.items()}
     rt = current()
     record = {
         "chapter": chapter,
@@ -51,7 +60,7 @@ def report(chapter: str, *, budget_s: float = DEFAULT_BUDGET_S, **numbers: Any) 
         "threads": rt.threads,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "numbers": {k: _plain(v) for k, v in numbers.items()},
+        "numbers": values,
     }
     out = os.environ.get("TROIKA_RESULTS_DIR")
     if out:
@@ -71,6 +80,8 @@ def _fmt(v: Any) -> str:
 
 def load_results(results_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """All records in ``results_dir``, keyed by chapter (an empty dict if there are none)."""
+    if not isinstance(results_dir, (str, os.PathLike)):
+        raise TypeError(f"results_dir must be a path (str or pathlib.Path), got {type(results_dir).__name__}")
     out: dict[str, dict[str, Any]] = {}
     d = Path(results_dir)
     if d.is_dir():
@@ -82,6 +93,13 @@ def load_results(results_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any
 
 def status_markdown(results: dict[str, dict[str, Any]], chapters: list[tuple[str, str]]) -> str:
     """A Markdown table: one row per ``(chapter id, title)``, runtime against budget, headline numbers."""
+    if not isinstance(results, Mapping):
+        raise TypeError(f"results must be a dict {{chapter: record}} (from load_results), got {type(results).__name__}")
+    if isinstance(chapters, (str, bytes)) or not isinstance(chapters, (list, tuple)):
+        raise TypeError(f"chapters must be a list of (chapter id, title) pairs, got {type(chapters).__name__}")
+    for i, pair in enumerate(chapters):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
+            raise TypeError(f"chapters[{i}] must be a (chapter id, title) pair of strings, got {pair!r}")
     rows = ["| Chapter | Runtime | Budget | Status | Headline numbers | Run |",
             "|---|---:|---:|---|---|---|"]
     for chap, title in chapters:

@@ -22,9 +22,11 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
+
+from .validate import check_int, check_instance
 
 __all__ = ["Runtime", "setup", "current", "choose_device", "choose_threads", "seed_everything",
            "import_tf", "quiet", "progress", "Timer"]
@@ -77,12 +79,14 @@ def quiet() -> bool:
 
 def choose_threads(environ: dict[str, str] | None = None, cores: int | None = None) -> int:
     """Threads for this process: ``TROIKA_THREADS``, else cores divided by the notebooks running at once."""
-    env = os.environ if environ is None else environ
+    env = os.environ if environ is None else check_instance(environ, "environ", Mapping, "a dict of environment variables")
+    if cores is not None:
+        check_int(cores, "cores", min=1)
     if env.get("TROIKA_THREADS"):
-        n = int(env["TROIKA_THREADS"])
-        if n < 1:
-            raise ValueError(f"TROIKA_THREADS must be >= 1, got {n}")
-        return n
+        value = str(env["TROIKA_THREADS"]).strip()
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"TROIKA_THREADS must be a whole number >= 1, got {value!r}")
+        return int(value)
     if cores is None:
         cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                  else (os.cpu_count() or 1))
@@ -94,10 +98,14 @@ def choose_device(environ: dict[str, str] | None = None) -> Any:
     """``TROIKA_DEVICE`` if set, else CUDA if available, else CPU. Returns a ``torch.device``."""
     import torch
 
-    env = os.environ if environ is None else environ
-    name = env.get("TROIKA_DEVICE", "").strip()
+    env = os.environ if environ is None else check_instance(environ, "environ", Mapping, "a dict of environment variables")
+    name = str(env.get("TROIKA_DEVICE", "")).strip()
     if name:
-        dev = torch.device(name)  # raises RuntimeError on a malformed name
+        try:
+            dev = torch.device(name)
+        except RuntimeError:
+            raise ValueError(f"TROIKA_DEVICE (or setup's device) must name a torch device such as 'cpu', 'cuda', "
+                             f"'cuda:1' or 'mps', got {name!r}") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"TROIKA_DEVICE={name!r} but CUDA is not available here")
         return dev
@@ -108,6 +116,7 @@ def seed_everything(seed: int) -> np.random.Generator:
     """Seed Python, NumPy, torch (and TensorFlow if it is imported). Returns a fresh NumPy generator."""
     import torch
 
+    check_int(seed, "seed", min=0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -156,10 +165,16 @@ def setup(seed: int = 0, *, device: str | None = None, threads: int | None = Non
     global _CURRENT
     import torch
 
+    check_int(seed, "seed", min=0)  # the arguments are checked even where the environment overrides them
+    if device is not None and not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {type(device).__name__}")
+    if threads is not None:
+        check_int(threads, "threads", min=1)
     if os.environ.get("TROIKA_SEED"):
-        seed = int(os.environ["TROIKA_SEED"])
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        value = os.environ["TROIKA_SEED"].strip()
+        if not value.isdigit():
+            raise ValueError(f"TROIKA_SEED must be a non-negative whole number, got {value!r}")
+        seed = int(value)
     env = dict(os.environ)
     if device is not None and not env.get("TROIKA_DEVICE"):
         env["TROIKA_DEVICE"] = device

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .runtime import current, progress
-from .validate import check_positive, check_same_length
+from .validate import as_float_array, as_tensor, check_choice, check_float, check_int, check_same_length
 
 __all__ = ["History", "fit", "evaluate", "predict", "accuracy", "LOSSES"]
 
@@ -70,6 +70,14 @@ LOSSES: dict[str, Callable[[Any, Any], Any]] = {"bce": _bce, "cross_entropy": _c
 
 def accuracy(y_true: Any, scores: Any) -> float:
     """Fraction of correct predictions. ``scores``: labels, one logit per sample (threshold 0), or class scores."""
+    y = as_float_array(y_true, "y_true", dtype=None)
+    if np.any(y != np.round(y)):
+        raise ValueError("y_true must hold class labels (whole numbers), got fractional values")
+    return _accuracy(y, as_float_array(scores, "scores", dtype=None))
+
+
+def _accuracy(y_true: Any, scores: Any) -> float:
+    """:func:`accuracy` without the checks (training calls it on every batch, NaN outputs included)."""
     y = np.asarray(y_true.detach().cpu() if hasattr(y_true, "detach") else y_true)
     s = np.asarray(scores.detach().cpu() if hasattr(scores, "detach") else scores)
     if s.ndim >= 2 and s.shape[-1] > 1 and s.shape[:-1] == y.shape:  # class scores, per sample or token
@@ -82,19 +90,51 @@ def accuracy(y_true: Any, scores: Any) -> float:
         pred = s.reshape(-1)
     y = y.reshape(-1)
     if pred.shape[0] != y.shape[0]:
-        raise ValueError(f"scores must have one row per label ({y.shape[0]}), got {pred.shape[0]}")
+        raise ValueError(f"scores must have one row per label of y_true ({y.shape[0]}), got {pred.shape[0]}")
     return float(np.mean(pred == y))
 
 
-def _tensors(X: Any, y: Any, device: Any, name: str) -> tuple[Any, Any]:
+def _loss_fn(loss: Any) -> Callable[[Any, Any], Any]:
+    if isinstance(loss, str):
+        return LOSSES[check_choice(loss, "loss", sorted(LOSSES))]
+    if not callable(loss):
+        raise TypeError(f"loss must be one of {sorted(LOSSES)} or a callable loss(outputs, y), got {loss!r}")
+    return loss
+
+
+def _targets(y: Any, name: str, loss: Any) -> Any:
+    """``y`` as a tensor of real, finite targets; whole numbers for cross-entropy, in [0, 1] for "bce"."""
+    yt = as_tensor(y, name, dtype="any")
+    if yt.ndim == 0:
+        raise ValueError(f"{name} must hold one target per sample, got a single number")
+    if loss == "cross_entropy" and yt.is_floating_point() and bool((yt != yt.round()).any()):
+        raise ValueError(f"{name} must hold whole-number class labels for loss='cross_entropy'")
+    if loss == "bce" and yt.numel() and bool(((yt < 0) | (yt > 1)).any()):
+        raise ValueError(f"{name} must hold labels in [0, 1] for loss='bce'")
+    return yt
+
+
+def _tensors(data: Any, device: Any, name: str, loss: Any) -> tuple[Any, Any]:
+    """The checked ``(X, y)`` pair ``data`` as tensors on ``device`` (float inputs in torch's default dtype)."""
     import torch
 
-    check_same_length(**{f"{name}[0] (inputs)": X, f"{name}[1] (targets)": y})
-    Xt = torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X)
-    yt = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y)
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise TypeError(f"{name} must be a pair (X, y) of inputs and targets, got {type(data).__name__}"
+                        + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else ""))
+    Xt = as_tensor(data[0], f"{name}[0] (inputs)", dtype="any", nonempty=True)
+    yt = _targets(data[1], f"{name}[1] (targets)", loss)
+    check_same_length(**{f"{name}[0] (inputs)": Xt, f"{name}[1] (targets)": yt})
     if Xt.is_floating_point():
         Xt = Xt.to(torch.get_default_dtype())
     return Xt.to(device), yt.to(device)
+
+
+def _check_model(model: Any) -> Any:
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return model
 
 
 def predict(model: Any, X: Any, *, batch_size: int = 4096) -> np.ndarray:
@@ -104,9 +144,10 @@ def predict(model: Any, X: Any, *, batch_size: int = 4096) -> np.ndarray:
     """
     import torch
 
-    first = next(model.parameters(), None)  # None for a quantized model (its weights are packed buffers)
+    first = next(_check_model(model).parameters(), None)  # None for a quantized model (weights in buffers)
     device = first.device if first is not None else torch.device("cpu")
-    Xt = torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X)
+    Xt = as_tensor(X, "X", dtype="any", nonempty=True)
+    check_int(batch_size, "batch_size", min=1)
     if Xt.is_floating_point():
         Xt = Xt.to(first.dtype if first is not None else torch.float32)
     was_training = model.training
@@ -122,12 +163,17 @@ def evaluate(model: Any, X: Any, y: Any, *, loss: str | Callable[[Any, Any], Any
     """Loss (and accuracy) of ``model`` on ``(X, y)``."""
     import torch
 
-    loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
+    loss_fn, _ = _loss_fn(loss), check_choice(metric, "metric", ("accuracy", None))
+    yt = _targets(y.cpu() if torch.is_tensor(y) else y, "y", loss)
     out = torch.as_tensor(predict(model, X))
-    yt = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y.cpu())
+    if isinstance(loss, str):  # the named losses take one target per sample (a callable may differ)
+        check_same_length(X=out, y=yt)
+    if loss == "cross_entropy" and yt.numel() and not 0 <= int(yt.min()) <= int(yt.max()) < out.shape[-1]:
+        raise ValueError(f"y must hold class labels in [0, {out.shape[-1]}) for the model's {out.shape[-1]} "
+                         f"outputs, got values from {int(yt.min())} to {int(yt.max())}")
     res = {"loss": float(loss_fn(out, yt))}
     if metric == "accuracy":
-        res["acc"] = accuracy(yt, out)
+        res["acc"] = _accuracy(yt, out)
     return res
 
 
@@ -152,26 +198,12 @@ def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable
     """
     import torch
 
-    check_positive(epochs, "epochs", integer=True)
-    if batch_size is not None:
-        check_positive(batch_size, "batch_size", integer=True)
-    if clip_norm is not None:
-        check_positive(clip_norm, "clip_norm")
-    if not (isinstance(val_name, str) and val_name.isidentifier() and val_name != "train"):
-        raise ValueError(f"val_name must be a name such as 'val' or 'test' (not 'train'), got {val_name!r}")
-    if isinstance(loss, str) and loss not in LOSSES:
-        raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable, got {loss!r}")
-    if not (isinstance(train, tuple) and len(train) == 2):
-        raise TypeError("train must be a tuple (X, y)")
-    if val is not None and not (isinstance(val, tuple) and len(val) == 2):
-        raise TypeError(f"val must be a tuple (X, y) or None, got {type(val).__name__}")
-    loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
+    loss_fn = _check_fit(model, epochs, loss, lr, batch_size, val_name, metric, clip_norm, seed)
     rt = current()
     model.to(rt.device)
-    X, y = _tensors(*train, rt.device, "train")
-    Xv, yv = _tensors(*val, rt.device, val_name) if val is not None else (None, None)
+    X, y = _tensors(train, rt.device, "train", loss)
+    Xv, yv = _tensors(val, rt.device, "val", loss) if val is not None else (None, None)
     if optimizer is None:
-        check_positive(lr, "lr")
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     n = len(X)
     bs = n if batch_size is None else min(batch_size, n)
@@ -193,7 +225,7 @@ def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable
             optimizer.step()
             total += batch_loss.item() * len(idx)
             if metric == "accuracy":
-                correct += accuracy(y[idx], out.detach()) * len(idx)
+                correct += _accuracy(y[idx], out.detach()) * len(idx)
         logs = {"train_loss": total / n}
         if clip_norm is not None:
             logs["grad_norm_max"] = grad_max
@@ -205,3 +237,20 @@ def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable
         history.log(**logs)
         bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()}, refresh=False)
     return history
+
+
+def _check_fit(model: Any, epochs: Any, loss: Any, lr: Any, batch_size: Any, val_name: Any, metric: Any,
+               clip_norm: Any, seed: Any) -> Callable[[Any, Any], Any]:
+    """Check :func:`fit`'s settings (its data are checked by ``_tensors``); return the loss function."""
+    _check_model(model)
+    check_int(epochs, "epochs", min=1)
+    check_float(lr, "lr", min=0, min_open=True)
+    for name, value in (("batch_size", batch_size), ("seed", seed)):
+        if value is not None:
+            check_int(value, name, min=1 if name == "batch_size" else 0)
+    if clip_norm is not None:
+        check_float(clip_norm, "clip_norm", min=0, min_open=True)
+    if not (isinstance(val_name, str) and val_name.isidentifier() and val_name != "train"):
+        raise ValueError(f"val_name must be a name such as 'val' or 'test' (not 'train'), got {val_name!r}")
+    check_choice(metric, "metric", ("accuracy", None))
+    return _loss_fn(loss)

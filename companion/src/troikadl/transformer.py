@@ -1,8 +1,9 @@
 """A small trainable Transformer encoder for token sequences, in PyTorch (chapter 6).
 
 Token embeddings plus learned (or sinusoidal) position embeddings, a stack of
-``nn.TransformerEncoderLayer`` blocks (the block chapter 6 rebuilds from scratch and proves equal),
-and a linear read-out at every position. ``attention_maps`` returns each layer's attention weights.
+``nn.TransformerEncoderLayer`` blocks (post-norm, relu, no dropout: the block chapter 6 rebuilds from
+scratch and checks equal, on random inputs, to this PyTorch layer), and a linear read-out at every
+position. ``attention_maps`` returns each layer's attention weights.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ def TokenEncoder(vocab: int, length: int, d_model: int = 64, heads: int = 4, lay
     import torch
     import torch.nn as nn
 
-    for name, v in (("vocab", vocab), ("length", length), ("d_model", d_model), ("heads", heads), ("layers", layers)):
+    for name, v in (("vocab", vocab), ("length", length), ("d_model", d_model), ("heads", heads), ("layers", layers),
+                    ("d_ff", d_ff), ("n_out", vocab if n_out is None else n_out)):
         check_positive(v, name, integer=True)
     if d_model % heads:
         raise ValueError(f"d_model {d_model} must be divisible by heads {heads}")
@@ -42,8 +44,14 @@ def TokenEncoder(vocab: int, length: int, d_model: int = 64, heads: int = 4, lay
             self.readout = nn.Linear(d_model, n_out or vocab)
 
         def embed(self, ids: Any) -> Any:
-            if ids.dim() != 2 or ids.shape[1] > length:
+            if not torch.is_tensor(ids):
+                raise TypeError(f"ids must be a torch tensor of token ids, got {type(ids).__name__}")
+            if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+                raise TypeError(f"ids must hold integer token ids, got dtype {ids.dtype}")
+            if ids.dim() != 2 or not 1 <= ids.shape[1] <= length:
                 raise ValueError(f"ids must be (batch, length <= {length}), got {tuple(ids.shape)}")
+            if ids.numel() and (ids.min() < 0 or ids.max() >= vocab):
+                raise ValueError(f"ids must be in [0, {vocab}), got values from {int(ids.min())} to {int(ids.max())}")
             pos = torch.arange(ids.shape[1], device=ids.device)
             x = self.tokens(ids.long()) + self.fixed_positions[: ids.shape[1]]
             return x + self.positions(pos) if self.positions is not None else x

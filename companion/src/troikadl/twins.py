@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .validate import check_int
+
 __all__ = ["linear_to_dense", "dense_to_linear", "conv2d_to_keras"]
 
 
@@ -24,9 +26,13 @@ def linear_to_dense(linear: Any, dense: Any, *, flatten_chw: tuple[int, int, int
     If the layer follows a ``Flatten`` of a (C, H, W) feature map, pass ``flatten_chw``: the kernel's
     rows are then reordered from PyTorch's (C, H, W) flattening to Keras's (H, W, C).
     """
+    _check_torch(linear, "linear", "Linear")
+    _check_keras(dense, "dense", "Dense")
     w = linear.weight.detach().cpu().numpy()
     if flatten_chw is not None:
-        c, h, wd = flatten_chw
+        if not isinstance(flatten_chw, (tuple, list)) or len(flatten_chw) != 3:
+            raise TypeError(f"flatten_chw must be a (C, H, W) tuple of 3 ints, got {flatten_chw!r}")
+        c, h, wd = (check_int(n, f"flatten_chw[{i}]", min=1) for i, n in enumerate(flatten_chw))
         if c * h * wd != w.shape[1]:
             raise ValueError(f"flatten_chw {flatten_chw} has {c * h * wd} values but linear has "
                              f"{w.shape[1]} inputs")
@@ -49,6 +55,8 @@ def dense_to_linear(dense: Any, linear: Any) -> None:
     """Copy a built Keras ``Dense`` layer's weights into a ``torch.nn.Linear`` (weight = kernel^T)."""
     import torch
 
+    _check_keras(dense, "dense", "Dense")
+    _check_torch(linear, "linear", "Linear")
     params = dense.get_weights()
     kernel = params[0]
     if tuple(linear.weight.shape) != kernel.T.shape:
@@ -64,6 +72,8 @@ def dense_to_linear(dense: Any, linear: Any) -> None:
 
 def conv2d_to_keras(conv: Any, keras_conv: Any) -> None:
     """Copy a ``torch.nn.Conv2d``'s weights into a built Keras ``Conv2D`` (kernel: (kH, kW, in, out))."""
+    _check_torch(conv, "conv", "Conv2d")
+    _check_keras(keras_conv, "keras_conv", "Conv2D")
     w = conv.weight.detach().cpu().numpy()
     kernel = w.transpose(2, 3, 1, 0)
     if tuple(keras_conv.kernel.shape) != kernel.shape:
@@ -71,3 +81,16 @@ def conv2d_to_keras(conv: Any, keras_conv: Any) -> None:
                          f"(out={w.shape[0]}, in={w.shape[1]}, k={w.shape[2:]}), got {tuple(keras_conv.kernel.shape)}")
     weights = [kernel] + ([conv.bias.detach().cpu().numpy()] if conv.bias is not None else [])
     keras_conv.set_weights([np.asarray(x, dtype=keras_conv.kernel.dtype) for x in weights])
+
+
+def _check_torch(layer: Any, name: str, kind: str) -> None:
+    import torch
+
+    if not isinstance(layer, getattr(torch.nn, kind)):
+        raise TypeError(f"{name} must be a torch.nn.{kind}, got {type(layer).__name__}")
+
+
+def _check_keras(layer: Any, name: str, kind: str) -> None:
+    """A built Keras layer (checked by what is used: a kernel and set_weights), without importing Keras."""
+    if not (hasattr(layer, "set_weights") and hasattr(layer, "get_weights") and getattr(layer, "kernel", None) is not None):
+        raise TypeError(f"{name} must be a built Keras {kind} layer (call it once or build it), got {type(layer).__name__}")

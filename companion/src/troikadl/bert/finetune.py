@@ -1,23 +1,26 @@
 """Fine-tuning BERT on small labelled tasks built from the corpus (chapter 7).
 
-``word_order_task``: is this a real sentence, or the same words shuffled? Word order is what masked
-language modelling has to learn, so pretraining should help. ``topic_task``: which area of the standard
-library does a sentence come from? Its words alone give it away, so pretraining should help little.
+``word_order_task``: is this a real sentence, or the same words shuffled? Only word order tells the two
+apart (the final punctuation stays at the end of both), and word order is what masked language modelling
+has to learn. ``topic_task``: which area of the standard library does a sentence come from? Its words
+alone give it away.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from ..validate import check_positive
 from .model import Bert
-from .pretrain import PairData, encode_pairs
+from .pretrain import PairData, _check_strings, encode_pairs
 from .wordpiece import WordPiece
 
-__all__ = ["BertClassifier", "word_order_task", "TOPICS", "topic_task", "as_inputs"]
+__all__ = ["BertClassifier", "shuffle_words", "word_order_task", "TOPICS", "topic_task", "as_inputs"]
 
 #: Standard-library modules grouped into five topics.
 TOPICS = {
@@ -39,10 +42,17 @@ class BertClassifier(nn.Module):
 
     def __init__(self, bert: Bert, n_classes: int) -> None:
         super().__init__()
+        if not isinstance(bert, Bert):
+            raise TypeError(f"bert must be a troikadl Bert, got {type(bert).__name__}")
+        check_positive(n_classes, "n_classes", integer=True)
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be at least 2, got {n_classes}")
         self.bert, self.head = bert, nn.Linear(bert.settings.hidden, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` stacks ids, segments and attention mask: (batch, 3, length)."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() != 3 or x.shape[1] != 3:
             raise ValueError(f"x must be (batch, 3, length): ids, segments, attention; got {tuple(x.shape)}")
         h = self.bert.encode(x[:, 0], x[:, 1], x[:, 2])
@@ -51,6 +61,8 @@ class BertClassifier(nn.Module):
 
 def as_inputs(data: PairData) -> np.ndarray:
     """Stack a :class:`PairData`'s ids, segments and attention mask for :class:`BertClassifier`."""
+    if not isinstance(data, PairData):
+        raise TypeError(f"data must be a PairData (from encode_pairs or a task), got {type(data).__name__}")
     return np.stack([data.ids, data.segments, data.attention], axis=1)
 
 
@@ -58,21 +70,64 @@ def _single(sentences: list[str], labels: Any, tok: WordPiece, max_length: int) 
     return encode_pairs([(s, "") for s in sentences], labels, tok, max_length)
 
 
-def word_order_task(sentences: list[str], tok: WordPiece, *, seed: int = 0, max_length: int = 48) -> PairData:
-    """Each sentence twice: as it is (label 1) and with its words shuffled (label 0)."""
+#: A sentence's final run of punctuation, e.g. "." or ")." or "?".
+_FINAL_PUNCTUATION = re.compile(r"[^\w\s]+$")
+
+
+def shuffle_words(sentence: str, rng: np.random.Generator, *, keep_end: bool = True,
+                  keep_first: bool = False) -> str:
+    """``sentence`` with its (whitespace-separated) words in a random order different from the original.
+
+    With ``keep_end``, the final punctuation is cut off first and put back at the end, so that the shuffled
+    sentence ends as the real one does; otherwise it moves with the word it is attached to. With
+    ``keep_first``, the first word stays first too, and only the words after it are shuffled.
+    """
+    if not isinstance(sentence, str):
+        raise TypeError(f"sentence must be a str, got {type(sentence).__name__}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    end = _FINAL_PUNCTUATION.search(sentence) if keep_end else None
+    body, end = (sentence[:end.start()], end.group()) if end else (sentence, "")
+    words = body.split()
+    head, words = (words[:1], words[1:]) if keep_first else ([], words)
+    if len(set(words)) < 2:
+        raise ValueError(f"sentence must have at least two different words to shuffle"
+                         f"{' after the first' if keep_first else ''}, got {sentence!r}")
+    while True:
+        shuffled = [words[i] for i in rng.permutation(len(words))]
+        if shuffled != words:
+            return " ".join(head + shuffled) + end
+
+
+def word_order_task(sentences: list[str], tok: WordPiece, *, seed: int = 0, max_length: int = 48,
+                    keep_end: bool = True, keep_first: bool = False) -> PairData:
+    """Each sentence twice: as it is (label 1) and with its words shuffled (label 0), real ones first.
+
+    The two versions hold the same tokens. With ``keep_end`` (the default) they also end alike: a
+    sentence's final "." stays last, so that "real if and only if it ends with '.'" scores at chance.
+    ``keep_end=False`` lets the final punctuation move with its word, which leaves that cue in;
+    ``keep_first=True`` keeps the first word in place as well, so that only the order of the words after
+    it tells the two versions apart.
+    """
+    _check_strings(sentences, "sentences")
+    if not isinstance(tok, WordPiece):
+        raise TypeError(f"tok must be a WordPiece, got {type(tok).__name__}")
     rng = np.random.default_rng(seed)
-    shuffled = []
-    for s in sentences:
-        words = s.split()
-        order = rng.permutation(len(words))
-        while len(words) > 1 and (order == np.arange(len(words))).all():
-            order = rng.permutation(len(words))
-        shuffled.append(" ".join(words[i] for i in order))
+    shuffled = [shuffle_words(s, rng, keep_end=keep_end, keep_first=keep_first) for s in sentences]
     return _single(list(sentences) + shuffled, [1] * len(sentences) + [0] * len(shuffled), tok, max_length)
 
 
 def topic_task(documents: Any, modules: Any, tok: WordPiece, *, max_length: int = 48) -> PairData:
-    """Sentences from modules listed in :data:`TOPICS`, labelled by topic index (in TOPICS order)."""
+    """Sentences from modules listed in :data:`TOPICS`, labelled by topic index (in TOPICS order).
+
+    ``documents`` are lists of sentences (a :class:`~troikadl.data.corpus.Corpus`'s ``documents``) and
+    ``modules`` the module each one comes from.
+    """
+    documents, modules = list(documents), list(modules)
+    if len(documents) != len(modules):
+        raise ValueError(f"documents and modules must have the same length, got {len(documents)} and {len(modules)}")
+    if not all(isinstance(m, str) for m in modules):
+        raise TypeError("modules must be module names (str)")
     index = {m: i for i, ms in enumerate(TOPICS.values()) for m in ms}
     sentences, labels = [], []
     for doc, module in zip(documents, modules):

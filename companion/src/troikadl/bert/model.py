@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..validate import check_positive
+
 __all__ = ["BertSettings", "Bert", "to_huggingface"]
 
 
@@ -29,6 +31,14 @@ class BertSettings:
     segments: int = 2
     init_std: float = 0.02
     eps: float = 1e-12
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "hidden", "layers", "heads", "intermediate", "max_length", "segments"):
+            check_positive(getattr(self, name), name, integer=True)
+        check_positive(self.init_std, "init_std")
+        check_positive(self.eps, "eps")
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden {self.hidden} must be divisible by heads {self.heads}")
 
 
 class _Layer(nn.Module):
@@ -52,8 +62,8 @@ class Bert(nn.Module):
 
     def __init__(self, s: BertSettings) -> None:
         super().__init__()
-        if s.hidden % s.heads:
-            raise ValueError(f"hidden {s.hidden} must be divisible by heads {s.heads}")
+        if not isinstance(s, BertSettings):
+            raise TypeError(f"settings must be a BertSettings, got {type(s).__name__}")
         self.settings = s
         self.tokens = nn.Embedding(s.vocab_size, s.hidden)
         self.positions = nn.Embedding(s.max_length, s.hidden)
@@ -79,17 +89,39 @@ class Bert(nn.Module):
                 nn.init.zeros_(m.bias)
         nn.init.zeros_(self.mlm_bias)
 
-    def encode(self, ids: torch.Tensor, segments: torch.Tensor | None = None,
-               attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Hidden states (B, L, hidden). ``attention_mask`` is 1 for real tokens, 0 for padding."""
+    def _check_inputs(self, ids: Any, segments: Any, attention_mask: Any) -> None:
         s = self.settings
+        for name, t in (("ids", ids), ("segments", segments), ("attention_mask", attention_mask)):
+            if t is None and name != "ids":
+                continue
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+            if t.is_floating_point() or t.is_complex() or (name != "attention_mask" and t.dtype == torch.bool):
+                kind = "an integer or boolean" if name == "attention_mask" else "an integer"
+                raise TypeError(f"{name} must be {kind} tensor, got dtype {t.dtype}")
+            if t.shape != ids.shape:
+                raise ValueError(f"{name} must have the shape of ids {tuple(ids.shape)}, got {tuple(t.shape)}")
         if ids.dim() != 2:
             raise ValueError(f"ids must be (batch, length), got shape {tuple(ids.shape)}")
         if ids.shape[1] > s.max_length:
             raise ValueError(f"sequences of length {ids.shape[1]} exceed the position table ({s.max_length})")
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= s.vocab_size):
             raise ValueError(f"token ids must be in [0, {s.vocab_size}), got {int(ids.min())}..{int(ids.max())}")
-        segments = torch.zeros_like(ids) if segments is None else segments
+        if segments is not None and segments.numel() and (int(segments.min()) < 0
+                                                          or int(segments.max()) >= s.segments):
+            raise ValueError(f"segments must be in [0, {s.segments}), got {int(segments.min())}..{int(segments.max())}")
+        if attention_mask is not None and attention_mask.numel():
+            m = attention_mask.long()
+            if int(m.min()) < 0 or int(m.max()) > 1:
+                raise ValueError("attention_mask must hold 0 (padding) and 1 (token) only")
+            if not bool((m.sum(1) > 0).all()):
+                raise ValueError("attention_mask must keep at least one token in every sequence")
+
+    def encode(self, ids: torch.Tensor, segments: torch.Tensor | None = None,
+               attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Hidden states (B, L, hidden). ``attention_mask`` is 1 for real tokens, 0 for padding."""
+        self._check_inputs(ids, segments, attention_mask)
+        segments = torch.zeros_like(ids) if segments is None else segments.long()
         mask = torch.ones_like(ids) if attention_mask is None else attention_mask
         pos = torch.arange(ids.shape[1], device=ids.device)
         x = self.ln(self.tokens(ids) + self.positions(pos) + self.segments(segments))
@@ -110,6 +142,8 @@ def to_huggingface(model: Bert) -> Any:
     """A ``transformers.BertForPreTraining`` built from a config (nothing downloaded) with our weights."""
     from transformers import BertConfig, BertForPreTraining
 
+    if not isinstance(model, Bert):
+        raise TypeError(f"model must be a troikadl Bert, got {type(model).__name__}")
     s = model.settings
     config = BertConfig(vocab_size=s.vocab_size, hidden_size=s.hidden, num_hidden_layers=s.layers,
                         num_attention_heads=s.heads, intermediate_size=s.intermediate, hidden_act="gelu",

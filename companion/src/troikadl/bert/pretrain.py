@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..validate import check_positive
 from .masking import IGNORE, mask_tokens
 from .model import Bert, BertSettings
 from .wordpiece import WordPiece
@@ -42,6 +43,25 @@ class PretrainSettings:
     weight_decay: float = 0.01
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        check_positive(self.steps, "steps", integer=True)
+        check_positive(self.batch_size, "batch_size", integer=True)
+        check_positive(self.lr, "lr")
+        check_positive(self.warmup, "warmup", integer=True, allow_zero=True)
+        check_positive(self.weight_decay, "weight_decay", allow_zero=True)
+        check_positive(self.seed, "seed", integer=True, allow_zero=True)
+
+
+def _check_strings(texts: Any, name: str) -> None:
+    """``texts`` must be a non-empty list (or tuple) of strings."""
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+        raise TypeError(f"{name} must be a list of strings, got {type(texts).__name__}")
+    if not texts:
+        raise ValueError(f"{name} must not be empty")
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise TypeError(f"{name}[{bad}] must be a str, got {type(texts[bad]).__name__}")
+
 
 @dataclass
 class PairData:
@@ -55,6 +75,14 @@ class PairData:
     vocab_size: int
     mask_id: int
 
+    def __post_init__(self) -> None:
+        for name in ("ids", "segments", "attention", "special"):
+            if getattr(self, name).ndim != 2 or getattr(self, name).shape != self.ids.shape:
+                raise ValueError(f"{name} must be 2-D with the shape of ids {self.ids.shape}, "
+                                 f"got {getattr(self, name).shape}")
+        if self.nsp.shape != self.ids.shape[:1]:
+            raise ValueError(f"nsp must hold one label per row ({self.ids.shape[0]}), got shape {self.nsp.shape}")
+
     def subset(self, rows: Any) -> "PairData":
         """The pairs at ``rows`` (an index array or a boolean mask)."""
         return PairData(self.ids[rows], self.segments[rows], self.attention[rows], self.special[rows],
@@ -62,9 +90,27 @@ class PairData:
 
 
 def encode_pairs(pairs: list[tuple[str, str]], nsp: Any, tok: WordPiece, max_length: int = 48) -> PairData:
-    """[CLS] A [SEP] B [SEP], trimmed to ``max_length`` (longer sentence first) and padded."""
+    """[CLS] A [SEP] B [SEP], trimmed to ``max_length`` (longer sentence first) and padded.
+
+    ``nsp`` holds one integer label per pair (for a classification task, its class).
+    """
+    if not isinstance(pairs, (list, tuple)):
+        raise TypeError(f"pairs must be a list of (sentence A, sentence B) tuples, got {type(pairs).__name__}")
     if not pairs:
         raise ValueError("pairs must not be empty")
+    for i, pair in enumerate(pairs):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            raise TypeError(f"pairs[{i}] must be a pair of strings (A, B), got {pair!r}")
+    if not isinstance(tok, WordPiece):
+        raise TypeError(f"tok must be a WordPiece, got {type(tok).__name__}")
+    check_positive(max_length, "max_length", integer=True)
+    if max_length < 3:
+        raise ValueError(f"max_length must be at least 3 ([CLS] and two [SEP]), got {max_length}")
+    labels = np.asarray(nsp)
+    if labels.shape != (len(pairs),):
+        raise ValueError(f"nsp must hold one label per pair ({len(pairs)}), got shape {labels.shape}")
+    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"nsp must hold integer labels, got dtype {labels.dtype}")
     ids = np.full((len(pairs), max_length), tok.pad_id)
     seg, att = np.zeros_like(ids), np.zeros_like(ids)
     for r, (a, b) in enumerate(pairs):
@@ -75,11 +121,18 @@ def encode_pairs(pairs: list[tuple[str, str]], nsp: Any, tok: WordPiece, max_len
         ids[r, :len(row)], att[r, :len(row)] = row, 1
         seg[r, len(ta) + 2:len(row)] = 1
     special = np.isin(ids, [tok.pad_id, tok.cls_id, tok.sep_id])
-    return PairData(ids, seg, att, special, np.asarray(nsp, dtype=np.int64), len(tok), tok.mask_id)
+    return PairData(ids, seg, att, special, labels.astype(np.int64), len(tok), tok.mask_id)
 
 
 def batch_for_step(data: PairData, step: int, batch_size: int, seed: int) -> dict[str, np.ndarray]:
     """The global batch of ``step``: a seeded choice of pairs, masked with a seeded generator."""
+    if not isinstance(data, PairData):
+        raise TypeError(f"data must be a PairData, got {type(data).__name__}")
+    check_positive(step, "step", integer=True, allow_zero=True)
+    check_positive(seed, "seed", integer=True, allow_zero=True)
+    check_positive(batch_size, "batch_size", integer=True)
+    if batch_size > len(data.ids):
+        raise ValueError(f"batch_size must be at most the number of pairs ({len(data.ids)}), got {batch_size}")
     rng = np.random.default_rng([seed, step])
     batch = data.subset(rng.choice(len(data.ids), size=batch_size, replace=False))
     inputs, labels = mask_tokens(batch.ids, batch.special, vocab_size=data.vocab_size, mask_id=data.mask_id, rng=rng)
@@ -117,6 +170,16 @@ def pretrain(model: Bert, data: PairData, settings: PretrainSettings, *, checkpo
     """
     from ..runtime import progress
 
+    if not isinstance(model, Bert):
+        raise TypeError(f"model must be a troikadl Bert, got {type(model).__name__}")
+    if not isinstance(data, PairData):
+        raise TypeError(f"data must be a PairData, got {type(data).__name__}")
+    if not isinstance(settings, PretrainSettings):
+        raise TypeError(f"settings must be a PretrainSettings, got {type(settings).__name__}")
+    check_positive(world, "world", integer=True)
+    check_positive(rank, "rank", integer=True, allow_zero=True)
+    if stop_after is not None:
+        check_positive(stop_after, "stop_after", integer=True)
     if world < 1 or not 0 <= rank < world:
         raise ValueError(f"rank must be in [0, world), got rank {rank} and world {world}")
     if settings.batch_size % world:
@@ -160,6 +223,10 @@ def pretrain(model: Bert, data: PairData, settings: PretrainSettings, *, checkpo
 def masked_accuracy(model: Bert, data: PairData, *, batches: int = 10, batch_size: int = 64,
                     seed: int = 12345) -> float:
     """Share of masked tokens the model predicts exactly, over ``batches`` seeded held-out batches."""
+    if not isinstance(model, Bert):
+        raise TypeError(f"model must be a troikadl Bert, got {type(model).__name__}")
+    check_positive(batches, "batches", integer=True)
+    check_positive(batch_size, "batch_size", integer=True)
     model.eval()
     device = next(model.parameters()).device
     correct = total = 0

@@ -1,8 +1,9 @@
 """Model compression (chapters 9 and 10): pruning, low-rank factorization, distillation, and measuring size.
 
 ``prune`` (masks: magnitude, random, structured), ``lowrank`` (truncated SVD of dense layers),
-``distill`` (the temperature-softened loss), ``measure`` (bytes on disk, latency), ``quantize`` (affine
-quantization from scratch, fake quantization) and ``deploy`` (PyTorch int8, ONNX Runtime, TensorFlow Lite).
+``distill`` (the temperature-softened loss), ``measure`` (bytes on disk, sparse formats, latency with
+its spread), ``quantize`` (affine quantization from scratch, fake quantization) and ``deploy`` (PyTorch
+int8, ONNX Runtime, TensorFlow Lite).
 Torch, TensorFlow and ONNX are imported inside the functions that use them.
 """
 

@@ -16,7 +16,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..validate import check_positive
+from ..validate import as_float_array, check_positive
+from ._checks import check_int, check_module
 
 __all__ = ["torch_dynamic_int8", "torch_static_int8", "export_onnx", "OnnxModel", "onnx_dynamic_int8",
            "tflite_convert", "TFLiteModel", "file_bytes"]
@@ -53,39 +54,93 @@ def _quiet() -> Iterator[None]:
             lg.setLevel(lv)
 
 
+def _float32_copy(model: Any) -> Any:
+    """A CPU copy of ``model`` in eval mode (the caller's model is not moved), checked to be float32."""
+    import copy
+
+    import torch
+
+    check_module(model)
+    dtypes = {p.dtype for p in model.parameters()}
+    if dtypes - {torch.float32}:
+        raise TypeError(f"model must have float32 parameters (the converters start from float32), got "
+                        f"{sorted(str(d) for d in dtypes)}")
+    return copy.deepcopy(model).cpu().eval()
+
+
+def _batch(X: Any, name: str, n_features: int | None = None) -> np.ndarray:
+    """``X`` as a C-contiguous float32 (batch, features) array of finite numbers, checked.
+
+    Cheaper than :func:`troikadl.validate.as_float_array` (no float64 copy): it runs inside timed calls.
+    """
+    if hasattr(X, "detach") and hasattr(X, "cpu"):  # a torch tensor
+        X = X.detach().cpu().numpy()
+    a = np.asarray(X)  # None and ragged lists become object arrays, refused below
+    if a.dtype == bool or not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
+        raise TypeError(f"{name} must hold real numbers (float32 is used), got dtype {a.dtype}")
+    x = np.ascontiguousarray(a, dtype=np.float32)
+    if x.ndim != 2 or len(x) == 0:
+        raise ValueError(f"{name} must be a non-empty (batch, features) array, got shape {x.shape}")
+    if n_features is not None and n_features > 0 and x.shape[1] != n_features:
+        raise ValueError(f"{name} must have {n_features} columns (features), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} must be finite, but it holds NaN or infinity")
+    return x
+
+
+def _path(path: Any, name: str, *, exists: bool = False) -> Path:
+    """``path`` as a ``Path``, checked to be a str or ``os.PathLike`` (and to name an existing file)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a file path (str or os.PathLike), got {type(path).__name__}")
+    p = Path(path)
+    if exists and not p.is_file():
+        raise ValueError(f"{name} must name an existing file, got {str(p)!r}")
+    return p
+
+
+def _n_features(model: Any) -> int | None:
+    """The input size of a model's first ``nn.Linear`` (None if it has none)."""
+    from torch import nn
+
+    first = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
+    return None if first is None else int(first.in_features)
+
+
 def file_bytes(path: str | os.PathLike[str]) -> int:
     """The size of a saved model: the file, plus its external-data file if it has one."""
-    p = Path(path)
+    p = _path(path, "path", exists=True)
     extra = p.with_name(p.name + ".data")
     return p.stat().st_size + (extra.stat().st_size if extra.exists() else 0)
 
 
 def torch_dynamic_int8(model: Any) -> Any:
     """``torch.ao.quantization.quantize_dynamic`` on every ``nn.Linear``: int8 weights, activations quantized
-    on the fly from each batch's range (no calibration). CPU only."""
+    on the fly from each batch's range (no calibration). CPU only; ``model`` (float32) is left as it is."""
     import torch
     from torch.ao.quantization import quantize_dynamic
 
+    ref = _float32_copy(model)
     with _quiet():
-        return quantize_dynamic(model.cpu().eval(), {torch.nn.Linear}, dtype=torch.qint8)
+        return quantize_dynamic(ref, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def torch_static_int8(model: Any, calibration: Any, *, batch_size: int = 256) -> Any:
     """Static int8 with FX graph mode (x86 backend): activation ranges are calibrated beforehand on
-    ``calibration`` (inputs only; labels are not needed), then fixed. CPU only."""
-    import copy
-
+    ``calibration`` (finite inputs only; labels are not needed), then fixed. CPU only; ``model``
+    (float32) is left as it is."""
     import torch
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-    X = np.asarray(calibration)
-    if X.ndim < 2 or len(X) == 0:
-        raise ValueError(f"calibration must be a non-empty batch of inputs, got shape {X.shape}")
+    ref = _float32_copy(model)
+    X = as_float_array(calibration, "calibration", dtype=np.float32)
+    if X.ndim != 2 or len(X) == 0:
+        raise ValueError(f"calibration must be a non-empty (batch, features) array of inputs, got shape {X.shape}")
+    X = _batch(X, "calibration", _n_features(ref))
     check_positive(batch_size, "batch_size", integer=True)
     example = torch.as_tensor(X[:1], dtype=torch.float32)
     with _quiet():
-        prepared = prepare_fx(copy.deepcopy(model).cpu().eval(), get_default_qconfig_mapping("x86"),
+        prepared = prepare_fx(ref, get_default_qconfig_mapping("x86"),
                               example_inputs=(example,))
         with torch.no_grad():
             for i in range(0, len(X), batch_size):
@@ -97,15 +152,16 @@ def export_onnx(model: Any, path: str | os.PathLike[str], n_features: int) -> Pa
     """Export a PyTorch model taking (batch, n_features) float32 inputs to one ONNX file (dynamic batch).
 
     Uses the ``torch.export``-based exporter (``dynamo=True``), which needs the ``onnx`` and
-    ``onnxscript`` packages; the weights are stored inside the file.
+    ``onnxscript`` packages; the weights are stored inside the file. ``model`` (float32) is left as it is.
     """
     import torch
 
-    check_positive(n_features, "n_features", integer=True)
-    path = Path(path)
+    check_int(n_features, "n_features", low=1)
+    path = _path(path, "path")
     example = torch.zeros(2, n_features)
+    ref = _float32_copy(model)
     with _quiet():
-        torch.onnx.export(model.cpu().eval(), (example,), str(path), dynamo=True, external_data=False,
+        torch.onnx.export(ref, (example,), str(path), dynamo=True, external_data=False,
                           dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False)
     return path
 
@@ -120,12 +176,14 @@ class OnnxModel:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        self.path = Path(path)
+        self.path = _path(path, "path", exists=True)
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
-        self.input = self.session.get_inputs()[0].name
+        first = self.session.get_inputs()[0]
+        self.input = first.name
+        self._n_features = first.shape[-1] if isinstance(first.shape[-1], int) else None
 
     def __call__(self, X: Any) -> np.ndarray:
-        return self.session.run(None, {self.input: np.ascontiguousarray(X, dtype=np.float32)})[0]
+        return self.session.run(None, {self.input: _batch(X, "X", self._n_features)})[0]
 
     @property
     def bytes(self) -> int:
@@ -136,6 +194,7 @@ def onnx_dynamic_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str]) 
     """ONNX Runtime's own dynamic quantization of an ONNX file: int8 weights, activations per batch."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    src, dst = _path(src, "src", exists=True), _path(dst, "dst")
     with _quiet():
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
     return Path(dst)
@@ -151,11 +210,15 @@ def tflite_convert(keras_model: Any, representative: Any = None, *, batch_size: 
     from ..runtime import import_tf
 
     tf = import_tf()
+    if not (callable(getattr(keras_model, "call", None)) and hasattr(keras_model, "inputs")):
+        raise TypeError(f"keras_model must be a Keras model, got {type(keras_model).__name__}")
     conv = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     if representative is not None:
-        R = np.asarray(representative, dtype=np.float32)
-        if R.ndim < 2 or len(R) == 0:
-            raise ValueError(f"representative must be a non-empty batch of inputs, got shape {R.shape}")
+        R = as_float_array(representative, "representative", dtype=np.float32)
+        if R.ndim != 2 or len(R) == 0:
+            raise ValueError(f"representative must be a non-empty (batch, features) array of inputs, got shape {R.shape}")
+        n_in = keras_model.inputs[0].shape[-1] if keras_model.inputs else None
+        R = _batch(R, "representative", int(n_in) if n_in is not None else None)
         check_positive(batch_size, "batch_size", integer=True)
 
         def batches() -> Iterator[list[np.ndarray]]:
@@ -192,6 +255,7 @@ class TFLiteModel:
             self.interpreter = Interpreter(model_content=bytes(flatbuffer), num_threads=threads)
         self.bytes = len(flatbuffer)
         self._batch = -1
+        self._n_features = int(self.interpreter.get_input_details()[0]["shape"][-1])
 
     def _resize(self, n: int) -> None:
         if n != self._batch:
@@ -203,9 +267,7 @@ class TFLiteModel:
             self._batch = n
 
     def __call__(self, X: Any) -> np.ndarray:
-        x = np.asarray(X, dtype=np.float32)
-        if x.ndim != 2 or len(x) == 0:
-            raise ValueError(f"X must be a non-empty (batch, features) array, got shape {x.shape}")
+        x = _batch(X, "X", self._n_features)
         self._resize(len(x))
         if self._in["dtype"] == np.int8:
             s, z = self._in["quantization"]

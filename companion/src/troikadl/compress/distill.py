@@ -6,7 +6,11 @@ it ranks the wrong classes too ("a 7 looks a bit like a 1"); the student matches
 
     alpha * T^2 * KL(p_t^T || p_s^T) + (1 - alpha) * CE(z_s, y),
 
-where the ``T^2`` keeps the soft term's gradients on the scale of the hard term's as ``T`` changes.
+where the ``T^2`` keeps the soft term's gradients on the same scale as ``T`` changes: per example, the
+gradient of the KL term with respect to a student logit is ``(p_s - p_t) / T``, and for a high ``T`` and
+zero-mean logits ``p_s - p_t`` is about ``(z_s - z_t) / (N T)`` (``N`` classes), so the gradient shrinks
+like ``1 / T^2``; times ``T^2`` it does not depend on ``T`` (Hinton et al., 2015, section 2.1), and the
+balance set by ``alpha`` between the soft and the hard term survives a change of temperature.
 Distillation transfers the teacher's *outputs*, not its weights (article 001 §3.2 says weights).
 Examples without a label (``y = IGNORE``) get the soft term only.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..validate import check_in_range, check_positive
+from ._checks import check_float_tensor
 
 __all__ = ["IGNORE", "distillation_loss", "Distiller"]
 
@@ -28,27 +33,41 @@ def distillation_loss(student_logits: Any, teacher_logits: Any, labels: Any = No
     """The distillation loss above, averaged over the batch (a torch scalar).
 
     ``labels=None`` (or every label ``IGNORE``) means no hard term; ``alpha`` then does not matter.
+    The loss has the student logits' dtype and device (the teacher's logits are cast to that dtype).
     """
     import torch
     import torch.nn.functional as F
 
     check_positive(T, "T")
     check_in_range(alpha, "alpha", 0.0, 1.0)
-    if student_logits.ndim != 2 or student_logits.shape != teacher_logits.shape:
+    check_float_tensor(student_logits, "student_logits", ndim=2)
+    check_float_tensor(teacher_logits, "teacher_logits", ndim=2)
+    if student_logits.shape != teacher_logits.shape:
         raise ValueError(f"student_logits and teacher_logits must both be (batch, classes) of the same shape, "
                          f"got {tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}")
     log_p_s = F.log_softmax(student_logits / T, dim=1)
-    p_t = F.softmax(teacher_logits.detach() / T, dim=1)
+    p_t = F.softmax(teacher_logits.detach().to(student_logits.dtype) / T, dim=1)
     soft = (p_t * (torch.log(p_t.clamp_min(1e-30)) - log_p_s)).sum(1).mean() * T * T
     if labels is None:
         return soft
-    labels = torch.as_tensor(labels, device=student_logits.device)
+    try:
+        labels = torch.as_tensor(labels, device=student_logits.device)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"labels must hold integer class labels (or IGNORE = {IGNORE}), got "
+                        f"{type(labels).__name__} {getattr(labels, 'dtype', '')}") from exc
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise TypeError(f"labels must hold integer class labels (or IGNORE = {IGNORE}), got {labels.dtype}")
     if labels.shape != student_logits.shape[:1]:
         raise ValueError(f"labels must have shape ({student_logits.shape[0]},), got {tuple(labels.shape)}")
+    n_classes = student_logits.shape[1]
+    bad = ((labels < 0) | (labels >= n_classes)) & (labels != IGNORE)
+    if labels.device.type != "meta" and bool(bad.any()):
+        raise ValueError(f"labels must be in [0, {n_classes}) or IGNORE = {IGNORE}, got "
+                         f"{sorted(set(labels[bad].tolist()))}")
     labelled = labels != IGNORE
-    if not bool(labelled.any()):
+    if labels.device.type != "meta" and not bool(labelled.any()):
         return soft
-    hard = F.cross_entropy(student_logits[labelled], labels[labelled], reduction="sum") / len(labels)
+    hard = F.cross_entropy(student_logits, labels, ignore_index=IGNORE, reduction="sum") / len(labels)
     return alpha * soft + (1 - alpha) * hard
 
 

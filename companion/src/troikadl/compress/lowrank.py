@@ -13,12 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from ..validate import as_float_array
+from ._checks import check_bool, check_float_tensor, check_int
+
 __all__ = ["truncated_svd", "low_rank_linear", "factorize_mlp", "break_even_rank"]
 
 
 def _check_rank(rank: Any, shape: tuple[int, int], name: str = "rank") -> int:
-    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(rank).__name__}")
+    check_int(rank, name)
     limit = min(shape)
     if not 1 <= rank <= limit:
         raise ValueError(f"{name} must be between 1 and min{tuple(shape)} = {limit} for a {shape[0]}x{shape[1]} "
@@ -29,27 +31,36 @@ def _check_rank(rank: Any, shape: tuple[int, int], name: str = "rank") -> int:
 def truncated_svd(W: Any, rank: int) -> tuple[Any, Any]:
     """``(A, B)`` with ``A @ B`` the best rank-``rank`` approximation of ``W`` (2-D torch tensor or array).
 
-    ``A = U[:, :r] * S[:r]`` and ``B = Vh[:r]``. Returns torch tensors for a torch input, else NumPy.
+    ``A = U[:, :r] * S[:r]`` and ``B = Vh[:r]``. Returns torch tensors of ``W``'s dtype, on its device,
+    for a torch input; NumPy arrays otherwise (float32 stays float32; other inputs become float64).
     """
     import torch
 
-    is_torch = isinstance(W, torch.Tensor)
-    T = W.detach() if is_torch else torch.as_tensor(np.asarray(W, dtype=np.float64))
-    if T.ndim != 2:
-        raise ValueError(f"W must be a 2-D matrix, got shape {tuple(T.shape)}")
+    if isinstance(W, torch.Tensor):
+        T = check_float_tensor(W, "W", ndim=2).detach()
+    else:
+        dtype = np.float32 if getattr(W, "dtype", None) == np.float32 else np.float64
+        T = torch.from_numpy(as_float_array(W, "W", ndim=2, dtype=dtype).copy())
+    if T.numel() == 0:
+        raise ValueError(f"W must have at least one row and one column, got shape {tuple(T.shape)}")
     r = _check_rank(rank, tuple(T.shape))
     U, S, Vh = torch.linalg.svd(T, full_matrices=False)
     A, B = U[:, :r] * S[:r], Vh[:r].clone()
-    return (A, B) if is_torch else (A.numpy(), B.numpy())
+    return (A, B) if isinstance(W, torch.Tensor) else (A.numpy(), B.numpy())
 
 
 def break_even_rank(n_out: int, n_in: int) -> int:
     """The largest rank at which the factorization stores fewer weights than the full matrix."""
+    check_int(n_out, "n_out", low=1)
+    check_int(n_in, "n_in", low=1)
     return max(0, (n_out * n_in - 1) // (n_out + n_in))
 
 
 def low_rank_linear(layer: Any, rank: int) -> Any:
-    """Replace an ``nn.Linear`` by ``nn.Sequential(Linear(in, r, bias=False), Linear(r, out))`` via SVD."""
+    """Replace an ``nn.Linear`` by ``nn.Sequential(Linear(in, r, bias=False), Linear(r, out))`` via SVD.
+
+    The two new layers have the layer's dtype and device.
+    """
     import torch
     from torch import nn
 
@@ -57,14 +68,15 @@ def low_rank_linear(layer: Any, rank: int) -> Any:
         raise TypeError(f"layer must be an nn.Linear, got {type(layer).__name__}")
     W = layer.weight.detach()
     A, B = truncated_svd(W, _check_rank(rank, tuple(W.shape)))
-    first = nn.Linear(W.shape[1], A.shape[1], bias=False)
-    second = nn.Linear(A.shape[1], W.shape[0], bias=layer.bias is not None)
+    like = {"dtype": W.dtype, "device": W.device}
+    first = nn.Linear(W.shape[1], A.shape[1], bias=False, **like)
+    second = nn.Linear(A.shape[1], W.shape[0], bias=layer.bias is not None, **like)
     with torch.no_grad():
         first.weight.copy_(B)
         second.weight.copy_(A)
         if layer.bias is not None:
             second.bias.copy_(layer.bias.detach())
-    return nn.Sequential(first, second).to(W.device)
+    return nn.Sequential(first, second)
 
 
 def factorize_mlp(model: Any, rank: int, *, keep_last: bool = True) -> Any:
@@ -79,8 +91,8 @@ def factorize_mlp(model: Any, rank: int, *, keep_last: bool = True) -> Any:
 
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"model must be an nn.Sequential, got {type(model).__name__}")
-    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 1:
-        raise ValueError(f"rank must be a positive integer, got {rank!r}")
+    check_int(rank, "rank", low=1)
+    check_bool(keep_last, "keep_last")
     new = copy.deepcopy(model)
     linear_idx = [i for i, m in enumerate(new) if isinstance(m, nn.Linear)]
     for i in linear_idx[:-1] if keep_last else linear_idx:

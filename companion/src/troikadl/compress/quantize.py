@@ -7,8 +7,13 @@ most ``scale / 2``. **Asymmetric** quantization maps ``[min(x, 0), max(x, 0)]`` 
 signed range ``[-(2^(b-1) - 1), 2^(b-1) - 1]`` with zero point 0. Per-channel quantization gives each
 output channel (row of a weight matrix) its own scale.
 
-Quantization changes how many **bits** each number takes and which arithmetic units run it; it does not
-change the number of multiply-adds (article 000 §2.3 and 001 §3.2 say it reduces the computation).
+Quantization keeps the number of multiply-adds and makes each one cheaper: fewer **bits** per number to
+store and move, and narrower integer arithmetic (more values per instruction, less energy per operation).
+Articles 000 §2.3 and 001 §3.2 say it reduces the computation; it reduces its cost, not its count.
+
+NumPy functions (``choose_qparams``, ``quantize``, ``dequantize``) take and return NumPy arrays; the
+float transforms keep their input's kind, dtype and device: ``fake_quantize`` (torch), ``binarize`` and
+``ternarize`` (NumPy or torch), and ``dequantize`` returns the dtype ``choose_qparams`` saw.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ..validate import as_float_array
+from ..validate import as_float_array, check_positive
+from ._checks import check_axis, check_bool, check_float_tensor, check_module
 
 __all__ = ["QParams", "SUPPORTED_BITS", "int_range", "choose_qparams", "quantize", "dequantize",
            "fake_quantize", "quantize_weights", "binarize", "ternarize"]
@@ -38,18 +44,23 @@ def _check_bits(bits: Any) -> int:
 def int_range(bits: int, symmetric: bool) -> tuple[int, int]:
     """``(qmin, qmax)``: unsigned ``[0, 2^b - 1]`` if asymmetric, restricted signed ``[-(2^(b-1)-1), 2^(b-1)-1]``."""
     b = _check_bits(bits)
+    check_bool(symmetric, "symmetric")
     return (-(2 ** (b - 1) - 1), 2 ** (b - 1) - 1) if symmetric else (0, 2 ** b - 1)
 
 
 @dataclass
 class QParams:
-    """Scale(s) and zero point(s) of a quantizer; arrays of one entry per channel when ``axis`` is set."""
+    """Scale(s) and zero point(s) of a quantizer; arrays of one entry per channel when ``axis`` is set.
+
+    ``dtype`` is the float dtype of the calibrated values (float32 or float64): :func:`dequantize` returns it.
+    """
 
     scale: np.ndarray
     zero_point: np.ndarray
     bits: int
     symmetric: bool
     axis: int | None = None
+    dtype: Any = np.float64
 
     @property
     def qmin(self) -> int:
@@ -66,20 +77,26 @@ class QParams:
         shape[self.axis] = -1
         return a.reshape(shape)
 
+    def _check(self, shape: tuple[int, ...], name: str) -> None:
+        """Check that an array of ``shape`` has one entry per channel along ``axis``."""
+        if self.axis is not None and (len(shape) <= self.axis or shape[self.axis] != self.scale.size):
+            raise ValueError(f"{name} must have {self.scale.size} entries along axis {self.axis} (one per "
+                             f"channel of these QParams), got shape {shape}")
+
 
 def choose_qparams(x: Any, *, bits: int = 8, symmetric: bool = False, axis: int | None = None) -> QParams:
     """Scale and zero point from the range of ``x`` (its min and max; per slice along ``axis`` if given).
 
     The range always includes 0, so that 0.0 (padding, ReLU outputs, pruned weights) is represented exactly.
     """
+    source = str(getattr(x, "dtype", ""))
     arr = as_float_array(x, "x")
     if arr.size == 0:
         raise ValueError("x must hold at least one value to calibrate on, got an empty array")
     b = _check_bits(bits)
+    check_bool(symmetric, "symmetric")
+    axis = check_axis(axis, arr.ndim)
     if axis is not None:
-        if not -arr.ndim <= axis < arr.ndim:
-            raise ValueError(f"axis must be between {-arr.ndim} and {arr.ndim - 1} for x of shape {arr.shape}, got {axis}")
-        axis = axis % arr.ndim
         other = tuple(i for i in range(arr.ndim) if i != axis)
         lo, hi = arr.min(axis=other), arr.max(axis=other)
     else:
@@ -94,7 +111,9 @@ def choose_qparams(x: Any, *, bits: int = 8, symmetric: bool = False, axis: int 
         safe = np.where(scale > 0, scale, 1.0)
         zero = np.clip(np.round(qmin - lo / safe), qmin, qmax).astype(np.int64)
     scale = np.where(scale > 0, scale, 1.0)  # an all-zero tensor: any scale represents it exactly
-    return QParams(np.asarray(scale, dtype=np.float64), np.asarray(zero, dtype=np.int64), b, symmetric, axis)
+    dtype = np.float32 if source in ("float32", "torch.float32") else np.float64
+    return QParams(np.asarray(scale, dtype=np.float64), np.asarray(zero, dtype=np.int64), b, bool(symmetric), axis,
+                   dtype)
 
 
 def quantize(x: Any, qp: QParams) -> np.ndarray:
@@ -102,16 +121,21 @@ def quantize(x: Any, qp: QParams) -> np.ndarray:
     arr = as_float_array(x, "x")
     if not isinstance(qp, QParams):
         raise TypeError(f"qp must be QParams (from choose_qparams), got {type(qp).__name__}")
+    qp._check(arr.shape, "x")
     s, z = qp._shape(qp.scale, arr.ndim), qp._shape(qp.zero_point, arr.ndim)
     return np.clip(np.round(arr / s) + z, qp.qmin, qp.qmax).astype(np.int64)
 
 
 def dequantize(q: Any, qp: QParams) -> np.ndarray:
-    """``scale * (q - zero_point)`` as float64."""
+    """``scale * (q - zero_point)``, in the dtype of the values ``qp`` was calibrated on (``qp.dtype``)."""
     q = np.asarray(q)
     if not np.issubdtype(q.dtype, np.integer):
         raise TypeError(f"q must hold integers (from quantize), got dtype {q.dtype}")
-    return qp._shape(qp.scale, q.ndim) * (q - qp._shape(qp.zero_point, q.ndim))
+    if not isinstance(qp, QParams):
+        raise TypeError(f"qp must be QParams (from choose_qparams), got {type(qp).__name__}")
+    qp._check(q.shape, "q")
+    out = qp._shape(qp.scale, q.ndim) * (q - qp._shape(qp.zero_point, q.ndim))
+    return out.astype(qp.dtype, copy=False)
 
 
 def fake_quantize(x: Any, *, bits: int = 8, symmetric: bool = True, axis: int | None = None) -> Any:
@@ -120,21 +144,24 @@ def fake_quantize(x: Any, *, bits: int = 8, symmetric: bool = True, axis: int | 
     The forward value is ``dequantize(quantize(x))``; the backward pass lets the gradient through
     unchanged where ``x`` lies inside the representable range and blocks it outside (the clipped
     straight-through estimator, as ``torch.fake_quantize_per_tensor_affine`` does). The range is taken
-    from ``x`` itself (detached), so nothing is clipped unless ``x`` changes between the two.
+    from ``x`` itself (detached), so nothing is clipped unless ``x`` changes between the two. The result
+    has ``x``'s dtype and device; ``x`` must be a non-empty, finite float tensor.
     """
     import torch
 
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch tensor, got {type(x).__name__}")
+    check_float_tensor(x, "x", finite=False)
+    if x.numel() == 0:
+        raise ValueError("x must hold at least one value, got an empty tensor")
     qmin, qmax = int_range(bits, symmetric)
+    axis = check_axis(axis, x.ndim)
     with torch.no_grad():  # the same arithmetic as choose_qparams, in torch, on x's device
         if axis is None:
             lo, hi = x.min(), x.max()
         else:
-            if not -x.ndim <= axis < x.ndim:
-                raise ValueError(f"axis must be between {-x.ndim} and {x.ndim - 1} for x of shape {tuple(x.shape)}, got {axis}")
-            dims = [i for i in range(x.ndim) if i != axis % x.ndim]
+            dims = [i for i in range(x.ndim) if i != axis]
             lo, hi = x.amin(dim=dims, keepdim=True), x.amax(dim=dims, keepdim=True)
+        if x.device.type != "meta" and not bool(torch.isfinite(lo).all() & torch.isfinite(hi).all()):
+            raise ValueError("x must be finite, but it holds NaN or infinity")  # min and max propagate NaN
         lo, hi = lo.clamp(max=0), hi.clamp(min=0)
         if symmetric:
             scale, zero = torch.maximum(-lo, hi) / qmax, torch.zeros_like(lo)
@@ -153,9 +180,11 @@ def quantize_weights(model: Any, bits: int, *, symmetric: bool = True, per_chann
     """A copy of ``model`` whose ``nn.Linear`` weights are fake-quantized to ``bits`` in every forward pass.
 
     Used as it is, the copy is post-training quantization (PTQ) of the weights; trained further, it is
-    quantization-aware training (QAT): the full-precision weights keep learning through the
-    straight-through estimator while the forward pass sees only the quantized ones. Per channel means one
-    scale per output unit (row of the weight matrix).
+    quantization-aware training (QAT). The forward pass computes with the quantized weights, and so does
+    the backward pass: gradients reach earlier layers through them, and the gradient with respect to
+    each quantized weight is handed, by the straight-through estimator, to the full-precision weight
+    that the optimizer updates (gradients and updates stay in floating point). Per channel means one
+    scale per output unit (row of the weight matrix). The copy keeps the model's dtype and device.
     """
     import copy
 
@@ -163,6 +192,9 @@ def quantize_weights(model: Any, bits: int, *, symmetric: bool = True, per_chann
     from torch.nn.utils import parametrize
 
     b = _check_bits(bits)
+    check_module(model)
+    check_bool(symmetric, "symmetric")
+    check_bool(per_channel, "per_channel")
 
     class FakeQuant(nn.Module):
         def forward(self, w: Any) -> Any:
@@ -177,19 +209,47 @@ def quantize_weights(model: Any, bits: int, *, symmetric: bool = True, per_chann
     return new
 
 
-def binarize(w: Any) -> np.ndarray:
-    """Binary weights (XNOR-Net, Rastegari et al., 2016): ``alpha * sign(w)`` with ``alpha = mean |w|``."""
-    arr = as_float_array(w, "w")
-    return np.abs(arr).mean() * np.where(arr >= 0, 1.0, -1.0)
+def _float_weights(w: Any) -> tuple[Any, Any]:
+    """``(values, xp)``: a torch tensor (detached, checked) with ``xp = torch``, else a NumPy array with ``np``.
 
-
-def ternarize(w: Any, *, delta_factor: float = 0.7) -> np.ndarray:
-    """Ternary weights (Li et al., 2016): 0 where ``|w| <= delta = 0.7 mean |w|``, else ``±alpha``.
-
-    ``alpha`` is the mean of the ``|w|`` above the threshold.
+    NumPy float32 stays float32; other NumPy inputs become float64.
     """
-    arr = as_float_array(w, "w")
-    delta = delta_factor * np.abs(arr).mean()
-    big = np.abs(arr) > delta
-    alpha = np.abs(arr[big]).mean() if big.any() else 0.0
-    return np.where(big, alpha * np.sign(arr), 0.0)
+    import torch
+
+    if isinstance(w, torch.Tensor):
+        t = check_float_tensor(w, "w").detach()
+        xp = torch
+    else:
+        t = as_float_array(w, "w", dtype=np.float32 if getattr(w, "dtype", None) == np.float32 else np.float64)
+        xp = np
+    if (t.size if xp is np else t.numel()) == 0:
+        raise ValueError("w must hold at least one weight, got an empty array")
+    return t, xp
+
+
+def binarize(w: Any) -> Any:
+    """Binary weights with a scale (Binary-Weight-Network, Rastegari et al., 2016): ``alpha * sign(w)``.
+
+    ``alpha = mean |w|`` over the whole tensor (the paper uses one per output filter); ``sign(0) = +1``.
+    Only the weights are binarized; XNOR-Net, in the same paper, binarizes the activations too. Returns
+    the kind (NumPy or torch), dtype and device of ``w``.
+    """
+    t, xp = _float_weights(w)
+    one = xp.ones_like(t)
+    return abs(t).mean() * xp.where(t >= 0, one, -one)
+
+
+def ternarize(w: Any, *, delta_factor: float = 0.7) -> Any:
+    """Ternary weights (Li et al., 2016): 0 where ``|w| <= delta = delta_factor * mean |w|``, else ``±alpha``.
+
+    ``alpha`` is the mean of the ``|w|`` above the threshold. Returns the kind (NumPy or torch), dtype
+    and device of ``w``; ``delta_factor`` must be a finite number >= 0.
+    """
+    check_positive(delta_factor, "delta_factor", allow_zero=True)
+    t, xp = _float_weights(w)
+    mag = abs(t)
+    big = mag > delta_factor * mag.mean()
+    n_big = big.sum()
+    alpha = (mag * big).sum() / (max(n_big, 1) if xp is np else n_big.clamp(min=1))  # 0 if nothing is big
+    out = xp.where(big, alpha * xp.sign(t), xp.zeros_like(t))
+    return out.astype(t.dtype, copy=False) if xp is np else out

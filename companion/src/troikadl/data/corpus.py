@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..validate import check_positive
+from ..validate import check_instance, check_int, check_positive
 
 __all__ = ["Corpus", "stdlib_corpus", "sentence_pairs"]
 
@@ -41,9 +41,14 @@ class Corpus:
 
     def subset(self, keep: "list[bool] | np.ndarray") -> "Corpus":
         """The documents where ``keep`` is True (e.g. to hold some out of pretraining)."""
-        keep = list(keep)
-        if len(keep) != len(self.documents):
-            raise ValueError(f"keep must have one entry per document ({len(self.documents)}), got {len(keep)}")
+        if isinstance(keep, (str, bytes, bool, np.bool_)) or not hasattr(keep, "__len__"):
+            raise TypeError(f"keep must be a list or array of True/False, one per document, got {keep!r:.40}")
+        mask = np.asarray(keep)
+        if mask.dtype != bool or mask.ndim != 1:
+            raise TypeError(f"keep must hold True/False only (a 1-D boolean mask), got dtype {mask.dtype}")
+        if len(mask) != len(self.documents):
+            raise ValueError(f"keep must have one entry per document ({len(self.documents)}), got {len(mask)}")
+        keep = mask.tolist()
         docs = tuple(d for d, k in zip(self.documents, keep) if k)
         mods = tuple(m for m, k in zip(self.modules, keep) if k)
         digest = hashlib.sha256("\n".join(x for d in docs for x in d).encode()).hexdigest()
@@ -139,7 +144,9 @@ def sentence_pairs(corpus: Corpus, n: int, *, seed: int = 0) -> tuple[list[tuple
     A real pair (label 1) is two consecutive sentences of one docstring; a random pair (label 0) takes
     its second sentence from another docstring.
     """
+    check_instance(corpus, "corpus", Corpus, "a Corpus (from stdlib_corpus)")
     check_positive(n, "n", integer=True)
+    check_int(seed, "seed", min=0)
     rng = np.random.default_rng(seed)
     multi = [d for d in corpus.documents if len(d) >= 2]
     if not multi or len(corpus.documents) < 2:

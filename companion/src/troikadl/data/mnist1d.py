@@ -11,7 +11,7 @@ import random
 
 import numpy as np
 
-from ..validate import check_positive
+from ..validate import check_int, check_positive
 from .tabular import Split
 
 __all__ = ["mnist1d"]
@@ -41,6 +41,7 @@ def mnist1d(*, num_samples: int = 5000, seed: int = 42) -> Split:
     check_positive(num_samples, "num_samples", integer=True)
     if num_samples < 10:
         raise ValueError(f"num_samples must be at least 10 (one per class), got {num_samples}")
+    check_int(seed, "seed", min=0, max=2**32 - 1)
     d = _generate(int(num_samples), int(seed))
     return Split(d["x"].astype(np.float32), d["y"].astype(np.int64), d["x_test"].astype(np.float32),
                  d["y_test"].astype(np.int64), feature_names=[f"t{i}" for i in range(d["x"].shape[1])],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validate import check_positive
+from ..validate import check_choice, check_int, check_positive
 
 __all__ = ["adding_problem", "token_task"]
 
@@ -22,6 +22,7 @@ def adding_problem(n: int, length: int, *, seed: int = 0) -> tuple[np.ndarray, n
     check_positive(length, "length", integer=True)
     if length < 2:
         raise ValueError(f"length must be at least 2 (two marked positions), got {length}")
+    check_int(seed, "seed", min=0)
     rng = np.random.default_rng(seed)
     values = rng.random((n, length))
     marked = rng.random((n, length)).argsort(axis=1)[:, :2]  # two distinct positions per row
@@ -40,7 +41,7 @@ def token_task(n: int, length: int, vocab: int, task: str = "sort", *, seed: int
     check_positive(n, "n", integer=True)
     check_positive(length, "length", integer=True)
     check_positive(vocab, "vocab", integer=True)
-    if task not in ("sort", "reverse"):
-        raise ValueError(f"task must be 'sort' or 'reverse', got {task!r}")
+    check_choice(task, "task", ("sort", "reverse"))
+    check_int(seed, "seed", min=0)
     X = np.random.default_rng(seed).integers(0, vocab, size=(n, length))
     return X, (np.sort(X, axis=1) if task == "sort" else X[:, ::-1].copy())

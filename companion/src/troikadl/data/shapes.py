@@ -9,11 +9,11 @@ that some pairs can be held out of training entirely.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..validate import check_positive
+from ..validate import check_float, check_int, check_positive
 
 __all__ = ["SHAPES", "COLOURS", "CAPTION_VOCAB", "Shapes", "captioned_shapes", "caption_tokens"]
 
@@ -27,8 +27,8 @@ SIZE = 16
 
 def caption_tokens(shape: int, colour: int) -> np.ndarray:
     """The token ids of ``"a <colour> <shape>"`` for shape and colour indices."""
-    if not (0 <= shape < len(SHAPES) and 0 <= colour < len(COLOURS)):
-        raise ValueError(f"shape must be in [0, {len(SHAPES)}) and colour in [0, {len(COLOURS)}), got {shape}, {colour}")
+    shape = check_int(shape, "shape", min=0, max=len(SHAPES) - 1)
+    colour = check_int(colour, "colour", min=0, max=len(COLOURS) - 1)
     return np.array([0, 1 + colour, 1 + len(COLOURS) + shape], dtype=np.int64)
 
 
@@ -49,6 +49,21 @@ def _mask(shape: str, cy: float, cx: float, r: float) -> np.ndarray:
     return (dy <= 0.8 * r) & (dy >= -r) & (np.abs(dx) <= (dy + r) * 0.6)
 
 
+def _check_combos(combos: Any) -> list[tuple[int, int]]:
+    if isinstance(combos, (str, bytes, dict)) or not isinstance(combos, Iterable):
+        raise TypeError(f"combos must be a list of (shape, colour) index pairs, got {type(combos).__name__}")
+    combos = list(combos)
+    if not combos:
+        raise ValueError("combos must list at least one (shape, colour) pair")
+    out = []
+    for i, pair in enumerate(combos):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"combos[{i}] must be a (shape, colour) pair of indices, got {pair!r}")
+        out.append((check_int(pair[0], f"combos[{i}][0] (shape)", min=0, max=len(SHAPES) - 1),
+                    check_int(pair[1], f"combos[{i}][1] (colour)", min=0, max=len(COLOURS) - 1)))
+    return out
+
+
 @dataclass
 class Shapes:
     """``images`` (n, 3, 16, 16) in [0, 1], ``shape`` and ``colour`` indices (n,), ``captions`` (n, 3) ids."""
@@ -67,19 +82,18 @@ class Shapes:
         return self.shape * len(COLOURS) + self.colour
 
     def text(self, i: int) -> str:
+        """The caption of image ``i`` as words."""
+        i = check_int(i, "i", min=0, max=len(self) - 1)
         return " ".join(CAPTION_VOCAB[t] for t in self.captions[i])
 
 
 def captioned_shapes(n: int, *, seed: int = 0, combos: Sequence[tuple[int, int]] | None = None, noise: float = 0.05) -> Shapes:
     """``n`` captioned images; ``combos`` lists the allowed (shape, colour) index pairs (all by default)."""
     check_positive(n, "n", integer=True)
-    check_positive(noise, "noise", allow_zero=True)
+    check_float(noise, "noise", min=0)
+    check_int(seed, "seed", min=0)
     allowed = ([(s, c) for s in range(len(SHAPES)) for c in range(len(COLOURS))] if combos is None
-               else [tuple(int(v) for v in p) for p in combos])
-    if not allowed:
-        raise ValueError("combos must list at least one (shape, colour) pair")
-    for s, c in allowed:
-        caption_tokens(s, c)  # validates the indices
+               else _check_combos(combos))
     rng = np.random.default_rng(seed)
     rgb = np.array(list(COLOURS.values()))
     images = np.empty((n, 3, SIZE, SIZE))

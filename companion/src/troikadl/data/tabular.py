@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..validate import as_features, as_labels, check_in_range, check_positive
+from ..validate import as_features, as_labels, check_in_range, check_int, check_positive, check_same_length
 
 __all__ = ["Split", "split_and_scale", "breast_cancer", "moons", "digits"]
 
@@ -38,9 +38,10 @@ def split_and_scale(X: np.ndarray, y: np.ndarray, *, test_size: float = 0.25, se
     """
     from sklearn.model_selection import train_test_split
 
-    X = as_features(X, "X")
-    y = as_labels(y, "y", n=len(X))
+    X, y = as_features(X, "X"), as_labels(y, "y")
+    check_same_length(X=X, y=y)
     check_in_range(test_size, "test_size", 0.0, 1.0, closed="neither")
+    check_int(seed, "seed", min=0)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
     if standardize:
         mean, std = Xtr.mean(0), Xtr.std(0)
@@ -71,6 +72,7 @@ def moons(*, n_samples: int = 1000, noise: float = 0.2, seed: int = 0, test_size
 
     check_positive(n_samples, "n_samples", integer=True)
     check_positive(noise, "noise", allow_zero=True)
+    check_int(seed, "seed", min=0)
     X, y = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
     s = split_and_scale(X, y, test_size=test_size, seed=seed, standardize=False)
     s.feature_names, s.target_names = ["x1", "x2"], ["upper moon", "lower moon"]

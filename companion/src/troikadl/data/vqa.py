@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..validate import check_positive
+from ..validate import as_int_array, check_int, check_positive, check_str
 
 __all__ = ["VOCAB", "TEMPLATES", "QUESTION_LENGTH", "VQA", "mini_vqa", "encode_question"]
 
@@ -36,7 +36,7 @@ _K_RANGE = {"equal": (0, 9), "greater": (0, 8), "less": (1, 9), "even": (0, 0), 
 
 def encode_question(text: str) -> np.ndarray:
     """Token ids of a question, padded with 0 to :data:`QUESTION_LENGTH`."""
-    words = text.split()
+    words = check_str(text, "text").split()
     unknown = [w for w in words if w not in _ID]
     if unknown or len(words) > QUESTION_LENGTH:
         raise ValueError(f"text must be a question of at most {QUESTION_LENGTH} words from VOCAB, got {text!r}")
@@ -77,10 +77,10 @@ def mini_vqa(n: int, *, seed: int = 0, image_ids: np.ndarray | None = None) -> V
     from sklearn.datasets import load_digits
 
     check_positive(n, "n", integer=True)
+    check_int(seed, "seed", min=0)
     d = load_digits()
-    ids = np.arange(len(d.target)) if image_ids is None else np.asarray(image_ids)
-    if ids.ndim != 1 or len(ids) == 0:
-        raise ValueError("image_ids must be a non-empty 1-D array of image indices")
+    ids = (np.arange(len(d.target)) if image_ids is None else
+           as_int_array(image_ids, "image_ids", ndim=1, min=0, max=len(d.target) - 1, nonempty=True))
     rng = np.random.default_rng(seed)
     by_digit = {k: ids[d.target[ids] == k] for k in range(10)}
     names = list(TEMPLATES)

@@ -18,6 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..validate import as_float_array
+from ._checks import check_int, check_number, check_tensor
+
 __all__ = ["info_nce", "clip_loss", "pack_pairs", "ClipModel", "recall_at_k"]
 
 PIXELS, CAPTION_LENGTH = 3 * 16 * 16, 3
@@ -29,28 +32,40 @@ def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature: Any =
     Both inputs are L2-normalized here; ``logits = image @ text.T / temperature``; the loss is the mean of
     the cross-entropy over rows (image -> caption) and over columns (caption -> image), target the diagonal.
     """
+    for name, emb in (("image_emb", image_emb), ("text_emb", text_emb)):
+        check_tensor(emb, name)
     if image_emb.ndim != 2 or text_emb.ndim != 2:
         raise ValueError(f"image_emb and text_emb must be 2-D (batch, dim), got {tuple(image_emb.shape)} and "
                          f"{tuple(text_emb.shape)}")
+    if image_emb.shape[0] == 0:
+        raise ValueError("image_emb and text_emb must hold at least one pair, got an empty batch")
     if image_emb.shape[0] != text_emb.shape[0]:
         raise ValueError(f"image_emb and text_emb must hold the same number of pairs, got {image_emb.shape[0]} "
                          f"images and {text_emb.shape[0]} captions")
     if image_emb.shape[1] != text_emb.shape[1]:
         raise ValueError(f"image_emb and text_emb must have the same dimension, got {image_emb.shape[1]} and "
                          f"{text_emb.shape[1]}")
-    if float(temperature) <= 0:
+    if check_number(temperature.detach() if isinstance(temperature, torch.Tensor) else temperature,
+                    "temperature") <= 0:
         raise ValueError(f"temperature must be > 0, got {float(temperature)}")
     return clip_loss(F.normalize(image_emb, dim=1) @ F.normalize(text_emb, dim=1).T / temperature)
 
 
-def pack_pairs(images: Any, captions: Any) -> np.ndarray:
-    """``(n, 768 + 3)`` float32: flattened 3x16x16 images, then caption token ids."""
-    img = np.asarray(images, dtype=np.float32).reshape(len(images), -1)
+def pack_pairs(images: Any, captions: Any, vocab: int | None = None) -> np.ndarray:
+    """``(n, 768 + 3)`` float32: flattened 3x16x16 images, then caption token ids (each below ``vocab``,
+    by default the size of :data:`troikadl.data.shapes.CAPTION_VOCAB`)."""
+    from ..data.shapes import CAPTION_VOCAB
+
+    vocab = len(CAPTION_VOCAB) if vocab is None else check_int(vocab, "vocab", low=2)
+    img = as_float_array(images, "images", dtype=np.float32)
+    if img.shape[1:] not in ((3, 16, 16), (PIXELS,)) or len(img) == 0:
+        raise ValueError(f"images must be (n, 3, 16, 16) with n >= 1, got {img.shape}")
+    img = img.reshape(len(img), -1)
     cap = np.asarray(captions)
-    if img.shape[1] != PIXELS:
-        raise ValueError(f"images must be (n, 3, 16, 16), got {np.shape(images)}")
-    if cap.ndim != 2 or cap.shape[1] != CAPTION_LENGTH:
-        raise ValueError(f"captions must be (n, {CAPTION_LENGTH}) token ids, got {cap.shape}")
+    if cap.ndim != 2 or cap.shape[1] != CAPTION_LENGTH or not np.issubdtype(cap.dtype, np.integer):
+        raise ValueError(f"captions must be (n, {CAPTION_LENGTH}) integer token ids, got {cap.shape} {cap.dtype}")
+    if cap.size and (cap.min() < 0 or cap.max() >= vocab):
+        raise ValueError(f"captions must hold token ids in [0, {vocab}), got {cap.min()} to {cap.max()}")
     if len(img) != len(cap):
         raise ValueError(f"images and captions must hold the same number of examples, got {len(img)} and {len(cap)}")
     return np.concatenate([img, cap.astype(np.float32)], axis=1)
@@ -67,6 +82,7 @@ class ClipModel(nn.Module):
 
     def __init__(self, vocab: int, dim: int = 32, *, text: str = "tokens"):
         super().__init__()
+        vocab, dim = check_int(vocab, "vocab", low=2), check_int(dim, "dim", low=1)
         if text not in ("tokens", "caption"):
             raise ValueError(f"text must be 'tokens' or 'caption', got {text!r}")
         self.vocab, self.text_kind = vocab, text
@@ -77,16 +93,37 @@ class ClipModel(nn.Module):
         self.text = nn.Linear(dim, dim)
         self.log_temperature = nn.Parameter(torch.tensor(float(np.log(0.1))))
 
+    def caption_rows(self, captions: torch.Tensor) -> torch.Tensor:
+        """The caption table's row of each caption (``text="caption"``): its tokens read as the digits of a
+        number in base ``vocab``. Only rows of captions seen in training ever receive a gradient."""
+        tokens = self._tokens(captions)
+        return sum(tokens[:, i] * self.vocab ** (CAPTION_LENGTH - 1 - i) for i in range(CAPTION_LENGTH))
+
+    def _tokens(self, captions: torch.Tensor) -> torch.Tensor:
+        if not isinstance(captions, torch.Tensor) or captions.dtype == torch.bool or captions.is_complex():
+            raise TypeError(f"captions must be a tensor of token ids (integer or float), got "
+                            f"{getattr(captions, 'dtype', type(captions).__name__)}")
+        if captions.ndim != 2 or captions.shape[1] != CAPTION_LENGTH:
+            raise ValueError(f"captions must be (n, {CAPTION_LENGTH}) token ids, got {tuple(captions.shape)}")
+        if captions.is_floating_point() and not bool((captions == captions.round()).all()):
+            raise ValueError("captions must hold whole-number token ids, got fractional or NaN values")
+        tokens = captions.round().long()
+        if len(tokens) and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab):
+            raise ValueError(f"captions must hold token ids in [0, {self.vocab}), got ids from "
+                             f"{int(tokens.min())} to {int(tokens.max())}")
+        return tokens
+
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        check_tensor(images, "images")
+        if images.shape[1:] not in ((3, 16, 16), (PIXELS,)):
+            raise ValueError(f"images must be (n, 3, 16, 16) or flattened (n, {PIXELS}), got {tuple(images.shape)}")
         return F.normalize(self.image(images.reshape(-1, 3, 16, 16)), dim=1)
 
     def encode_captions(self, captions: torch.Tensor) -> torch.Tensor:
-        tokens = captions.round().long()
         if self.text_kind == "tokens":
-            pooled = self.embed(tokens).mean(1)
-        else:  # one row per distinct caption: its tokens read as the digits of a number in base `vocab`
-            ids = sum(tokens[:, i] * self.vocab ** (CAPTION_LENGTH - 1 - i) for i in range(CAPTION_LENGTH))
-            pooled = self.embed(ids)
+            pooled = self.embed(self._tokens(captions)).mean(1)
+        else:  # one row per distinct caption
+            pooled = self.embed(self.caption_rows(captions))
         return F.normalize(self.text(pooled), dim=1)
 
     @property
@@ -94,12 +131,19 @@ class ClipModel(nn.Module):
         return self.log_temperature.exp()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor(x, "x")
+        if x.ndim != 2 or x.shape[1] != PIXELS + CAPTION_LENGTH:
+            raise ValueError(f"x must be packed pairs (batch, {PIXELS + CAPTION_LENGTH}) made by pack_pairs(), "
+                             f"got {tuple(x.shape)}")
         img, cap = x[:, :PIXELS], x[:, PIXELS:]
         return self.encode_images(img) @ self.encode_captions(cap).T / self.temperature
 
 
 def clip_loss(logits: torch.Tensor, _: Any = None) -> torch.Tensor:
     """The symmetric InfoNCE loss from a ``B x B`` logits matrix (the labels passed by ``fit`` are unused)."""
+    check_tensor(logits, "logits")
+    if logits.ndim != 2 or logits.shape[0] != logits.shape[1] or not len(logits):
+        raise ValueError(f"logits must be a square (B, B) tensor of image-caption scores, got {tuple(logits.shape)}")
     target = torch.arange(len(logits), device=logits.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
@@ -109,10 +153,15 @@ def recall_at_k(similarity: Any, targets: Any, k: int = 1) -> float:
 
     Ties are counted against the query: the target must beat all but ``k - 1`` columns strictly.
     """
-    s = np.asarray(similarity, dtype=float)
+    s = as_float_array(similarity, "similarity", ndim=2)
     t = np.asarray(targets)
-    if s.ndim != 2 or t.shape != (s.shape[0],):
+    if t.shape != (s.shape[0],):
         raise ValueError(f"similarity must be (queries, gallery) and targets (queries,), got {s.shape} and {t.shape}")
+    if not np.issubdtype(t.dtype, np.integer):
+        raise TypeError(f"targets must hold integer gallery indices, got dtype {t.dtype}")
+    if t.size and (t.min() < 0 or t.max() >= s.shape[1]):
+        raise ValueError(f"targets must be gallery indices in [0, {s.shape[1]}), got {t.min()} to {t.max()}")
+    check_int(k, "k")
     if not 1 <= k <= s.shape[1]:
         raise ValueError(f"k must be between 1 and the gallery size {s.shape[1]}, got {k}")
     own = s[np.arange(len(s)), t]

@@ -7,7 +7,9 @@ model starts with :func:`unpack`. A missing image is all zeros; a missing questi
 
 - :class:`ImageOnly`, :class:`TextOnly`: one modality; the baselines.
 - :class:`EarlyFusion` ("direct" fusion): raw pixels and a bag of words concatenated, then one MLP.
-- :class:`LateFusion` (decision fusion): the average of an image model's and a text model's logits.
+- :class:`LateFusion` (decision fusion): the average of an image model's and a text model's logits, an
+  *additive* combination, which cannot express an interaction (a learned nonlinear combiner of the two
+  branches' outputs could, as far as those outputs carry the information it needs).
 - :class:`ConcatFusion` (feature fusion): ``g([f(x), h(q)])``, concatenated features.
 - :class:`FiLMFusion` (feature fusion): the question scales and shifts the image features,
   ``g(gamma(q) * f(x) + beta(q))`` (Perez et al., 2018).
@@ -22,6 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..validate import as_float_array
+from ._checks import check_int, check_number
+
 __all__ = ["IMAGE_DIM", "QUESTION_LENGTH", "pack", "unpack", "ImageOnly", "TextOnly", "EarlyFusion", "LateFusion",
            "ConcatFusion", "FiLMFusion", "CrossAttentionFusion", "ModalityDropout", "MODELS", "concat_fusion_keras",
            "copy_concat_fusion_to_keras"]
@@ -32,22 +37,37 @@ QUESTION_LENGTH = 6
 
 def pack(images: Any, questions: Any) -> np.ndarray:
     """``(n, 64 + 6)`` float32: pixels, then token ids. Both inputs need the same number of examples."""
-    img = np.asarray(images, dtype=np.float32)
+    img = as_float_array(images, "images", dtype=np.float32)
     q = np.asarray(questions)
     if img.ndim != 2 or img.shape[1] != IMAGE_DIM:
         raise ValueError(f"images must have shape (n, {IMAGE_DIM}), got {img.shape}")
     if q.ndim != 2 or q.shape[1] != QUESTION_LENGTH or not np.issubdtype(q.dtype, np.integer):
         raise ValueError(f"questions must be integer token ids of shape (n, {QUESTION_LENGTH}), got {q.shape} {q.dtype}")
+    if q.size and q.min() < 0:
+        raise ValueError(f"questions must hold token ids >= 0 (0 is padding), got {q.min()}")
     if len(img) != len(q):
         raise ValueError(f"images and questions must hold the same number of examples, got {len(img)} and {len(q)}")
     return np.concatenate([img, q.astype(np.float32)], axis=1)
 
 
-def unpack(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The inverse of :func:`pack` on a batch: ``(pixels, token ids)``."""
+def unpack(x: torch.Tensor, vocab: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inverse of :func:`pack` on a batch: ``(pixels, token ids)``; ids checked against ``vocab`` if given."""
+    if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
+        raise TypeError(f"x must be a float tensor made by pack(), got {type(x).__name__} "
+                        f"{getattr(x, 'dtype', '')}".rstrip())
     if x.ndim != 2 or x.shape[1] != IMAGE_DIM + QUESTION_LENGTH:
         raise ValueError(f"x must be packed (batch, {IMAGE_DIM + QUESTION_LENGTH}), got {tuple(x.shape)}")
-    return x[:, :IMAGE_DIM], x[:, IMAGE_DIM:].round().long()
+    if x.device.type != "meta" and not bool(torch.isfinite(x).all()):
+        raise ValueError("x must be finite, but it holds NaN or infinity")
+    tokens = x[:, IMAGE_DIM:].round().long()
+    if vocab is not None and len(x) and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab):
+        raise ValueError(f"x must hold token ids in [0, {vocab}) (the vocabulary), got ids from "
+                         f"{int(tokens.min())} to {int(tokens.max())}")
+    return x[:, :IMAGE_DIM], tokens
+
+
+def _sizes(vocab: Any, hidden: Any) -> tuple[int, int]:
+    return check_int(vocab, "vocab", low=2), check_int(hidden, "hidden", low=1)
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -71,10 +91,11 @@ class ImageOnly(nn.Module):
 
     def __init__(self, vocab: int, hidden: int = 128):
         super().__init__()
+        self.vocab, hidden = _sizes(vocab, hidden)
         self.net = nn.Sequential(_mlp(IMAGE_DIM, hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(unpack(x)[0])
+        return self.net(unpack(x, self.vocab)[0])
 
 
 class TextOnly(nn.Module):
@@ -82,11 +103,12 @@ class TextOnly(nn.Module):
 
     def __init__(self, vocab: int, hidden: int = 128):
         super().__init__()
+        self.vocab, hidden = _sizes(vocab, hidden)
         self.text = _TextEncoder(vocab, hidden)
         self.head = _mlp(hidden, hidden, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.text(unpack(x)[1]))
+        return self.head(self.text(unpack(x, self.vocab)[1]))
 
 
 class EarlyFusion(nn.Module):
@@ -94,11 +116,11 @@ class EarlyFusion(nn.Module):
 
     def __init__(self, vocab: int, hidden: int = 128):
         super().__init__()
-        self.vocab = vocab
+        self.vocab, hidden = _sizes(vocab, hidden)
         self.net = nn.Sequential(_mlp(IMAGE_DIM + vocab, hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        img, tokens = unpack(x)
+        img, tokens = unpack(x, self.vocab)
         bag = torch.zeros(len(x), self.vocab, dtype=img.dtype, device=x.device)
         bag.scatter_add_(1, tokens, torch.ones_like(tokens, dtype=img.dtype))
         bag[:, 0] = 0.0  # padding is not a word
@@ -106,8 +128,13 @@ class EarlyFusion(nn.Module):
 
 
 class LateFusion(nn.Module):
-    """Decision fusion: ``(image_logit + text_logit) / 2``, trained end to end. The sum of a function of
-    the image and a function of the question cannot express "the answer depends on both"."""
+    """Decision fusion by averaging: ``(image_logit + text_logit) / 2``, trained end to end.
+
+    An additive combination of per-modality scores cannot express an interaction: the image's effect
+    on the logit is the same for every question, so for any images x1, x2 and questions q1, q2,
+    ``f(x1, q1) + f(x2, q2) = f(x1, q2) + f(x2, q1)``. That is a property of the sum, not of late fusion
+    as such: a learned nonlinear combiner ``c(image_outputs, text_outputs)`` can express interactions,
+    as far as what each branch outputs carries the information it needs."""
 
     def __init__(self, vocab: int, hidden: int = 128):
         super().__init__()
@@ -122,12 +149,13 @@ class ConcatFusion(nn.Module):
 
     def __init__(self, vocab: int, hidden: int = 128):
         super().__init__()
+        self.vocab, hidden = _sizes(vocab, hidden)
         self.image = nn.Sequential(nn.Linear(IMAGE_DIM, hidden), nn.ReLU())
         self.text = _TextEncoder(vocab, hidden)
         self.head = _mlp(2 * hidden, hidden, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        img, tokens = unpack(x)
+        img, tokens = unpack(x, self.vocab)
         return self.head(torch.cat([self.image(img), self.text(tokens)], dim=1))
 
 
@@ -136,13 +164,14 @@ class FiLMFusion(nn.Module):
 
     def __init__(self, vocab: int, hidden: int = 128):
         super().__init__()
+        self.vocab, hidden = _sizes(vocab, hidden)
         self.image = nn.Sequential(nn.Linear(IMAGE_DIM, hidden), nn.ReLU())
         self.text = _TextEncoder(vocab, hidden)
         self.film = nn.Linear(hidden, 2 * hidden)
         self.head = _mlp(hidden, hidden, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        img, tokens = unpack(x)
+        img, tokens = unpack(x, self.vocab)
         gamma, beta = self.film(self.text(tokens)).chunk(2, dim=1)
         return self.head(torch.relu((1 + gamma) * self.image(img) + beta))
 
@@ -152,6 +181,10 @@ class CrossAttentionFusion(nn.Module):
 
     def __init__(self, vocab: int, hidden: int = 64, heads: int = 2):
         super().__init__()
+        self.vocab, hidden = _sizes(vocab, hidden)
+        heads = check_int(heads, "heads", low=1)
+        if hidden % heads:
+            raise ValueError(f"hidden must be divisible by heads, got hidden {hidden} and heads {heads}")
         self.patch = nn.Linear(4, hidden)
         self.patch_pos = nn.Parameter(0.02 * torch.randn(16, hidden))
         self.embed = nn.Embedding(vocab, hidden, padding_idx=0)
@@ -164,7 +197,7 @@ class CrossAttentionFusion(nn.Module):
         return torch.relu(self.patch(p)) + self.patch_pos
 
     def forward(self, x: torch.Tensor, *, need_weights: bool = False) -> Any:
-        img, tokens = unpack(x)
+        img, tokens = unpack(x, self.vocab)
         q = self.embed(tokens) + self.token_pos
         out, weights = self.attend(q, self.patches(img), self.patches(img), need_weights=need_weights)
         keep = (tokens != 0).unsqueeze(-1).to(out.dtype)
@@ -179,11 +212,15 @@ class ModalityDropout(nn.Module):
 
     def __init__(self, model: nn.Module, p: float = 0.2):
         super().__init__()
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module (a fusion model), got {type(model).__name__}")
+        p = check_number(p, "p")
         if not 0 <= p < 0.5:
             raise ValueError(f"p must be in [0, 0.5), got {p}")
         self.model, self.p = model, p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        unpack(x)  # checks the packed batch
         if self.training and self.p > 0:
             u = torch.rand(len(x), 1, device=x.device)
             x = x.clone()
@@ -203,6 +240,7 @@ def concat_fusion_keras(vocab: int, hidden: int = 128) -> Any:
     import keras
     from keras import layers, ops
 
+    vocab, hidden = _sizes(vocab, hidden)
     x = keras.Input((IMAGE_DIM + QUESTION_LENGTH,))
     img = x[:, :IMAGE_DIM]
     tokens = ops.cast(ops.round(x[:, IMAGE_DIM:]), "int32")
@@ -217,6 +255,19 @@ def concat_fusion_keras(vocab: int, hidden: int = 128) -> Any:
 def copy_concat_fusion_to_keras(model: ConcatFusion, keras_model: Any) -> None:
     """Copy a trained :class:`ConcatFusion` into :func:`concat_fusion_keras`'s model."""
     from ..twins import linear_to_dense
+
+    import keras
+
+    if not isinstance(model, ConcatFusion):
+        raise TypeError(f"model must be a ConcatFusion, got {type(model).__name__}")
+    if not isinstance(keras_model, keras.Model):
+        raise TypeError(f"keras_model must be the keras.Model of concat_fusion_keras(), "
+                        f"got {type(keras_model).__name__}")
+    for name in ("image", "embed", "head0", "head2"):
+        try:
+            keras_model.get_layer(name)
+        except ValueError as err:
+            raise ValueError(f"keras_model must be built by concat_fusion_keras(): it has no layer {name!r}") from err
 
     linear_to_dense(model.image[0], keras_model.get_layer("image"))
     keras_model.get_layer("embed").set_weights([model.text.embed.weight.detach().cpu().numpy()])

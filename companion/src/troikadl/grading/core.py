@@ -4,9 +4,9 @@ An exercise is a function the learner writes. In the chapter notebook (the nbgra
 its reference solution sits between nbgrader's ``### BEGIN SOLUTION`` / ``### END SOLUTION`` markers,
 which nbgrader replaces by ``raise NotImplementedError()`` in the student version. The package holds
 what may be public: each exercise's **public cases** (run by :func:`check`), a hint, and at least one
-**plausible wrong answer** that the cases must reject (the tests prove it). Instructor-only cases are
-not here: they sit in the chapter notebook between ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN
-TESTS``, where nbgrader expects them, and never reach the wheel or the student files.
+**plausible wrong answer** that the cases must reject (the tests check that they do). Instructor-only
+cases are not here: they sit in the chapter notebook between ``### BEGIN HIDDEN TESTS`` /
+``### END HIDDEN TESTS``, where nbgrader expects them, and never reach the wheel or the student files.
 
 Introduced in chapter 1; the instructors' page of the book lists every registered exercise.
 """

@@ -2,8 +2,9 @@
 
 ``space`` defines a search space as a product of option sets; ``benchmark`` builds and loads the shipped
 table of every CNN of a small space trained on digits; ``search`` holds random search, regularized
-evolution and Optuna's TPE, and the simulated comparison; ``analysis`` the Pareto front and the
-selection bias of choosing on the test set; ``darts`` a differentiable supernet trained live.
+evolution and Optuna's TPE, and the simulated comparison; ``analysis`` the Pareto front, the
+optimism of a score the choice was made on (with its confidence interval), and confidence intervals for
+the difference between two strategies; ``darts`` a differentiable supernet trained live.
 Importing this package is cheap: torch and Optuna are imported inside the functions that use them.
 """
 

@@ -1,18 +1,20 @@
 """A small tabular NAS benchmark in the spirit of NAS-Bench-201: every CNN of a small space, trained for real.
 
 Taught in chapter 8. :data:`SPACE` holds 144 small CNNs for scikit-learn's 8x8 digits; each was trained
-with two seeds under :data:`SETTINGS`, and the results ship with the package as ``digits_cnn.csv``. A
-search strategy then "trains" an architecture by looking it up, so that a hundred searches cost seconds
-instead of hours, and strategies can be compared over many repeats.
+with the seeds :data:`SEEDS` (0, 1 and 2) under :data:`SETTINGS`, and the results ship with the package as
+``digits_cnn.csv``. A search strategy then "trains" an architecture by looking it up, so that a hundred
+searches cost seconds instead of hours, and strategies can be compared over many repeats.
 
 The data are split three ways (train / validation / test): training fits the weights, the search
 compares architectures on **validation** accuracy, and test accuracy is reported once, for the chosen
 architecture. The table also holds the test accuracy on each half of the test set (``test_a``,
-``test_b``), which chapter 8 uses to show what choosing on the test set does to the test score.
+``test_b``), which chapter 8 uses to measure what choosing on the test set does to the test score.
 
-Rebuild the table (about 4 CPU-minutes, ``--workers 2`` on two cores)::
+Rebuild the shipped table (the command's defaults are the shipped table's seeds and settings; about
+8 CPU-minutes of training, the sum of the ``seconds`` column, so about 4 minutes with ``--workers 2``
+on two cores)::
 
-    python -m troikadl.nas.benchmark --out digits_cnn.csv --seeds 0 1 --workers 2
+    python -m troikadl.nas.benchmark --out digits_cnn.csv --seeds 0 1 2 --workers 2
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ._checks import check_int, check_int_list, check_rng
 from .space import SearchSpace
 
-__all__ = ["SPACE", "SETTINGS", "Data", "digits_data", "build_cnn", "count_parameters", "train_architecture",
+__all__ = ["SPACE", "SETTINGS", "SEEDS", "Data", "digits_data", "build_cnn", "count_parameters", "train_architecture",
            "build_table", "Table", "TABLE_FILE"]
 
 #: The benchmark's search space: 3 x 4 x 3 x 2 x 2 = 144 CNNs.
@@ -45,6 +48,9 @@ SPACE = SearchSpace({
 #: How every architecture is trained and scored. Changing any of these means rebuilding the table.
 SETTINGS: dict[str, Any] = {"data_seed": 0, "epochs": 12, "batch_size": 64, "lr": 3e-3, "optimizer": "Adam",
                             "val_size": 360, "test_size": 360}
+
+#: The training seeds of the shipped table, and the default of :func:`build_table` and of the command.
+SEEDS: tuple[int, ...] = (0, 1, 2)
 
 TABLE_FILE = "digits_cnn.csv"
 _FIELDS = ["index", *SPACE.names, "seed", "params", "val_acc", "test_acc", "test_a", "test_b", "seconds"]
@@ -70,6 +76,12 @@ def digits_data(seed: int = 0, *, val_size: int = 360, test_size: int = 360) -> 
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
+    check_int(seed, "seed", low=0)
+    check_int(val_size, "val_size", low=10)  # at least one image per class: the splits are stratified
+    check_int(test_size, "test_size", low=10)
+    if val_size + test_size > 1797 - 10:
+        raise ValueError(f"val_size + test_size must leave at least 10 of the 1,797 digits for training, "
+                         f"got {val_size} + {test_size}")
     d = load_digits()
     X, y = d.data.astype(np.float64), d.target.astype(np.int64)
     Xrest, Xte, yrest, yte = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
@@ -93,6 +105,9 @@ def build_cnn(arch: Mapping[str, Any], *, in_channels: int = 1, n_classes: int =
     from torch import nn
 
     arch = SPACE.check(arch)
+    check_int(in_channels, "in_channels", low=1)
+    check_int(n_classes, "n_classes", low=2)
+    check_int(side, "side", low=2)
     act = {"relu": nn.ReLU, "tanh": nn.Tanh}[arch["activation"]]
 
     class Block(nn.Module):
@@ -123,8 +138,14 @@ def train_architecture(arch: Mapping[str, Any], seed: int, data: Data | None = N
 
     from ..train import fit
 
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    check_int(seed, "seed", low=0)
+    if settings is not None and not isinstance(settings, Mapping):
+        raise TypeError(f"settings must be a dict of training settings, got {type(settings).__name__}")
+    unknown = sorted(set(settings or {}) - set(SETTINGS))
+    if unknown:
+        raise ValueError(f"settings may only change {sorted(SETTINGS)}, got unknown {unknown}")
+    if data is not None and not isinstance(data, Data):
+        raise TypeError(f"data must be a troikadl.nas.benchmark.Data (digits_data()), got {type(data).__name__}")
     s = {**SETTINGS, **(settings or {})}
     data = data if data is not None else digits_data(s["data_seed"], val_size=s["val_size"],
                                                      test_size=s["test_size"])
@@ -169,16 +190,18 @@ def _train_job(job: tuple[int, int]) -> dict[str, Any]:
     return train_architecture(SPACE[index], seed, _WORKER["data"])
 
 
-def build_table(out: str | Path, *, seeds: Sequence[int] = (0, 1), indices: Sequence[int] | None = None,
+def build_table(out: str | Path, *, seeds: Sequence[int] = SEEDS, indices: Sequence[int] | None = None,
                 workers: int = 1, log: Callable[[str], None] = print) -> Path:
     """Train every architecture (or ``indices``) once per seed and write the CSV table to ``out``."""
-    from ..validate import check_positive
-
-    check_positive(workers, "workers", integer=True)
-    if not seeds:
-        raise ValueError("seeds must name at least one seed")
-    indices = list(range(SPACE.size)) if indices is None else [int(i) for i in indices]
-    jobs = [(i, int(s)) for i in indices for s in seeds]
+    if not isinstance(out, (str, Path)):
+        raise TypeError(f"out must be a file path (str or pathlib.Path), got {type(out).__name__}")
+    check_int(workers, "workers", low=1)
+    seeds = check_int_list(seeds, "seeds", low=0)
+    indices = (list(range(SPACE.size)) if indices is None
+               else check_int_list(indices, "indices", low=0, high=SPACE.size - 1))
+    if not callable(log):
+        raise TypeError(f"log must be callable (print, say), got {type(log).__name__}")
+    jobs = [(i, s) for i in indices for s in seeds]
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
 
@@ -215,8 +238,13 @@ class Table:
     """
 
     def __init__(self, rows: list[dict[str, str]], settings: dict[str, Any] | None = None):
+        if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
+            raise TypeError(f"rows must be a list of dicts (CSV rows of the benchmark), got {type(rows).__name__}")
         if not rows:
             raise ValueError("rows must hold at least one row of the benchmark")
+        missing_fields = sorted(set(_FIELDS) - set(rows[0]))
+        if missing_fields:
+            raise ValueError(f"rows must have the columns {_FIELDS}, the first misses {missing_fields}")
         self.settings = settings or {}
         self.space = SPACE
         self.seeds = sorted({int(r["seed"]) for r in rows})
@@ -225,6 +253,8 @@ class Table:
         self.params = np.zeros(n, dtype=np.int64)
         for r in rows:
             i, j = int(r["index"]), self.seeds.index(int(r["seed"]))
+            if not 0 <= i < n:
+                raise ValueError(f"rows hold an architecture index {i} outside [0, {n})")
             for k, src in (("val", "val_acc"), ("test", "test_acc"), ("test_a", "test_a"), ("test_b", "test_b"),
                            ("seconds", "seconds")):
                 cols[k][i, j] = float(r[src])
@@ -239,6 +269,8 @@ class Table:
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Table":
         """Read a table written by :func:`build_table` (by default the one shipped with the package)."""
+        if path is not None and not isinstance(path, (str, Path)):
+            raise TypeError(f"path must be a file path (str or pathlib.Path) or None, got {type(path).__name__}")
         if path is None:
             text = resources.files("troikadl.nas").joinpath(TABLE_FILE).read_text()
         else:
@@ -268,19 +300,28 @@ class Table:
         Drawing the seed reproduces the noise a real search sees: training the same architecture twice
         gives two different scores.
         """
+        check_rng(rng)
+
         def evaluate(arch: Mapping[str, Any]) -> float:
             return float(self.val[SPACE.index(arch), int(rng.integers(len(self.seeds)))])
 
         return evaluate
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m troikadl.nas.benchmark``; its defaults rebuild the shipped table."""
     parser = argparse.ArgumentParser(prog="python -m troikadl.nas.benchmark", description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=TABLE_FILE, help="where to write the CSV table")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
+                        help="training seeds (default: %(default)s)")
     parser.add_argument("--indices", type=int, nargs="*", help="only these architectures (SPACE order)")
     parser.add_argument("--workers", type=int, default=1, help="processes, each with one torch thread")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Build a table from the command line (see the module's docstring)."""
+    args = _parser().parse_args(argv)
     print(f"wrote {build_table(args.out, seeds=args.seeds, indices=args.indices, workers=args.workers)}")
 
 

@@ -5,9 +5,11 @@ Taught in chapter 8. Every edge of the network computes a *mixture* of candidate
 
     alpha* = argmin_alpha  L_val(w*(alpha), alpha)   where   w*(alpha) = argmin_w  L_train(w, alpha),
 
-approximated here to first order: alternate one gradient step on ``alpha`` using a validation batch
-with one step on ``w`` using a training batch. The derived architecture keeps each edge's strongest
-operation other than ``zero``.
+where both losses are cross-entropies: unlike the black-box strategies of :mod:`troikadl.nas.search`,
+which maximize validation *accuracy*, DARTS minimizes the validation *loss*, which it can differentiate.
+The problem is approximated here to first order: alternate one gradient step on ``alpha`` using a
+validation batch with one step on ``w`` using a training batch. The derived architecture keeps each
+edge's strongest operation other than ``zero``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..validate import check_positive
+from ..validate import as_float_array, as_labels, check_positive
+from ._checks import check_int
 
 __all__ = ["OPS", "Supernet", "DartsResult", "darts_search"]
 
@@ -57,6 +60,10 @@ def Supernet(*, channels: int = 8, edges: int = 2, ops: Sequence[str] = OPS, n_c
 
     check_positive(channels, "channels", integer=True)
     check_positive(edges, "edges", integer=True)
+    check_int(n_classes, "n_classes", low=2)
+    check_int(side, "side", low=2)
+    if isinstance(ops, (str, bytes)) or not isinstance(ops, Sequence) or not all(isinstance(o, str) for o in ops):
+        raise TypeError(f"ops must be a list of operation names from {list(OPS)}, got {ops!r}")
     ops = tuple(ops)
     if len(ops) < 2 or len(set(ops)) != len(ops):
         raise ValueError(f"ops must name at least two distinct operations from {list(OPS)}, got {list(ops)}")
@@ -108,8 +115,9 @@ def darts_search(data: Any, *, steps: int = 300, batch_size: int = 64, w_lr: flo
                  seed: int = 0) -> DartsResult:
     """First-order DARTS on ``data`` (a :class:`troikadl.nas.benchmark.Data`): alternate alpha and w steps.
 
-    ``alpha`` is updated on validation batches and ``w`` on training batches, each with Adam. The test
-    split is not touched.
+    ``alpha`` takes Adam steps that lower the cross-entropy of validation batches (DARTS optimizes the
+    validation *loss*, not the validation accuracy, which has no useful gradient) and ``w`` takes Adam
+    steps that lower the cross-entropy of training batches. The test split is not touched.
     """
     import torch
     import torch.nn.functional as F
@@ -121,9 +129,15 @@ def darts_search(data: Any, *, steps: int = 300, batch_size: int = 64, w_lr: flo
     check_positive(batch_size, "batch_size", integer=True)
     check_positive(w_lr, "w_lr")
     check_positive(alpha_lr, "alpha_lr")
+    check_int(seed, "seed", low=0)
     for name in ("X_train", "y_train", "X_val", "y_val"):
         if not hasattr(data, name):
             raise TypeError(f"data must have {name} (a troikadl.nas.benchmark.Data), got {type(data).__name__}")
+    for split in ("train", "val"):
+        X = as_float_array(getattr(data, f"X_{split}"), f"data.X_{split}", ndim=4)
+        if X.shape[1] != 1 or X.shape[2] != X.shape[3] or len(X) == 0:
+            raise ValueError(f"data.X_{split} must hold square one-channel images (n, 1, side, side), got {X.shape}")
+        as_labels(getattr(data, f"y_{split}"), f"data.y_{split}", n=len(X), allowed=tuple(range(10)))
     device = current().device
     torch.manual_seed(seed)
     gen = np.random.default_rng(seed)

@@ -17,7 +17,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..validate import check_positive
+from ..validate import check_in_range, check_positive
+from ._checks import check_int, check_rng, check_score
 from .space import SearchSpace
 
 __all__ = ["SearchResult", "random_search", "regularized_evolution", "tpe_search", "STRATEGIES",
@@ -50,6 +51,8 @@ class SearchResult:
     @property
     def best(self) -> dict[str, Any]:
         """The architecture with the best validation score (the first one, on ties)."""
+        if not self.scores:
+            raise ValueError("the search trained no model: there is no best architecture")
         return self.archs[int(np.argmax(self.scores))]
 
 
@@ -69,15 +72,16 @@ class _Budget:
     def __call__(self, arch: dict[str, Any]) -> float:
         if self.left <= 0:
             raise RuntimeError("the search asked for more trained models than its budget")
-        score = float(self.objective(arch))
+        score = check_score(self.objective(arch), f"objective({arch}) (a validation score)")
         self.result.archs.append(dict(arch))
         self.result.scores.append(score)
         return score
 
 
-def _check(space: Any) -> None:
+def _check(space: Any, rng: Any) -> None:
     if not isinstance(space, SearchSpace):
         raise TypeError(f"space must be a troikadl.nas.SearchSpace, got {type(space).__name__}")
+    check_rng(rng)
 
 
 def random_search(space: SearchSpace, objective: Objective, budget: int,
@@ -87,7 +91,7 @@ def random_search(space: SearchSpace, objective: Objective, budget: int,
     Simple, parallel, and a strong baseline that many NAS papers beat by less than their noise
     (Li and Talwalkar, 2019; Yang et al., 2020).
     """
-    _check(space)
+    _check(space, rng)
     run = _Budget("random search", objective, budget)
     while run.left:
         run(space.sample(rng))
@@ -102,7 +106,7 @@ def regularized_evolution(space: SearchSpace, objective: Objective, budget: int,
     (a tournament), mutate the best of them (:meth:`SearchSpace.mutate`), train the child, add it, and
     remove the **oldest** member (not the worst): that is the regularization.
     """
-    _check(space)
+    _check(space, rng)
     check_positive(population, "population", integer=True)
     check_positive(sample_size, "sample_size", integer=True)
     if sample_size > population:
@@ -131,7 +135,7 @@ def tpe_search(space: SearchSpace, objective: Objective, budget: int, rng: np.ra
     """
     import optuna
 
-    _check(space)
+    _check(space, rng)
     check_positive(n_startup_trials, "n_startup_trials", integer=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run = _Budget("TPE (Optuna)", objective, budget)
@@ -180,6 +184,7 @@ class Simulation:
         """The mean curve and the half-width of its normal-approximation confidence interval."""
         from statistics import NormalDist
 
+        check_in_range(level, "level", 0.0, 1.0, closed="neither")
         z = NormalDist().inv_cdf(0.5 + level / 2)
         n = len(self.incumbent_val)
         return self.incumbent_val.mean(0), z * self.incumbent_val.std(0, ddof=1) / np.sqrt(max(n, 1))
@@ -196,6 +201,9 @@ def simulate(strategy: Callable[..., SearchResult], table: Any, *, budget: int, 
         raise TypeError(f"strategy must be a search function such as random_search, got {type(strategy).__name__}")
     check_positive(n_searches, "n_searches", integer=True)
     check_positive(budget, "budget", integer=True)
+    check_int(seed, "seed", low=0)
+    if not all(hasattr(table, k) for k in ("space", "val", "test", "objective")):
+        raise TypeError(f"table must be a troikadl.nas.benchmark.Table (Table.load()), got {type(table).__name__}")
     mean_val, mean_test = table.val.mean(1), table.test.mean(1)
     curves, tests, seen, choices, name = [], [], [], [], ""
     for r in range(n_searches):

@@ -14,6 +14,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ._checks import check_rng
+
 __all__ = ["SearchSpace"]
 
 _SCALARS = (bool, int, float, str)  # what Optuna's categorical distributions (and a CSV) can hold
@@ -71,7 +73,8 @@ class SearchSpace:
         return f"SearchSpace({inner}: {self.size} architectures)"
 
     def check(self, arch: Mapping[str, Any], name: str = "arch") -> dict[str, Any]:
-        """Return ``arch`` as a plain dict if it is a member of the space; else raise ``ValueError``."""
+        """Return ``arch`` as a plain dict if it is a member of the space; else raise ``ValueError``
+        (``TypeError`` if it is not a mapping, or a value has the wrong type)."""
         if not isinstance(arch, Mapping):
             raise TypeError(f"{name} must be a dict of option values, got {type(arch).__name__}")
         if set(arch) != set(self.options):
@@ -79,6 +82,8 @@ class SearchSpace:
         out = {}
         for k, values in self.options.items():
             value = arch[k].item() if isinstance(arch[k], np.generic) else arch[k]  # NumPy scalars from tables
+            if not isinstance(value, _SCALARS):
+                raise TypeError(f"{name}[{k!r}] must be one of {list(values)}, got {type(value).__name__} {value!r}")
             if not any(type(value) is type(v) and value == v for v in values):
                 raise ValueError(f"{name}[{k!r}] = {arch[k]!r} is not one of {list(values)}")
             out[k] = value
@@ -108,6 +113,7 @@ class SearchSpace:
     # --- moves a search strategy makes ---------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
         """An architecture drawn uniformly: each option's value independently and uniformly."""
+        check_rng(rng)
         return {k: v[int(rng.integers(len(v)))] for k, v in self.options.items()}
 
     def mutate(self, arch: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
@@ -117,6 +123,7 @@ class SearchSpace:
         its parent, and every neighbour at distance one is equally likely.
         """
         child = self.check(arch, "arch")
+        check_rng(rng)
         name = self.names[int(rng.integers(len(self.options)))]
         others = [v for v in self.options[name] if not (type(v) is type(child[name]) and v == child[name])]
         child[name] = others[int(rng.integers(len(others)))]

@@ -1,0 +1,1319 @@
+"""The bad-input promise, checked on the whole package (issue #21 §3).
+
+The course promises that a bad shape, dtype or value raises ``ValueError`` or ``TypeError`` naming the
+argument, never a ``KeyError`` three calls deeper and never a silently wrong result. This file keeps a
+catalogue of every public function and class of the package that takes user data (enumerated from each
+module's ``__all__``), each with one cheap valid call and the kinds of its data arguments. Hypothesis then
+replaces ONE argument at a time with a bad value of the right kind for that argument, and each call must
+raise ``ValueError`` or ``TypeError`` whose message contains the argument's name (as a word).
+
+Policy (what counts as bad), per kind of argument:
+
+- arrays of floats: wrong number of dimensions, a wrong size along an axis whose size is fixed or must match
+  another argument, complex numbers (even with a zero imaginary part), strings (even numeric ones),
+  object arrays, booleans, NaN or infinity, an empty array where data are needed, None. Accepted, not
+  tested: integer arrays, float32 or float64, lists, torch tensors where NumPy arrays are expected.
+  Elementwise maths (activations, softmax, the autograd engine's own arrays) propagates NaN and infinity
+  as NumPy does; losses applied to model outputs inside training (``clip_loss``, ``info_nce``,
+  ``distillation_loss``) propagate NaN like torch's losses; plots draw diverged paths (NaN is skipped);
+  per-sample maps (convolutions, model forwards) accept an empty batch.
+- arrays of integers (token ids, indices, class labels): the above, plus fractional values and values
+  outside the valid range. Class labels may be booleans (the labels 0 and 1) or whole floats.
+- integers (sizes, counts, seeds): fractional (``2.5``) and whole floats (``3.0``: refused, as ``range``
+  and NumPy shapes refuse them), ``bool``, strings, None, NaN, values below the minimum or above the
+  maximum (zero and negative sizes, negative seeds).
+- real numbers (rates, temperatures, probabilities): NaN, infinity, strings, ``bool``, complex, None,
+  a list, values out of range.
+- names chosen from a set: an unknown name, another type, None. Lists of strings: a bare string (its
+  characters would be used), non-string items, an empty list, None. Objects (models, generators,
+  tokenizers, functions): None, a string, a number.
+- Flags (``bool`` options such as ``standardize``) and free text such as titles are not data; not tested.
+
+Skipped, with the reason (the table ``SKIPPED`` below; a test checks that every other callable in an
+``__all__`` is catalogued): ``troikadl.grading`` (the grader's plumbing, run by ``make grade``); records
+that the package builds and readers only read (dataclasses such as ``Split``, ``History``, ``QParams``;
+their methods that take data are catalogued); callables without data arguments (``current``, ``Timer``,
+``stdlib_corpus``...); ``progress`` (its keywords go to tqdm); ``saved_bytes`` and ``storage_bytes`` (any
+object ``torch.save`` accepts is valid); the torchrun ``main``; the abstract ``Optimizer``; and
+``troikadl.validate`` itself (tests/test_validate.py). Dunder methods are catalogued where they are the API
+(``Tensor.__add__``, ``__matmul__``, ``__pow__``; layers' ``__call__``), not ``__getitem__`` (``IndexError``
+is Python's convention for indexing).
+
+Run ``python tests/test_bad_input.py --report [module ...]`` to list every failing (module, function,
+argument, bad value, what happened), grouped by module, and the counts. In a pytest run the last test prints
+the counts (``pytest tests/test_bad_input.py -rP`` shows them; ``-k summary -s`` runs the catalogue for them).
+Where an owner documents another policy for an argument (a range, None allowed), change its kind below.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TROIKA_QUIET", "1")
+
+import atexit  # noqa: E402
+import contextlib  # noqa: E402
+import functools  # noqa: E402
+import io  # noqa: E402
+import math  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import warnings  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from torch import nn  # noqa: E402
+
+import troikadl as tk  # noqa: E402
+
+EXAMPLES = 2  # hypothesis examples per (function, argument); each example tries every bad kind once
+NAN, INF = float("nan"), float("inf")
+
+
+# === kinds of argument, each with its bad values ==========================================================
+
+class Lazy:
+    """A factory of a fresh valid value (for values a call may change: models, arrays)."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        self.fn = fn
+
+
+def fresh(v: Any) -> Any:
+    if isinstance(v, Lazy):
+        return v.fn()
+    if isinstance(v, np.ndarray):
+        return v.copy()
+    if isinstance(v, torch.Tensor):
+        return v.clone()
+    return v
+
+
+def _np(v: Any) -> np.ndarray:
+    return v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+
+
+def _back(v: Any, a: np.ndarray) -> Any:
+    """``a`` in ``v``'s container: a tensor if ``v`` was one and torch can hold ``a``'s dtype."""
+    return torch.as_tensor(a) if isinstance(v, torch.Tensor) and a.dtype.kind in "biufc" else a
+
+
+def _put(v: Any, i: int, value: Any, dtype: Any = None) -> Any:
+    a = _np(v).astype(dtype or (float if _np(v).dtype.kind in "iub" else _np(v).dtype), copy=True)
+    a.flat[i] = value
+    return _back(v, a)
+
+
+def _resize(v: Any, axis: int, grow: bool) -> Any:
+    n = v.shape[axis]
+    if isinstance(v, torch.Tensor):
+        return torch.cat([v, v.narrow(axis, 0, 1)], dim=axis) if grow else v.narrow(axis, 0, n - 1)
+    a = np.asarray(v)
+    return np.concatenate([a, np.take(a, [0], axis=axis)], axis=axis) if grow else np.take(a, range(n - 1), axis=axis)
+
+
+class Kind:
+    """An argument's kind: its valid value, the labels of its bad values, and a strategy for each."""
+
+    none_ok = False
+
+    def __init__(self, valid: Any = None, *, none: bool = False, expect: dict[str, str] | None = None,
+                 extra: dict[str, Any] | None = None):
+        self.valid, self.none_ok, self.expect, self.extra = valid, none, expect or {}, extra or {}
+
+    def labels(self) -> list[str]:
+        return self.own_labels() + list(self.extra) + ([] if self.none_ok else ["None"])
+
+    def own_labels(self) -> list[str]:
+        return []
+
+    def bad(self, label: str, v: Any) -> st.SearchStrategy:
+        if label in self.extra:
+            return st.just(self.extra[label])
+        if label == "None":
+            return st.just(None)
+        return self.strategy(label, v)
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        raise KeyError(label)
+
+
+class Fixed(Kind):
+    """Not a data argument (a flag, a name, free text): passed as it is, never corrupted."""
+
+    def labels(self) -> list[str]:
+        return []
+
+
+class Floats(Kind):
+    """A NumPy array (or torch tensor) of real numbers."""
+
+    def __init__(self, valid: Any, *, nd: tuple[int, ...] | None = None, sz: tuple[int, ...] = (),
+                 empty: bool = False, fin: bool = True, **kw: Any):
+        super().__init__(valid, **kw)
+        self.nd, self.sz, self.empty_ok, self.finite = nd, sz, empty, fin
+
+    def own_labels(self) -> list[str]:
+        return ((["wrong ndim"] if self.nd else []) + (["wrong size"] if self.sz else [])
+                + self.dtype_labels() + (["NaN or inf"] if self.finite else []) + ([] if self.empty_ok else ["empty"]))
+
+    def dtype_labels(self) -> list[str]:
+        return ["complex", "strings", "objects", "bool"]
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        size = int(np.prod(v.shape))
+        if label == "wrong ndim":
+            cands, up, down = [], v, v
+            while up.ndim <= max(self.nd):
+                up = up[None]
+            cands.append(up)
+            while down.ndim >= min(self.nd) and down.ndim > 0 and down.shape[0] > 0:
+                down = down[0]
+            if down.ndim < min(self.nd):
+                cands.append(down)
+            return st.sampled_from(cands)
+        if label == "wrong size":
+            moves = [(ax, g) for ax in self.sz for g in (True, False) if g or v.shape[ax] > 1]
+            return st.sampled_from(moves).map(lambda m: _resize(v, *m))
+        if label == "complex":
+            return st.just(_back(v, _np(v).astype(complex) + 0.5j))
+        if label == "strings":
+            return st.just(_np(v).astype(str))
+        if label == "objects":
+            return st.integers(0, size - 1).map(lambda i: _put(v, i, None, object))
+        if label == "bool":
+            return st.just(_back(v, _np(v) > 0))
+        if label == "NaN or inf":
+            return st.tuples(st.integers(0, size - 1), st.sampled_from([NAN, INF, -INF])).map(
+                lambda t: _put(v, t[0], t[1]))
+        if label == "empty":
+            return st.just(v[:0])
+        raise KeyError(label)
+
+
+class Ints(Floats):
+    """An array (or tensor) of integers: token ids, indices, class labels, values in ``[lo, hi]``."""
+
+    def __init__(self, valid: Any, *, lo: int | None = 0, hi: int | None = None, bool_ok: bool = False, **kw: Any):
+        super().__init__(valid, fin=False, **kw)
+        self.lo, self.hi, self.bool_ok = lo, hi, bool_ok
+
+    def dtype_labels(self) -> list[str]:
+        return (["fractional", "complex", "strings"] + ([] if self.bool_ok else ["bool"])
+                + (["below range"] if self.lo is not None else []) + (["above range"] if self.hi is not None else []))
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        size = int(np.prod(v.shape))
+        if label == "fractional":
+            return st.integers(0, size - 1).map(lambda i: _put(v, i, float(_np(v).flat[i]) + 0.5, float))
+        if label == "below range":
+            return st.integers(0, size - 1).map(lambda i: _put(v, i, self.lo - 1, _np(v).dtype))
+        if label == "above range":
+            return st.integers(0, size - 1).map(lambda i: _put(v, i, self.hi + 1, _np(v).dtype))
+        return super().strategy(label, v)
+
+
+def Lab(valid: Any, classes: int | None, *, lo: int | None = 0, **kw: Any) -> Ints:  # noqa: N802
+    """Class labels, one per sample (their number must match the samples), in ``[lo, classes)``."""
+    return Ints(valid, nd=(1,), sz=(0,), lo=lo if classes else None, hi=classes - 1 if classes else None,
+                bool_ok=True, **kw)
+
+
+class Bools(Floats):
+    """A boolean mask (True keeps / may attend)."""
+
+    def own_labels(self) -> list[str]:
+        return (["wrong size"] if self.sz else []) + ["strings", "fractional"]
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        if label == "fractional":
+            return st.just(_back(v, _np(v).astype(float) * 0.5))
+        return super().strategy(label, v)
+
+
+class Int(Kind):
+    """One integer (a size, a count, a seed, an index) in ``[lo, hi]``."""
+
+    def __init__(self, valid: int, *, lo: int | None = None, hi: int | None = None, **kw: Any):
+        super().__init__(valid, **kw)
+        self.lo, self.hi = lo, hi
+
+    def own_labels(self) -> list[str]:
+        return (["fractional", "whole float", "bool", "string", "NaN"] + (["below minimum"] if self.lo is not None else [])
+                + (["above maximum"] if self.hi is not None else []))
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        return {"fractional": st.just(v + 0.5), "whole float": st.just(float(v)), "bool": st.just(True),
+                "string": st.just(str(v)), "NaN": st.just(NAN),
+                "below minimum": st.sampled_from(sorted({(self.lo or 0) - 1, min((self.lo or 0) - 1, -3)})),
+                "above maximum": st.just((self.hi or 0) + 1)}[label]
+
+
+def Seed(valid: int = 0, **kw: Any) -> Int:  # noqa: N802
+    return Int(valid, lo=0, **kw)
+
+
+def Pos(valid: int, **kw: Any) -> Int:  # noqa: N802
+    return Int(valid, lo=1, **kw)
+
+
+class Float(Kind):
+    """One real number in a range (open or closed at each end)."""
+
+    def __init__(self, valid: float, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+                 hi_open: bool = False, **kw: Any):
+        super().__init__(valid, **kw)
+        self.lo, self.hi, self.lo_open, self.hi_open = lo, hi, lo_open, hi_open
+
+    def own_labels(self) -> list[str]:
+        return (["NaN", "infinite", "string", "bool", "complex", "list"] + (["below minimum"] if self.lo is not None else [])
+                + (["above maximum"] if self.hi is not None else []))
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        lo = [self.lo] if self.lo_open else []
+        hi = [self.hi] if self.hi_open else []
+        return {"NaN": st.just(NAN), "infinite": st.sampled_from([INF, -INF]), "string": st.just(str(v)),
+                "bool": st.just(True), "complex": st.just(complex(v, 1.0)), "list": st.just([v]),
+                "below minimum": st.sampled_from(lo + [(self.lo or 0) - 0.5]),
+                "above maximum": st.sampled_from(hi + [(self.hi or 0) + 0.5])}[label]
+
+
+def PosF(valid: float, **kw: Any) -> Float:  # noqa: N802
+    return Float(valid, lo=0.0, lo_open=True, **kw)
+
+
+def Prob(valid: float, **kw: Any) -> Float:  # noqa: N802
+    return Float(valid, lo=0.0, hi=1.0, **kw)
+
+
+class Choice(Kind):
+    """One of a fixed set of options (names, or a few numbers)."""
+
+    def __init__(self, valid: Any, options: Any, **kw: Any):
+        super().__init__(valid, none=None in list(options), **kw)
+        self.options = [o for o in options if o is not None]
+
+    def own_labels(self) -> list[str]:
+        numeric = all(isinstance(o, (int, float)) for o in self.options)
+        return ["unknown option", "wrong type"] + (["bool"] if numeric and 1 in self.options else [])
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        if all(isinstance(o, str) for o in self.options):
+            return {"unknown option": st.just(f"no-such-{v}"), "wrong type": st.sampled_from([3, 0.5])}[label]
+        return {"unknown option": st.just(max(self.options) + 1), "wrong type": st.just(str(v)),
+                "bool": st.just(True)}[label]
+
+
+class Str(Kind):
+    """One string (text, a name)."""
+
+    def own_labels(self) -> list[str]:
+        return ["number", "list"]
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        return {"number": st.just(3), "list": st.just([v])}[label]
+
+
+class StrList(Kind):
+    """A list of strings (sentences, names, vocabulary)."""
+
+    def __init__(self, valid: Any, *, nonempty: bool = True, **kw: Any):
+        super().__init__(valid, **kw)
+        self.nonempty = nonempty
+
+    def own_labels(self) -> list[str]:
+        return ["bare string", "numbers", "mixed"] + (["empty"] if self.nonempty else [])
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        v = list(v)
+        return {"bare string": st.just(v[0]), "numbers": st.just([1, 2]), "mixed": st.just(v[:1] + [3]),
+                "empty": st.just([])}[label]
+
+
+class Obj(Kind):
+    """An object of a given kind: a model, a generator, a tokenizer, a function, a record."""
+
+    def own_labels(self) -> list[str]:
+        return ["string", "number"]
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        return {"string": st.just("model"), "number": st.just(3)}[label]
+
+
+class ObjList(Kind):
+    """A list of objects (parameters, weight tensors, masks)."""
+
+    def own_labels(self) -> list[str]:
+        return ["bare item", "wrong items", "empty"]
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        return {"bare item": st.just(v[0]), "wrong items": st.just([3, "a"]), "empty": st.just([])}[label]
+
+
+class ArrList(Kind):
+    """A list of float arrays."""
+
+    def own_labels(self) -> list[str]:
+        return ["bare array", "complex", "NaN", "strings"]
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        return {"bare array": st.just(v[0]), "complex": st.just([a + 0.5j for a in v]),
+                "NaN": st.just([a * NAN for a in v]), "strings": st.just([a.astype(str) for a in v])}[label]
+
+
+class IntSeq(Kind):
+    """A list or tuple of integers: layer sizes, a shape, seeds, indices."""
+
+    def __init__(self, valid: Any, *, lo: int = 1, hi: int | None = None, length: int | None = None,
+                 minlen: int = 1, **kw: Any):
+        super().__init__(valid, **kw)
+        self.lo, self.hi, self.length, self.minlen = lo, hi, length, minlen
+
+    def own_labels(self) -> list[str]:
+        return (["bare int", "fractional", "below minimum", "string"] + (["above maximum"] if self.hi is not None else [])
+                + (["wrong length"] if self.length else ["too short"] if self.minlen > 0 else []))
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        v = list(v) if v else [self.lo]
+        sub = lambda x: type(self.valid)([x] + v[1:]) if isinstance(self.valid, tuple) else [x] + v[1:]  # noqa: E731
+        return {"bare int": st.just(v[0]), "fractional": st.just(sub(v[0] + 0.5)), "below minimum": st.just(sub(self.lo - 1)),
+                "string": st.just(",".join(map(str, v))), "above maximum": st.just(sub((self.hi or 0) + 1)),
+                "wrong length": st.just(tuple(v) + (v[0],)), "too short": st.just(v[:self.minlen - 1])}[label]
+
+
+class IntPair(Kind):
+    """An int or a pair of ints (kernel size, stride, padding)."""
+
+    def __init__(self, valid: Any, *, lo: int = 1, **kw: Any):
+        super().__init__(valid, **kw)
+        self.lo = lo
+
+    def own_labels(self) -> list[str]:
+        return ["fractional", "below minimum", "bool", "string", "wrong length", "fractional in pair"]
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        return {"fractional": st.just(self.lo + 1.5), "below minimum": st.just(self.lo - 1), "bool": st.just(True),
+                "string": st.just("2"), "wrong length": st.just((2, 2, 2)), "fractional in pair": st.just((2, 1.5))}[label]
+
+
+class FloatSeq(Kind):
+    """A pair of numbers in ``[lo, hi)`` (Adam's betas)."""
+
+    def own_labels(self) -> list[str]:
+        return ["bare float", "wrong length", "out of range", "NaN", "string"]
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        return {"bare float": st.just(v[0]), "wrong length": st.just(tuple(v[:1])), "out of range": st.just((v[0], 1.5)),
+                "NaN": st.just((NAN, v[1])), "string": st.just("0.9, 0.999")}[label]
+
+
+class PathK(Kind):
+    """A file or directory path."""
+
+    def own_labels(self) -> list[str]:
+        return ["number"]
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        return st.just(3)
+
+
+class Mapping(Kind):
+    """A dict of records or settings."""
+
+    def own_labels(self) -> list[str]:
+        return ["not a mapping", "string"]
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        return {"not a mapping": st.just(list(v.items()) or [1, 2]), "string": st.just("settings")}[label]
+
+
+class Arch(Mapping):
+    """An architecture of a NAS search space: a dict with one value per option."""
+
+    def own_labels(self) -> list[str]:
+        return super().own_labels() + ["unknown value", "missing option"]
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        k = next(iter(v))
+        if label == "unknown value":
+            return st.just({**v, k: "no-such-value"})
+        if label == "missing option":
+            return st.just({key: x for key, x in v.items() if key != k})
+        return super().strategy(label, v)
+
+
+class Custom(Kind):
+    """Bad values listed by hand (for arguments with their own structure)."""
+
+    def __init__(self, valid: Any, bad: dict[str, Any], **kw: Any):
+        super().__init__(valid, **kw)
+        self.bad_values = bad
+
+    def own_labels(self) -> list[str]:
+        return list(self.bad_values)
+
+    def strategy(self, label: str, v: Any) -> st.SearchStrategy:
+        value = self.bad_values[label]
+        if isinstance(value, Lazy):
+            return st.just(value.fn())
+        return st.just(value(v) if callable(value) and not isinstance(value, type) else value)
+
+
+def Axis(valid: int | None, ndim: int, **kw: Any) -> Custom:  # noqa: N802
+    return Custom(valid, {"fractional": 0.5, "string": "0", "out of range": ndim, "bool": True}, **kw)
+
+
+def Dtype(valid: Any = np.float64) -> Custom:  # noqa: N802
+    return Custom(valid, {"integer dtype": np.int64, "complex dtype": np.complex128, "not a dtype": "abc"})
+
+
+def XY(valid: Any, *, labels: str = "any", **kw: Any) -> Custom:  # noqa: N802
+    """A ``(X, y)`` pair of inputs and targets."""
+    def with_x(f: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        return lambda v: (f(v[0]), v[1])
+
+    def with_y(f: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        return lambda v: (v[0], f(v[1]))
+
+    bad = {"not a pair": lambda v: (v[0],),
+           "inputs: complex": with_x(lambda X: X + 0.5j), "inputs: strings": with_x(lambda X: X.astype(str)),
+           "inputs: NaN": with_x(lambda X: _put(X, 0, NAN)),
+           "targets: complex": with_y(lambda y: y + 0.5j), "targets: strings": with_y(lambda y: y.astype(str)),
+           "targets: NaN": with_y(lambda y: _put(y, 0, NAN)),
+           "length mismatch": with_y(lambda y: y[:-1]), "empty": lambda v: (v[0][:0], v[1][:0])}
+    if labels == "classes":
+        bad["targets: fractional labels"] = with_y(lambda y: y + 0.5)
+    return Custom(valid, bad, **kw)
+
+
+# === the catalogue ======================================================================================
+
+@dataclass
+class Entry:
+    """One public function (or a method, or a class's constructor) and how to call it validly."""
+
+    module: str
+    name: str
+    call: Callable[..., Any]
+    args: dict[str, Kind]
+    build_fn: Callable[[], dict[str, Any]] | None = None
+    tf: bool = False
+    slow: bool = False  # a valid call that takes seconds: its valid-call test is marked slow
+
+    def build(self) -> dict[str, Any]:
+        return self.build_fn() if self.build_fn else {k: fresh(kind.valid) for k, kind in self.args.items()}
+
+    @property
+    def data_args(self) -> list[str]:
+        return [k for k, kind in self.args.items() if kind.labels()]
+
+    @property
+    def id(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+CATALOGUE: list[Entry] = []
+
+
+def E(module: str, name: str, call: Callable[..., Any], /, *, _build: Callable[[], dict[str, Any]] | None = None,
+      _tf: bool = False, _slow: bool = False, **args: Kind) -> None:
+    """Catalogue ``call``; ``_build`` makes correlated valid arguments, ``_tf`` needs Keras, ``_slow`` takes seconds."""
+    CATALOGUE.append(Entry(module, name, call, args, _build, _tf, _slow))
+
+
+def arr(*shape: int, seed: int = 0, dtype: Any = np.float64) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=shape).astype(dtype)
+
+
+def tarr(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.as_tensor(arr(*shape, seed=seed, dtype=np.float32))
+
+
+def tiny_mlp(sizes: tuple[int, ...] = (4, 6, 3)) -> nn.Sequential:
+    torch.manual_seed(0)
+    return tk.cnn.mlp(list(sizes))
+
+
+TMP = Path(tempfile.mkdtemp(prefix="troika-bad-input-"))
+atexit.register(shutil.rmtree, TMP, True)
+SENTENCES = ["The cat sat on the mat.", "A dog ran in the park.", "The string module holds text tools.",
+             "Files are read from the disk.", "Numbers are added and multiplied."]
+
+
+@functools.lru_cache(maxsize=None)
+def tok() -> Any:
+    from troikadl.bert import WordPiece
+
+    return WordPiece.train(SENTENCES, 80)
+
+
+@functools.lru_cache(maxsize=None)
+def pairs() -> Any:
+    from troikadl.bert.pretrain import encode_pairs
+
+    return encode_pairs([(SENTENCES[i], SENTENCES[i + 1]) for i in range(4)], [1, 0, 1, 0], tok(), 16)
+
+
+def bert(max_length: int = 16) -> Any:
+    from troikadl.bert import Bert, BertSettings
+
+    torch.manual_seed(0)
+    return Bert(BertSettings(vocab_size=len(tok()), hidden=8, layers=1, heads=2, intermediate=16, max_length=max_length))
+
+
+@functools.lru_cache(maxsize=None)
+def table() -> Any:
+    from troikadl.nas.benchmark import Table
+
+    return Table.load()
+
+
+@functools.lru_cache(maxsize=None)
+def nas_data() -> Any:
+    from troikadl.nas.benchmark import Data
+
+    X, y = arr(24, 1, 8, 8, dtype=np.float32), np.arange(24) % 10
+    return Data(X[:12], y[:12], X[12:18], y[12:18], X[18:], y[18:])
+
+
+def keras_dense(n_in: int, n_out: int) -> Any:
+    import keras
+
+    layer = keras.layers.Dense(n_out)
+    layer.build((None, n_in))
+    return layer
+
+
+@functools.lru_cache(maxsize=None)
+def onnx_file() -> Path:
+    """A tiny (batch, 4) -> (batch, 3) ONNX model written with onnx's helpers (exporting takes seconds)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    W = numpy_helper.from_array(arr(4, 3, dtype=np.float32), "W")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "tiny",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])], [W])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = TMP / "tiny.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def tflite_bytes() -> bytes:
+    import keras
+
+    from troikadl.compress import deploy
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    return deploy.tflite_convert(model)
+
+
+def _catalogue() -> None:  # noqa: C901 - a list, long by nature
+    import importlib
+
+    from troikadl import attention, autograd as ag, cnn, conv, gradcheck, landscapes, neuron as nr, optim, plot
+    from troikadl import nn as tnn, rnn, runtime, train, transformer, twins
+    from troikadl.bert import finetune, masking, model as bmodel, pretrain, wordpiece
+    from troikadl.compress import deploy, distill, lowrank, measure, prune, quantize
+    from troikadl.data import corpus, sequences, shapes, tabular, vqa
+    from troikadl.fusion import contrastive, models as fmodels
+    from troikadl.nas import analysis, benchmark, darts, search, space
+
+    report = importlib.import_module("troikadl.report")  # the package's attributes of these names are functions
+    mnist1d = importlib.import_module("troikadl.data.mnist1d")
+
+    # --- neuron -----------------------------------------------------------------------------------------
+    for f in (nr.sigmoid, nr.sigmoid_grad, nr.tanh, nr.tanh_grad, nr.relu, nr.relu_grad):
+        E("neuron", f.__name__, f, z=Floats(arr(3, 2), empty=True, fin=False))
+    E("neuron", "neuron", nr.neuron, x=Floats(arr(4, 3), nd=(1, 2), sz=(-1,), empty=True),
+      w=Floats(arr(3), nd=(1,), sz=(0,)), b=Float(0.5), activation=Choice("sigmoid", list(nr.ACTIVATIONS)))
+    E("neuron", "perceptron_update", nr.perceptron_update, w=Floats(arr(3), nd=(1,), sz=(0,)), b=Float(0.0),
+      x=Floats(arr(3), nd=(1,), sz=(0,)), y=Choice(1, [-1, 1]), lr=PosF(1.0))
+    X6, y6 = arr(6, 2), np.array([0, 1, 0, 1, 1, 0])
+    for cls in (nr.Perceptron, nr.LogisticNeuron):
+        n = cls.__name__
+        E("neuron", n, cls, lr=PosF(0.5), epochs=Pos(2),
+          **({"seed": Seed()} if cls is nr.Perceptron else {}))
+        E("neuron", f"{n}.fit", lambda X, y, cls=cls: cls(epochs=2).fit(X, y),
+          X=Floats(X6, nd=(2,), sz=(0,)), y=Lab(y6, 2))
+        fitted = functools.lru_cache(None)(lambda cls=cls: cls(epochs=2).fit(X6, y6))
+        methods = ("decision_function", "predict") if cls is nr.Perceptron else ("predict_proba", "predict")
+        for m in methods:
+            E("neuron", f"{n}.{m}", lambda X, m=m, fitted=fitted: getattr(fitted(), m)(X),
+              X=Floats(arr(4, 2), nd=(2,), sz=(1,), empty=True))
+
+    # --- autograd and gradient checks ------------------------------------------------------------------
+    T = lambda *s: Lazy(lambda: ag.Tensor(arr(*s)))  # noqa: E731
+    E("autograd", "Tensor", lambda data: ag.Tensor(data), data=Floats(arr(2, 3), empty=True, fin=False))
+    E("autograd", "Tensor.backward", lambda grad: (ag.Tensor(arr(2, 3)) * 2.0).backward(grad),
+      grad=Floats(np.ones((2, 3)), nd=(2,), sz=(0, 1), fin=False))
+    E("autograd", "Tensor.__add__", lambda other: ag.Tensor(arr(2, 3)) + other,
+      other=Floats(arr(2, 3), sz=(-1,), fin=False))
+    E("autograd", "Tensor.__mul__", lambda other: ag.Tensor(arr(2, 3)) * other,
+      other=Floats(arr(2, 3), sz=(-1,), fin=False))
+    E("autograd", "Tensor.__matmul__", lambda other: ag.Tensor(arr(2, 3)) @ other,
+      other=Floats(arr(3, 2), nd=(2,), sz=(0,), fin=False))
+    E("autograd", "Tensor.__pow__", lambda k: ag.Tensor(arr(2, 3)) ** k, k=Float(2.0))
+    for m in ("sum", "mean"):
+        E("autograd", f"Tensor.{m}", lambda axis, m=m: getattr(ag.Tensor(arr(2, 3)), m)(axis=axis), axis=Axis(1, 2, none=True))
+    E("autograd", "Tensor.log_softmax", lambda axis: ag.Tensor(arr(2, 3)).log_softmax(axis), axis=Axis(-1, 2))
+    E("autograd", "cross_entropy", ag.cross_entropy, logits=Obj(T(4, 3)), labels=Lab(np.array([0, 2, 1, 0]), 3))
+    E("autograd", "mse", ag.mse, pred=Obj(T(4, 3)), target=Floats(arr(4, 3), nd=(2,), sz=(0, 1)))
+    E("autograd", "unbroadcast", ag.unbroadcast, grad=Floats(arr(5, 3), fin=False, empty=True),
+      shape=IntSeq((3,), lo=0, minlen=0, extra={"not broadcastable": (4,)}))
+    E("gradcheck", "relative_error", gradcheck.relative_error, a=Floats(arr(3, 2), sz=(0, 1), fin=False, empty=True),
+      b=Floats(arr(3, 2, seed=1), sz=(0, 1), fin=False, empty=True), floor=PosF(1e-8))
+    E("gradcheck", "numerical_gradient", gradcheck.numerical_gradient, f=Obj(lambda: 1.0), x=Floats(arr(3), empty=True),
+      eps=PosF(1e-5))
+
+    def gc_build() -> dict[str, Any]:
+        p = ag.Tensor(arr(3), requires_grad=True)
+        return {"loss": lambda: (p * p).sum(), "params": [p], "eps": 1e-5, "floor": 1e-8}
+
+    E("gradcheck", "gradcheck", gradcheck.gradcheck, _build=gc_build, loss=Obj(), params=ObjList(), eps=PosF(1e-5),
+      floor=PosF(1e-8))
+
+    # --- convolutions and CNNs --------------------------------------------------------------------------
+    E("conv", "conv_output_size", conv.conv_output_size, n=Pos(8), k=Pos(3), stride=Pos(1), padding=Int(0, lo=0),
+      dilation=Pos(1))
+    for f in (conv.conv2d_loops, conv.conv2d):
+        E("conv", f.__name__, f, x=Floats(arr(2, 3, 5, 5), nd=(4,), sz=(1,), empty=True),
+          w=Floats(arr(4, 3, 3, 3), nd=(4,), sz=(1,)), b=Floats(arr(4), nd=(1,), sz=(0,), none=True),
+          stride=IntPair(1), padding=IntPair(0, lo=0), dilation=IntPair(1))
+    for f in (conv.max_pool2d, conv.avg_pool2d):
+        E("conv", f.__name__, f, x=Floats(arr(2, 3, 4, 4), nd=(4,), empty=True), kernel_size=IntPair(2),
+          stride=IntPair(2, none=True), padding=IntPair(0, lo=0))
+    lenet_args = dict(image_size=Pos(8), channels=IntSeq((2, 4), length=2), hidden=Pos(8), n_classes=Pos(3))
+    E("cnn", "lenet", cnn.lenet, **lenet_args)
+    E("cnn", "lenet_keras", cnn.lenet_keras, _tf=True, **lenet_args)
+    E("cnn", "copy_to_keras", cnn.copy_to_keras, _tf=True,
+      model=Obj(Lazy(lambda: cnn.lenet(8, (2, 4), 8, 3))), keras_model=Obj(Lazy(lambda: cnn.lenet_keras(8, (2, 4), 8, 3))),
+      input_shape=IntSeq((1, 8, 8)))
+    E("cnn", "cnn1d", cnn.cnn1d, length=Pos(40), channels=Pos(4), n_classes=Pos(10))
+    E("cnn", "mlp", cnn.mlp, sizes=IntSeq([4, 6, 3], minlen=2))
+    E("cnn", "count_parameters", cnn.count_parameters, model=Obj(Lazy(tiny_mlp)))
+    E("cnn", "trace_shapes", cnn.trace_shapes, model=Obj(Lazy(tiny_mlp)), input_shape=IntSeq((4,)), batch=Pos(2))
+
+    # --- training loop, plots, reports, twins, runtime ---------------------------------------------------
+    Xtr, ytr = arr(8, 4, dtype=np.float32), np.arange(8) % 3
+    E("train", "fit", train.fit, model=Obj(Lazy(tiny_mlp)), train=XY((Xtr, ytr), labels="classes"), epochs=Pos(1),
+      loss=Choice("cross_entropy", list(train.LOSSES)), lr=PosF(0.01), batch_size=Pos(4, none=True),
+      val=XY((Xtr, ytr), labels="classes", none=True), val_name=Str("val"), metric=Choice("accuracy", ["accuracy", None]),
+      clip_norm=PosF(1.0, none=True), seed=Seed(none=True), desc=Fixed("training"), show_progress=Fixed(False))
+    E("train", "evaluate", train.evaluate, model=Obj(Lazy(tiny_mlp)), X=Floats(Xtr), y=Lab(ytr, 3, lo=None),
+      loss=Choice("cross_entropy", list(train.LOSSES)), metric=Choice("accuracy", ["accuracy", None]))
+    E("train", "predict", train.predict, model=Obj(Lazy(tiny_mlp)), X=Floats(Xtr), batch_size=Pos(4))
+    E("train", "accuracy", train.accuracy, y_true=Ints(ytr, sz=(0,), lo=None, bool_ok=True),
+      scores=Floats(arr(8, 3), sz=(0,)))
+    hist = train.History({"train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7]})
+    E("plot", "learning_curves", plot.learning_curves,
+      histories=Custom(hist, {"number": 3, "string": "loss", "empty mapping": {}}), key=Str("loss"))
+    E("plot", "decision_boundary", plot.decision_boundary, predict=Obj(lambda g: (g[:, 0] > 0).astype(int)),
+      X=Floats(X6, nd=(2,), sz=(0, 1)), y=Lab(y6, 2), resolution=Int(10, lo=2), margin=Float(0.5, lo=0.0))
+    E("plot", "paths_on_contours", plot.paths_on_contours, land=Obj(landscapes.VALLEY),
+      paths=Custom({"gd": arr(5, 2)}, {"not a mapping": [arr(5, 2)], "wrong shape": {"gd": arr(5, 3)},
+                                       "complex": {"gd": arr(5, 2) + 0.5j},
+                                       "strings": {"gd": arr(5, 2).astype(str)}}), levels=Pos(5))
+    E("report", "report", lambda chapter, budget_s, acc: report.report(chapter, budget_s=budget_s, acc=acc),
+      chapter=Str("99_catalogue", extra={"not a chapter id": "chapter 1"}), budget_s=PosF(120.0),
+      acc=Custom(0.9, {"complex": 0.9 + 1j, "array": np.ones(3), "NaN": NAN, "infinite": INF}))
+    E("report", "load_results", report.load_results, results_dir=PathK(TMP))
+    E("report", "status_markdown", report.status_markdown, results=Mapping({}),
+      chapters=Custom([("01_neuron", "1. The neuron")], {"bare string": "01_neuron", "not pairs": ["01_neuron"],
+                                                          "numbers": [(1, 2)]}))
+    E("twins", "linear_to_dense", twins.linear_to_dense, _tf=True, linear=Obj(Lazy(lambda: nn.Linear(3, 2))),
+      dense=Obj(Lazy(lambda: keras_dense(3, 2))), flatten_chw=IntSeq((3, 1, 1), length=3, none=True))
+    E("twins", "dense_to_linear", twins.dense_to_linear, _tf=True, dense=Obj(Lazy(lambda: keras_dense(3, 2))),
+      linear=Obj(Lazy(lambda: nn.Linear(3, 2))))
+
+    def conv_keras() -> Any:
+        import keras
+
+        layer = keras.layers.Conv2D(4, 3)
+        layer.build((None, 8, 8, 2))
+        return layer
+
+    E("twins", "conv2d_to_keras", twins.conv2d_to_keras, _tf=True, conv=Obj(Lazy(lambda: nn.Conv2d(2, 4, 3))),
+      keras_conv=Obj(Lazy(conv_keras)))
+    E("notebook", "show_source", tk.show_source, obj=Obj(tk.accuracy))
+    def restoring(fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` (setup, seed_everything) run without changing the process's runtime for the tests after."""
+        def call(**kw: Any) -> Any:
+            saved, threads = runtime._CURRENT, torch.get_num_threads()
+            try:
+                return fn(**kw)
+            finally:
+                runtime._CURRENT = saved
+                runtime._set_threads(threads)
+        return call
+
+    E("runtime", "setup", restoring(runtime.setup), seed=Seed(), device=Str("cpu", none=True, extra={"unknown device": "gpu7"}),
+      threads=Pos(1, none=True))
+    E("runtime", "seed_everything", restoring(runtime.seed_everything), seed=Seed())
+    E("runtime", "choose_device", runtime.choose_device,
+      environ=Custom({"TROIKA_DEVICE": "cpu"}, {"not a mapping": ["TROIKA_DEVICE=cpu"], "bad value": {"TROIKA_DEVICE": "gpu7"}},
+                     none=True, expect={"bad value": "TROIKA_DEVICE"}))
+    E("runtime", "choose_threads", runtime.choose_threads,
+      environ=Custom({"TROIKA_THREADS": "1"}, {"not a mapping": ["TROIKA_THREADS=1"], "bad value": {"TROIKA_THREADS": "two"},
+                                               "fractional value": {"TROIKA_THREADS": "1.5"}},
+                     none=True, expect={"bad value": "TROIKA_THREADS", "fractional value": "TROIKA_THREADS"}),
+      cores=Pos(2, none=True))
+
+    # --- data ---------------------------------------------------------------------------------------------
+    E("data.mnist1d", "mnist1d", mnist1d.mnist1d, num_samples=Int(100, lo=10), seed=Seed(42))
+    E("data.sequences", "adding_problem", sequences.adding_problem, n=Pos(4), length=Int(5, lo=2), seed=Seed())
+    E("data.sequences", "token_task", sequences.token_task, n=Pos(4), length=Pos(5), vocab=Pos(7),
+      task=Choice("sort", ["sort", "reverse"]), seed=Seed())
+    E("data.shapes", "captioned_shapes", shapes.captioned_shapes, n=Pos(3), seed=Seed(),
+      combos=Custom([(0, 1), (2, 3)], {"bare pair": (0, 1), "fractional": [(0, 1.5)], "out of range": [(9, 0)],
+                                       "string": "ab", "empty": [], "wrong length": [(0, 1, 2)]}, none=True),
+      noise=Float(0.05, lo=0.0))
+    E("data.shapes", "caption_tokens", shapes.caption_tokens, shape=Int(1, lo=0, hi=4), colour=Int(2, lo=0, hi=5))
+    E("data.shapes", "Shapes.text", lambda i: shapes.captioned_shapes(3).text(i), i=Int(0, lo=0, hi=2))
+    Xs, ys = arr(20, 3), np.arange(20) % 2
+    E("data.tabular", "split_and_scale", tabular.split_and_scale, X=Floats(Xs, nd=(2,), sz=(0,)), y=Lab(ys, None),
+      test_size=Float(0.25, lo=0.0, hi=1.0, lo_open=True, hi_open=True), seed=Seed())
+    ts = Float(0.25, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    E("data.tabular", "breast_cancer", tabular.breast_cancer, seed=Seed(), test_size=ts)
+    E("data.tabular", "moons", tabular.moons, n_samples=Pos(40), noise=Float(0.2, lo=0.0), seed=Seed(), test_size=ts)
+    E("data.tabular", "digits", tabular.digits, seed=Seed(), test_size=ts)
+    E("data.vqa", "mini_vqa", vqa.mini_vqa, n=Pos(5), seed=Seed(),
+      image_ids=Ints(np.arange(50), nd=(1,), lo=0, hi=1796, none=True))
+    E("data.vqa", "encode_question", vqa.encode_question, text=Str("is it even ?", extra={"unknown word": "is it blue ?"}))
+    tiny_corpus = corpus.Corpus((tuple(SENTENCES[:2]), tuple(SENTENCES[2:4]), (SENTENCES[4],)), "3", "x",
+                                ("string", "os", "math"))
+    E("data.corpus", "Corpus.subset", tiny_corpus.subset,
+      keep=Bools(np.array([True, False, True]), sz=(0,), extra={"bare bool": True}))
+    E("data.corpus", "sentence_pairs", corpus.sentence_pairs, corpus=Obj(tiny_corpus), n=Pos(4), seed=Seed())
+
+    # --- chapter 2 layers, chapter 3 optimizers and landscapes (others' modules) ---------------------------
+    E("nn", "Linear", tnn.Linear, n_in=Pos(3), n_out=Pos(2), rng=Obj(Lazy(np.random.default_rng)),
+      init=Choice("he", ["he", "lecun"]), dtype=Dtype())
+    E("nn", "Linear.__call__", lambda x: tnn.Linear(3, 2, rng=np.random.default_rng(0))(x),
+      x=Custom(T(4, 3), {"wrong ndim": Lazy(lambda: ag.Tensor(arr(4, 3, 1))), "wrong size": Lazy(lambda: ag.Tensor(arr(4, 4))),
+                         "string": "x", "number": 3}))
+    E("nn", "MLP", tnn.MLP, sizes=IntSeq([3, 4, 2], minlen=2), activation=Choice("relu", ["relu", "tanh", "sigmoid"]),
+      seed=Seed(), init=Choice(None, ["he", "lecun", None]), dtype=Dtype())
+    E("nn", "MLP.__call__", lambda x: tnn.MLP([3, 4, 2])(x), x=Floats(arr(4, 3), nd=(2,), sz=(1,), empty=True))
+    params = lambda: Lazy(lambda: [ag.Tensor(arr(3), requires_grad=True)])  # noqa: E731
+    E("nn", "sgd_step", tnn.sgd_step, params=ObjList(params()), lr=PosF(0.1))
+    E("nn", "zero_grad", tnn.zero_grad, params=ObjList(params()))
+    conv_ = Choice("torch", ["torch", "keras"])
+    wd = Float(0.0, lo=0.0, none=True)
+    E("optim", "SGD", optim.SGD, params=ObjList(params()), lr=PosF(0.1, none=True),
+      momentum=Float(0.9, lo=0.0, hi=1.0, hi_open=True, none=True), weight_decay=wd, convention=conv_)
+    E("optim", "RMSProp", optim.RMSProp, params=ObjList(params()), lr=PosF(0.01, none=True),
+      rho=Float(0.9, lo=0.0, hi=1.0, hi_open=True, none=True), eps=PosF(1e-8, none=True), weight_decay=wd,
+      convention=conv_)
+    for cls in (optim.Adam, optim.AdamW):
+        E("optim", cls.__name__, cls, params=ObjList(params()), lr=PosF(0.01, none=True),
+          betas=FloatSeq((0.9, 0.999), none=True), eps=PosF(1e-8, none=True), weight_decay=wd, convention=conv_)
+    E("landscapes", "descend", landscapes.descend, make_optimizer=Obj(lambda ps: optim.SGD(ps, lr=0.01)),
+      land=Obj(landscapes.VALLEY), steps=Pos(3), tol=PosF(1e-3), start=Floats(np.array([1.0, 1.0]), nd=(1,), sz=(0,), none=True))
+
+    # --- attention, transformer, rnn (others' modules) ------------------------------------------------------
+    E("attention", "softmax", attention.softmax, z=Floats(arr(2, 3), empty=True, fin=False), axis=Axis(-1, 2))
+    E("attention", "scaled_dot_product_attention", attention.scaled_dot_product_attention,
+      q=Floats(arr(2, 4, 3), nd=(3,), sz=(-1,), empty=True), k=Floats(arr(2, 5, 3), nd=(3,), sz=(-1, -2), empty=True),
+      v=Floats(arr(2, 5, 6), nd=(3,), sz=(-2,), empty=True), mask=Bools(np.ones((4, 5), bool), sz=(-1,), none=True),
+      causal=Fixed(False), scale=Float(0.5, none=True))
+    E("attention", "causal_mask", attention.causal_mask, length=Pos(4))
+    E("attention", "padding_mask", attention.padding_mask, lengths=Ints(np.array([2, 3]), nd=(1,), lo=1, hi=4),
+      max_length=Pos(4))
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(4, 2, batch_first=True)
+    mhaw = attention.MHAWeights.from_torch(mha)
+    enc = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True)
+    encw = attention.EncoderWeights.from_torch(enc)
+    E("attention", "MHAWeights.from_torch", attention.MHAWeights.from_torch, mha=Obj(mha))
+
+    def keras_mha() -> Any:
+        import keras
+
+        layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=2)
+        layer(np.zeros((1, 3, 4)), np.zeros((1, 3, 4)))
+        return layer
+
+    E("attention", "MHAWeights.to_keras", mhaw.to_keras, _tf=True, layer=Obj(Lazy(keras_mha)), heads=Pos(2))
+    E("attention", "multi_head_attention", attention.multi_head_attention,
+      x_q=Floats(arr(2, 3, 4), nd=(3,), sz=(-1,), empty=True), x_kv=Floats(arr(2, 5, 4), nd=(3,), sz=(-1,), empty=True),
+      w=Obj(mhaw), heads=Pos(2), mask=Bools(np.ones((3, 5), bool), sz=(-1,), none=True))
+    E("attention", "sinusoidal_positions", attention.sinusoidal_positions, length=Pos(5), d_model=Int(4, lo=2))
+    E("attention", "layer_norm", attention.layer_norm, x=Floats(arr(2, 4), sz=(-1,)),
+      gamma=Floats(np.ones(4), nd=(1,), sz=(0,)), beta=Floats(np.zeros(4), nd=(1,), sz=(0,)), eps=PosF(1e-5))
+    E("attention", "EncoderWeights.from_torch", attention.EncoderWeights.from_torch, layer=Obj(enc))
+    E("attention", "encoder_block", attention.encoder_block, x=Floats(arr(2, 3, 4), nd=(3,), sz=(-1,), empty=True),
+      w=Obj(encw), heads=Pos(2), mask=Bools(np.ones((3, 3), bool), sz=(-1,), none=True))
+    E("transformer", "TokenEncoder", transformer.TokenEncoder, vocab=Pos(10), length=Pos(5), d_model=Pos(8),
+      heads=Pos(2), layers=Pos(1), d_ff=Pos(16), n_out=Pos(10, none=True),
+      positions=Choice("learned", ["learned", "sinusoidal", "none"]))
+    encoder = functools.lru_cache(None)(lambda: transformer.TokenEncoder(10, 5, 8, 2, 1, 16))
+    ids = torch.as_tensor(np.arange(10).reshape(2, 5) % 10)
+    for m in ("forward", "attention_maps"):
+        E("transformer", f"TokenEncoder.{m}", lambda ids, m=m: getattr(encoder(), m)(ids),
+          ids=Ints(ids, nd=(2,), lo=0, hi=9, empty=True))
+    E("rnn", "Weights.random", rnn.Weights.random, n_in=Pos(3), hidden=Pos(4), gates=Choice(1, [1, 4]), seed=Seed())
+    w1, w4 = rnn.Weights.random(3, 4), rnn.Weights.random(3, 4, gates=4)
+    E("rnn", "rnn_cell", rnn.rnn_cell, x=Floats(arr(2, 3), nd=(2,), sz=(-1,)),
+      h=Floats(arr(2, 4), nd=(2,), sz=(0, -1), none=True), w=Obj(w1))  # None: a zero state, as h0
+    E("rnn", "lstm_cell", rnn.lstm_cell, x=Floats(arr(2, 3), nd=(2,), sz=(-1,)),
+      h=Floats(arr(2, 4), nd=(2,), sz=(0, -1), none=True), c=Floats(arr(2, 4), nd=(2,), sz=(0, -1), none=True), w=Obj(w4))
+    E("rnn", "rnn_forward", rnn.rnn_forward, x=Floats(arr(2, 5, 3), nd=(3,), sz=(-1,), empty=True), w=Obj(w1),
+      h0=Floats(arr(2, 4), nd=(2,), sz=(0, -1), none=True))
+    E("rnn", "lstm_forward", rnn.lstm_forward, x=Floats(arr(2, 5, 3), nd=(3,), sz=(-1,), empty=True), w=Obj(w4),
+      h0=Floats(arr(2, 4), nd=(2,), sz=(0, -1), none=True), c0=Floats(arr(2, 4), nd=(2,), sz=(0, -1), none=True))
+    E("rnn", "from_torch", rnn.from_torch, module=Obj(Lazy(lambda: nn.RNN(3, 4, batch_first=True))))
+    E("rnn", "to_torch", rnn.to_torch, w=Obj(w1), dtype=Fixed(None))
+    E("rnn", "to_keras", rnn.to_keras, _tf=True, w=Obj(w1), dtype=Fixed("float64"))
+    E("rnn", "from_keras", rnn.from_keras, _tf=True, layer=Obj(Lazy(lambda: rnn.to_keras(w1))))
+    E("rnn", "clip_grad_norm", rnn.clip_grad_norm, grads=ArrList([arr(3), arr(2, 2)]), max_norm=PosF(1.0))
+    E("rnn", "SequenceModel", rnn.SequenceModel, cell=Choice("LSTM", ["RNN", "LSTM"]), n_in=Pos(2), hidden=Pos(4),
+      n_out=Pos(1))
+    seqm = functools.lru_cache(None)(lambda: rnn.SequenceModel("LSTM", 2, 4, 1))
+    E("rnn", "SequenceModel.forward", lambda x: seqm()(x), x=Floats(tarr(3, 5, 2), nd=(2, 3), sz=(-1,), empty=True))
+
+    # --- BERT (others' modules) --------------------------------------------------------------------------------
+    E("bert.wordpiece", "pretokenize", wordpiece.pretokenize, text=Str("Hello, world"))
+    E("bert.wordpiece", "WordPiece", wordpiece.WordPiece, vocab=StrList(Lazy(lambda: list(tok().vocab))))
+    E("bert.wordpiece", "normalize", wordpiece.normalize, text=Str("Héllo, World"))
+    E("bert.wordpiece", "WordPiece.train", wordpiece.WordPiece.train, sentences=StrList(SENTENCES), vocab_size=Pos(80),
+      score=Choice("frequency", ["frequency", "likelihood"]), max_input_chars_per_word=Pos(100))
+    for m in ("tokenize", "encode"):
+        E("bert.wordpiece", f"WordPiece.{m}", lambda text, m=m: getattr(tok(), m)(text), text=Str("the cat sat"))
+    E("bert.wordpiece", "WordPiece.decode", lambda ids: tok().decode(ids),
+      ids=Ints(Lazy(lambda: np.array(tok().encode("the cat sat"))), nd=(1,), lo=0, hi=len(tok()) - 1, empty=True))
+
+    def mask_build() -> dict[str, Any]:
+        pd = pairs()
+        return {"ids": pd.ids.copy(), "special": pd.special.copy(), "vocab_size": pd.vocab_size, "mask_id": pd.mask_id,
+                "rng": np.random.default_rng(0), "p": 0.15, "first_regular_id": 5}
+
+    V = len(tok())
+    E("bert.masking", "mask_tokens", masking.mask_tokens, _build=mask_build, ids=Ints(None, nd=(2,), sz=(-1,), lo=0, hi=V - 1),
+      special=Bools(None, sz=(-1,)), vocab_size=Pos(V), mask_id=Int(4, lo=0, hi=V - 1), rng=Obj(),
+      p=Prob(0.15), first_regular_id=Int(5, lo=0, hi=V - 1))
+    E("bert.model", "BertSettings", lambda **kw: bmodel.Bert(bmodel.BertSettings(**kw)), vocab_size=Pos(V),
+      hidden=Pos(8), layers=Pos(1), heads=Pos(2), intermediate=Pos(16), max_length=Pos(16), segments=Pos(2),
+      init_std=PosF(0.02), eps=PosF(1e-12))
+    bids = torch.as_tensor(pairs().ids[:2])
+    for m in ("encode", "forward"):
+        E("bert.model", f"Bert.{m}", lambda ids, segments, attention_mask, m=m: getattr(bert(), m)(ids, segments, attention_mask),
+          ids=Ints(bids, nd=(2,), lo=0, hi=V - 1, empty=True),
+          segments=Ints(torch.zeros_like(bids), nd=(2,), sz=(0, 1), lo=0, hi=1, empty=True, none=True),
+          attention_mask=Ints(torch.ones_like(bids), nd=(2,), sz=(0, 1), lo=0, hi=1, bool_ok=True, empty=True, none=True))
+    E("bert.model", "Bert.reset_parameters", lambda std: bert().reset_parameters(std), std=Float(0.02, lo=0.0))
+    E("bert.model", "to_huggingface", bmodel.to_huggingface, model=Obj(Lazy(bert)), _slow=True)
+    sp = [(SENTENCES[i], SENTENCES[i + 1]) for i in range(4)]
+    E("bert.pretrain", "encode_pairs", pretrain.encode_pairs,
+      pairs=Custom(sp, {"bare pair": sp[0], "numbers": [(1, 2)], "bare string": SENTENCES[0], "empty": []}),
+      nsp=Lab(np.array([1, 0, 1, 0]), 2), tok=Obj(Lazy(tok)), max_length=Int(16, lo=3))
+    E("bert.pretrain", "batch_for_step", pretrain.batch_for_step, data=Obj(Lazy(pairs)), step=Int(0, lo=0),
+      batch_size=Int(2, lo=1, hi=4), seed=Seed())
+    E("bert.pretrain", "PairData.subset", lambda rows: pairs().subset(rows), rows=Ints(np.array([0, 2]), nd=(1,), lo=None, hi=3, empty=True))
+    E("bert.pretrain", "pretrain", lambda model, data, stop_after, rank, world, **s: pretrain.pretrain(
+        model, data, pretrain.PretrainSettings(**s), stop_after=stop_after, rank=rank, world=world),
+      model=Obj(Lazy(bert)), data=Obj(Lazy(pairs)), steps=Pos(2), batch_size=Pos(2), lr=PosF(1e-3), warmup=Int(1, lo=0),
+      weight_decay=Float(0.01, lo=0.0), seed=Seed(), stop_after=Pos(1, none=True), rank=Int(0, lo=0), world=Pos(1))
+    E("bert.pretrain", "masked_accuracy", pretrain.masked_accuracy, model=Obj(Lazy(bert)), data=Obj(Lazy(pairs)),
+      batches=Pos(2), batch_size=Pos(4), seed=Seed())
+    E("bert.finetune", "BertClassifier", finetune.BertClassifier, bert=Obj(Lazy(bert)), n_classes=Pos(2))
+    E("bert.finetune", "BertClassifier.forward", lambda x: finetune.BertClassifier(bert(), 2)(x),
+      x=Ints(Lazy(lambda: torch.as_tensor(finetune.as_inputs(pairs()))), nd=(3,), sz=(1,), lo=0, hi=V - 1, empty=True))
+    E("bert.finetune", "word_order_task", finetune.word_order_task, sentences=StrList(SENTENCES[:3]), tok=Obj(Lazy(tok)),
+      seed=Seed(), max_length=Int(16, lo=3))
+    docs = [tuple(SENTENCES[:2]), tuple(SENTENCES[2:4])]
+    E("bert.finetune", "topic_task", finetune.topic_task,
+      documents=Custom(docs, {"bare string": SENTENCES[0], "list of strings": SENTENCES[:2], "numbers": [[1, 2]]}),
+      modules=StrList(["string", "os"]), tok=Obj(Lazy(tok)), max_length=Int(16, lo=3))
+    E("bert.finetune", "as_inputs", finetune.as_inputs, data=Obj(Lazy(pairs)))
+    E("bert.finetune", "shuffle_words", finetune.shuffle_words, sentence=Str("the cat sat on the mat"),
+      rng=Obj(Lazy(np.random.default_rng)))
+
+    # --- compression (others' modules) ------------------------------------------------------------------------
+    model = Obj(Lazy(tiny_mlp))
+    E("compress.deploy", "torch_dynamic_int8", deploy.torch_dynamic_int8, model=model)
+    E("compress.deploy", "torch_static_int8", deploy.torch_static_int8, model=model, _slow=True,
+      calibration=Floats(arr(8, 4, dtype=np.float32), nd=(2,), sz=(-1,)), batch_size=Pos(4))
+    E("compress.deploy", "export_onnx", deploy.export_onnx, model=model, path=PathK(TMP / "export.onnx"),
+      n_features=Pos(4), _slow=True)
+    E("compress.deploy", "OnnxModel", deploy.OnnxModel, path=PathK(Lazy(onnx_file)), threads=Pos(1))
+    E("compress.deploy", "OnnxModel.__call__", lambda X: deploy.OnnxModel(onnx_file())(X),
+      X=Floats(arr(3, 4, dtype=np.float32), nd=(2,), sz=(-1,)))
+    E("compress.deploy", "onnx_dynamic_int8", deploy.onnx_dynamic_int8, src=PathK(Lazy(onnx_file)),
+      dst=PathK(TMP / "q8.onnx"))
+    def keras_tiny() -> Any:
+        import keras
+
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+
+    E("compress.deploy", "tflite_convert", deploy.tflite_convert, _tf=True, _slow=True, keras_model=Obj(Lazy(keras_tiny)),
+      representative=Floats(arr(8, 4, dtype=np.float32), nd=(2,), sz=(-1,), none=True), batch_size=Pos(4))
+    E("compress.deploy", "TFLiteModel", deploy.TFLiteModel, _tf=True,
+      flatbuffer=Custom(Lazy(tflite_bytes), {"string": "model", "number": 3, "empty": b""}), threads=Pos(1))
+    E("compress.deploy", "TFLiteModel.__call__", lambda X: deploy.TFLiteModel(tflite_bytes())(X), _tf=True,
+      X=Floats(arr(3, 4, dtype=np.float32), nd=(2,), sz=(-1,)))
+    E("compress.deploy", "file_bytes", deploy.file_bytes, path=PathK(Lazy(onnx_file)))
+    E("compress.distill", "distillation_loss", distill.distillation_loss,
+      student_logits=Floats(tarr(4, 3), nd=(2,), sz=(-1,), fin=False),
+      teacher_logits=Floats(tarr(4, 3, seed=1), nd=(2,), sz=(-1,), fin=False),
+      labels=Ints(np.array([0, 1, 2, 1]), nd=(1,), sz=(0,), lo=None, hi=2, none=True), T=PosF(4.0), alpha=Prob(0.9))
+    E("compress.distill", "Distiller", distill.Distiller, student=model, teacher=model, T=PosF(4.0), alpha=Prob(0.9))
+    E("compress.lowrank", "truncated_svd", lowrank.truncated_svd, W=Floats(arr(5, 4), nd=(2,)), rank=Int(2, lo=1, hi=4))
+    E("compress.lowrank", "low_rank_linear", lowrank.low_rank_linear, layer=Obj(Lazy(lambda: nn.Linear(4, 5))),
+      rank=Int(2, lo=1, hi=4))
+    E("compress.lowrank", "factorize_mlp", lowrank.factorize_mlp, model=model, rank=Pos(2))
+    E("compress.lowrank", "break_even_rank", lowrank.break_even_rank, n_out=Pos(5), n_in=Pos(4))
+    E("compress.measure", "sparse_state_dict", measure.sparse_state_dict, model=model, layout=Choice("csr", ["csr", "coo"]))
+    E("compress.measure", "csr_bytes", measure.csr_bytes, rows=Int(4, lo=0), nnz=Int(3, lo=0), value_bytes=Pos(4),
+      index_bytes=Pos(4))  # a matrix with no rows is still a matrix
+    E("compress.measure", "bitmask_bytes", measure.bitmask_bytes, rows=Int(4, lo=0), cols=Int(5, lo=0), nnz=Int(3, lo=0, hi=20),
+      value_bytes=Pos(4))
+    E("compress.measure", "dense_state_dict", measure.dense_state_dict,
+      sparse=Mapping(Lazy(lambda: measure.sparse_state_dict(tiny_mlp()))))
+    timing = functools.lru_cache(None)(lambda: measure.latency(lambda: None, repeats=3, warmup=0))
+    E("compress.measure", "speedup", measure.speedup, slow=Obj(Lazy(timing)), fast=Obj(Lazy(timing)))
+    E("compress.measure", "latency", measure.latency, fn=Obj(lambda: None), repeats=Pos(2), warmup=Int(0, lo=0),
+      threads=Pos(1, none=True))
+    weights = lambda: Lazy(lambda: [w.detach().clone() for w in prune.prunable(tiny_mlp())])  # noqa: E731
+    E("compress.prune", "prunable", prune.prunable, model=model)
+    sparsity = Float(0.5, lo=0.0, hi=1.0, hi_open=True)
+    E("compress.prune", "magnitude_masks", prune.magnitude_masks, weights=ObjList(weights()), sparsity=sparsity,
+      scope=Choice("global", ["global", "layer"]))
+    E("compress.prune", "random_masks", prune.random_masks, weights=ObjList(weights()), sparsity=sparsity,
+      generator=Obj(Lazy(lambda: torch.Generator().manual_seed(0)), none=True))
+    E("compress.prune", "apply_masks", prune.apply_masks, model=model,
+      masks=ObjList(Lazy(lambda: prune.magnitude_masks(prune.prunable(tiny_mlp()), 0.5))))
+    for f in (prune.remove_masks, prune.unit_norms):
+        E("compress.prune", f.__name__, f, model=model)
+    E("compress.prune", "sparsity", prune.sparsity, model_or_weights=model)
+    E("compress.prune", "shrink_mlp", prune.shrink_mlp, model=model, sparsity=sparsity)
+    bits = Int(8, lo=2, hi=8)
+    E("compress.quantize", "int_range", quantize.int_range, bits=bits, symmetric=Fixed(False))
+    E("compress.quantize", "choose_qparams", quantize.choose_qparams, x=Floats(arr(3, 4)), bits=bits,
+      axis=Axis(0, 2, none=True))
+    qp = quantize.choose_qparams(arr(3, 4), bits=8)
+    E("compress.quantize", "quantize", quantize.quantize, x=Floats(arr(3, 4), empty=True), qp=Obj(qp))
+    E("compress.quantize", "dequantize", quantize.dequantize, q=Ints(quantize.quantize(arr(3, 4), qp), lo=None, empty=True),
+      qp=Obj(qp))
+    E("compress.quantize", "fake_quantize", quantize.fake_quantize, x=Floats(tarr(3, 4)), bits=bits,
+      axis=Axis(0, 2, none=True))
+    E("compress.quantize", "quantize_weights", quantize.quantize_weights, model=model, bits=bits)
+    E("compress.quantize", "binarize", quantize.binarize, w=Floats(arr(3, 4)))
+    E("compress.quantize", "ternarize", quantize.ternarize, w=Floats(arr(3, 4)), delta_factor=Float(0.7, lo=0.0))
+
+    # --- NAS and fusion (others' modules) ------------------------------------------------------------------------
+    options = {"depth": [1, 2], "act": ["relu", "tanh"]}
+    E("nas.space", "SearchSpace", space.SearchSpace,
+      options=Custom(options, {"not a mapping": list(options.items()), "bare string values": {"act": "relu"},
+                               "too few values": {"depth": [1]}, "empty": {}}))
+    sspace, a0 = space.SearchSpace(options), {"depth": 1, "act": "relu"}
+    for m in ("check", "index", "neighbours"):
+        E("nas.space", f"SearchSpace.{m}", getattr(sspace, m), arch=Arch(a0))
+    E("nas.space", "SearchSpace.sample", sspace.sample, rng=Obj(Lazy(np.random.default_rng)))
+    E("nas.space", "SearchSpace.mutate", sspace.mutate, arch=Arch(a0), rng=Obj(Lazy(np.random.default_rng)))
+    arch0 = benchmark.SPACE[0]
+    E("nas.benchmark", "digits_data", benchmark.digits_data, seed=Seed(), val_size=Pos(360), test_size=Pos(360))
+    E("nas.benchmark", "build_cnn", benchmark.build_cnn, arch=Arch(arch0), in_channels=Pos(1), n_classes=Pos(10),
+      side=Int(8, lo=2))
+    E("nas.benchmark", "count_parameters", benchmark.count_parameters, arch=Arch(arch0))
+    E("nas.benchmark", "train_architecture", benchmark.train_architecture, arch=Arch(arch0), seed=Seed(),
+      data=Obj(Lazy(nas_data), none=True),
+      settings=Custom({"epochs": 1}, {"not a mapping": "fast", "bad value": {"epochs": 0}}, none=True,
+                      expect={"bad value": "epochs"}))
+    E("nas.benchmark", "build_table", benchmark.build_table, out=PathK(TMP / "table.csv"), seeds=IntSeq([0], lo=0),
+      indices=IntSeq([0], lo=0, hi=143, none=True), workers=Pos(1), log=Obj(lambda s: None), _slow=True)
+    E("nas.benchmark", "Table.load", benchmark.Table.load, path=PathK(None, none=True))
+    E("nas.benchmark", "Table.row", lambda arch: table().row(arch), arch=Arch(arch0))
+    E("nas.benchmark", "Table.objective", lambda rng: table().objective(rng), rng=Obj(Lazy(np.random.default_rng)))
+    objective = Obj(Lazy(lambda: table().objective(np.random.default_rng(0))))
+    rng = Obj(Lazy(np.random.default_rng))
+    E("nas.search", "random_search", search.random_search, space=Obj(benchmark.SPACE), objective=objective,
+      budget=Pos(3), rng=rng)
+    E("nas.search", "regularized_evolution", search.regularized_evolution, space=Obj(benchmark.SPACE),
+      objective=objective, budget=Pos(4), rng=rng, population=Pos(3), sample_size=Pos(2))
+    E("nas.search", "tpe_search", search.tpe_search, space=Obj(benchmark.SPACE), objective=objective, budget=Pos(2),
+      rng=rng, n_startup_trials=Pos(1))
+    E("nas.search", "simulate", search.simulate, strategy=Obj(search.random_search), table=Obj(Lazy(table)),
+      budget=Pos(3), n_searches=Pos(2), seed=Seed())
+    sim = functools.lru_cache(None)(lambda: search.simulate(search.random_search, table(), budget=3, n_searches=2))
+    E("nas.search", "Simulation.mean_and_band", lambda level: sim().mean_and_band(level),
+      level=Float(0.95, lo=0.0, hi=1.0, lo_open=True, hi_open=True))
+    E("nas.analysis", "pareto_front", analysis.pareto_front, cost=Floats(arr(5), nd=(1,), sz=(0,)),
+      score=Floats(arr(5, seed=1), nd=(1,), sz=(0,)))
+    E("nas.analysis", "mean_difference", analysis.mean_difference, x=Floats(arr(5), nd=(1,), sz=(0,)),
+      y=Floats(arr(5, seed=1), nd=(1,), sz=(0,)), level=Float(0.95, lo=0.0, hi=1.0, lo_open=True, hi_open=True))
+    E("nas.analysis", "selection_bias_interval", analysis.selection_bias_interval,
+      select_on=Floats(arr(5), nd=(1,), sz=(0,)), report=Floats(arr(5, seed=1), nd=(1,), sz=(0,)),
+      fresh=Floats(arr(5, seed=2), nd=(1,), sz=(0,)), n_candidates=Int(2, lo=1, hi=5), n_draws=Pos(10),
+      level=Float(0.95, lo=0.0, hi=1.0, lo_open=True, hi_open=True), rng=rng)
+    E("nas.analysis", "selection_bias", analysis.selection_bias, select_on=Floats(arr(5), nd=(1,), sz=(0,)),
+      report=Floats(arr(5, seed=1), nd=(1,), sz=(0,)), fresh=Floats(arr(5, seed=2), nd=(1,), sz=(0,)),
+      n_candidates=Int(2, lo=1, hi=5), n_draws=Pos(10), rng=rng)
+    ops = StrList(["conv 3x3", "skip"])
+    E("nas.darts", "Supernet", darts.Supernet, channels=Pos(2), edges=Pos(1), ops=ops, n_classes=Pos(10),
+      side=Int(8, lo=2))
+    E("nas.darts", "darts_search", darts.darts_search, data=Obj(Lazy(nas_data)), steps=Pos(1), batch_size=Pos(4),
+      w_lr=PosF(3e-3), alpha_lr=PosF(3e-3), channels=Pos(2), edges=Pos(1), ops=ops, seed=Seed())
+    E("fusion.contrastive", "info_nce", contrastive.info_nce, image_emb=Floats(tarr(4, 8), nd=(2,), sz=(-1,), fin=False),
+      text_emb=Floats(tarr(4, 8, seed=1), nd=(2,), sz=(-1,), fin=False), temperature=PosF(0.1))
+    E("fusion.contrastive", "clip_loss", contrastive.clip_loss, logits=Floats(tarr(4, 4), nd=(2,), sz=(-1,), fin=False))
+    caps = np.array([[0, 1, 7], [0, 2, 8]])
+    E("fusion.contrastive", "pack_pairs", contrastive.pack_pairs, images=Floats(arr(2, 3, 16, 16), nd=(4,), sz=(1,)),
+      captions=Ints(caps, nd=(2,), sz=(0, -1), lo=0, hi=11))
+    E("fusion.contrastive", "ClipModel", contrastive.ClipModel, vocab=Pos(12), dim=Pos(8),
+      text=Choice("tokens", ["tokens", "caption"]))
+    clip = functools.lru_cache(None)(lambda: contrastive.ClipModel(12, 8))
+    packed = torch.as_tensor(contrastive.pack_pairs(arr(2, 3, 16, 16), caps))
+    E("fusion.contrastive", "ClipModel.forward", lambda x: clip()(x), x=Floats(packed, nd=(2,), sz=(-1,), empty=True))
+    E("fusion.contrastive", "ClipModel.encode_images", lambda images: clip().encode_images(images),
+      images=Floats(tarr(2, 3, 16, 16), nd=(4,), sz=(1,), empty=True))
+    E("fusion.contrastive", "ClipModel.encode_captions", lambda captions: clip().encode_captions(captions),
+      captions=Ints(torch.as_tensor(caps), nd=(2,), sz=(-1,), lo=0, hi=11, empty=True))
+    E("fusion.contrastive", "recall_at_k", contrastive.recall_at_k, similarity=Floats(arr(4, 5), nd=(2,)),
+      targets=Ints(np.arange(4), nd=(1,), sz=(0,), lo=0, hi=4), k=Int(1, lo=1, hi=5))
+    qs = np.array([[1, 2, 8, 10, 0, 0]] * 3)
+    E("fusion.models", "pack", fmodels.pack, images=Floats(arr(3, 64), nd=(2,), sz=(0, 1)),
+      questions=Ints(qs, nd=(2,), sz=(0, 1), lo=0))
+    fpacked = torch.as_tensor(fmodels.pack(arr(3, 64), qs))
+    E("fusion.models", "unpack", fmodels.unpack, x=Floats(fpacked, nd=(2,), sz=(-1,), empty=True))
+    for cls in (fmodels.ImageOnly, fmodels.TextOnly, fmodels.EarlyFusion, fmodels.LateFusion, fmodels.ConcatFusion,
+                fmodels.FiLMFusion, fmodels.CrossAttentionFusion):
+        extra = {"heads": Pos(2)} if cls is fmodels.CrossAttentionFusion else {}
+        E("fusion.models", cls.__name__, cls, vocab=Pos(21), hidden=Pos(8), **extra)
+        made = functools.lru_cache(None)(lambda cls=cls: cls(21, 8))
+        E("fusion.models", f"{cls.__name__}.forward", lambda x, made=made: made()(x),
+          x=Floats(fpacked, nd=(2,), sz=(-1,), empty=True))
+    E("fusion.models", "ModalityDropout", fmodels.ModalityDropout, model=model, p=Float(0.2, lo=0.0, hi=0.5, hi_open=True))
+    E("fusion.models", "concat_fusion_keras", fmodels.concat_fusion_keras, _tf=True, vocab=Pos(21), hidden=Pos(8))
+    E("fusion.models", "copy_concat_fusion_to_keras", fmodels.copy_concat_fusion_to_keras, _tf=True,
+      model=Obj(Lazy(lambda: fmodels.ConcatFusion(21, 8))), keras_model=Obj(Lazy(lambda: fmodels.concat_fusion_keras(21, 8))))
+
+
+_catalogue()
+
+
+# === running one argument's bad values ===================================================================
+
+@dataclass
+class Tally:
+    """What every bad value did: per (module, function, argument, kind of bad value)."""
+
+    calls: int = 0
+    cases: dict[tuple[str, str, str, str], list[str]] = field(default_factory=dict)  # failures; [] = passed
+
+    def record(self, entry: Entry, arg: str, label: str, failure: str | None) -> None:
+        self.calls += 1
+        fails = self.cases.setdefault((entry.module, entry.name, arg, label), [])
+        if failure and len(fails) < 1:
+            fails.append(failure)
+
+    def summary(self) -> str:
+        cases = len(self.cases)
+        passed = sum(not f for f in self.cases.values())
+        functions = len({k[:2] for k in self.cases})
+        arguments = len({k[:3] for k in self.cases})
+        pct = 100 * passed / cases if cases else 0.0
+        return (f"bad-input catalogue: {functions} functions, {arguments} data arguments, {cases} bad-value cases "
+                f"(function, argument, kind of bad value) tried with {self.calls} calls; {passed} raised ValueError or "
+                f"TypeError naming the argument ({pct:.1f}%), {cases - passed} did not")
+
+
+TALLY = Tally()
+
+
+def _names(message: str, name: str) -> bool:
+    return re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", message) is not None
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        a = _np(value) if not (isinstance(value, torch.Tensor)) else value
+        return f"{type(value).__name__}(dtype={a.dtype}, shape={tuple(a.shape)})"
+    text = repr(value)
+    return text if len(text) <= 50 else text[:47] + "..."
+
+
+@contextlib.contextmanager
+def isolated() -> Any:
+    """Run a call in a scratch directory (a bad path such as 3 or None becomes a file there, not in the
+    repository), without TROIKA_RESULTS_DIR (report() must not write records), quietly."""
+    saved, cwd = os.environ.pop("TROIKA_RESULTS_DIR", None), os.getcwd()
+    scratch = TMP / "cwd"
+    scratch.mkdir(exist_ok=True)
+    os.chdir(scratch)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        os.chdir(cwd)
+        if saved is not None:
+            os.environ["TROIKA_RESULTS_DIR"] = saved
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
+
+
+def attempt(entry: Entry, args: dict[str, Any], name: str) -> str | None:
+    """Call with one bad argument; None if it raised ValueError/TypeError naming ``name``, else what happened."""
+    try:
+        with isolated():
+            entry.call(**args)
+    except (ValueError, TypeError) as exc:
+        if _names(str(exc), name):
+            return None
+        return f"{type(exc).__name__} without naming {name!r}: {str(exc)[:150]}"
+    except Exception as exc:  # noqa: BLE001 - any other exception type is the failure we record
+        return f"{type(exc).__name__} (not ValueError/TypeError): {str(exc)[:150]}"
+    return "returned without an error"
+
+
+def check_argument(entry: Entry, arg: str, examples: int = EXAMPLES) -> dict[str, str]:
+    """Try every kind of bad value of ``arg`` (hypothesis draws the details); return the failures by kind."""
+    kind = entry.args[arg]
+    failures: dict[str, str] = {}
+
+    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def run(data: Any) -> None:
+        for label in kind.labels():
+            args = entry.build()
+            bad = data.draw(kind.bad(label, args[arg]), label=f"{arg}: {label}")
+            args[arg] = bad
+            failure = attempt(entry, args, kind.expect.get(label, arg))
+            TALLY.record(entry, arg, label, failure and f"{label} = {_short(bad)}: {failure}")
+            if failure and label not in failures:
+                failures[label] = f"{_short(bad)} -> {failure}"
+
+    run()
+    return failures
+
+
+def _marks(entry: Entry, *, valid: bool = False) -> list[Any]:
+    marks = [pytest.mark.tf] if entry.tf else []
+    return marks + ([pytest.mark.slow] if valid and entry.slow else [])
+
+
+@pytest.mark.parametrize("entry", [pytest.param(e, id=e.id, marks=_marks(e, valid=True)) for e in CATALOGUE])
+def test_valid_call_succeeds(entry: Entry) -> None:
+    """Each catalogue entry's valid call runs: a catalogue whose calls always fail would test nothing."""
+    with isolated():
+        entry.call(**entry.build())
+
+
+@pytest.mark.parametrize("entry, arg", [pytest.param(e, a, id=f"{e.id}:{a}", marks=_marks(e))
+                                        for e in CATALOGUE for a in e.data_args])
+def test_bad_values_raise_naming_the_argument(entry: Entry, arg: str) -> None:
+    failures = check_argument(entry, arg)
+    assert not failures, f"{entry.id}({arg}=...): " + "; ".join(f"[{k}] {v}" for k, v in failures.items())
+
+
+#: Public callables (from the modules' ``__all__``) deliberately left out of the catalogue, with the reason.
+SKIPPED = {
+    **{f"troikadl.validate.{n}": "the checks themselves (tests/test_validate.py)" for n in tk.validate.__all__},
+    **{f"troikadl.{n}": "a record built by the package and read by readers (a dataclass)" for n in (
+        "bert.pretrain.PretrainSettings", "cnn.ShapeTrace", "compress.measure.Timing", "compress.quantize.QParams",
+        "data.tabular.Split", "data.vqa.VQA", "landscapes.Landscape", "nas.analysis.Interval",
+        "nas.analysis.SelectionOptimism", "nas.benchmark.Data", "nas.darts.DartsResult", "nas.search.SearchResult",
+        "runtime.Runtime", "train.History")},
+    **{f"troikadl.{n}": "takes no data argument" for n in (
+        "runtime.Timer", "runtime.current", "runtime.import_tf", "runtime.quiet", "data.corpus.stdlib_corpus")},
+    "troikadl.runtime.progress": "passes its keywords to tqdm",
+    "troikadl.compress.measure.saved_bytes": "any object torch.save accepts is valid",
+    "troikadl.compress.measure.storage_bytes": "any object torch.save accepts is valid",
+    "troikadl.bert.pretrain.main": "the torchrun command line: argparse checks its arguments",
+    "troikadl.optim.Optimizer": "the abstract base of SGD, RMSProp, Adam and AdamW, which are catalogued",
+}
+
+
+def _public_callables() -> list[str]:
+    """``module.qualname`` of every callable in the ``__all__`` of every public module (grading excluded)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    found = set()
+    for info in pkgutil.walk_packages(tk.__path__, "troikadl."):
+        if info.name.startswith("troikadl.grading") or any(p.startswith("_") for p in info.name.split(".")):
+            continue
+        module = importlib.import_module(info.name)
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if callable(obj) and not inspect.ismodule(obj):
+                found.add(f"{obj.__module__}.{obj.__qualname__}")
+    return sorted(found)
+
+
+def test_the_catalogue_covers_every_public_callable() -> None:
+    """A function added to an ``__all__`` must join the catalogue (or SKIPPED, with a reason)."""
+    entries = {f"troikadl.{e.module}.{e.name}" for e in CATALOGUE}
+    missing = [key for key in _public_callables() if key not in SKIPPED
+               and not any(e == key or e.startswith(key + ".") for e in entries)]
+    assert not missing, f"public callables missing from the bad-input catalogue: {missing}"
+    assert not set(SKIPPED) - set(_public_callables()), "SKIPPED names something that is no longer public"
+
+
+def test_zz_summary() -> None:
+    """The counts of this run, for the record (``-rP`` shows them); run alone, it runs the catalogue first."""
+    if not TALLY.cases:
+        for entry in CATALOGUE:
+            for arg in entry.data_args:
+                check_argument(entry, arg)
+    print(TALLY.summary())
+
+
+def test_the_harness_catches_a_silent_function() -> None:
+    """A function that accepts anything, or raises without naming, fails the check (the test can fail)."""
+    silent = Entry("test", "silent", lambda x: None, {"x": Floats(arr(3, 2))})
+    assert set(check_argument(silent, "x", examples=1)) == set(silent.args["x"].labels())
+    def vague(x: Any) -> None:
+        raise ValueError("bad input")
+
+    vague = Entry("test", "vague", vague, {"x": Floats(arr(3, 2))})
+    assert check_argument(vague, "x", examples=1)
+    named = Entry("test", "named", lambda x: tk.validate.as_float_array(x, "x", ndim=2, nonempty=True),
+                  {"x": Floats(arr(3, 2), nd=(2,))})
+    assert check_argument(named, "x", examples=1) == {}
+    for key in [k for k in TALLY.cases if k[0] == "test"]:  # keep the catalogue's counts clean
+        del TALLY.cases[key]
+
+
+def run_report(modules: list[str]) -> int:
+    """Run the catalogue outside pytest; print the failures grouped by module, and the counts."""
+    by_module: dict[str, list[str]] = defaultdict(list)
+    for entry in CATALOGUE:
+        if modules and not any(entry.module == m or entry.module.startswith(m + ".") for m in modules):
+            continue
+        try:
+            with isolated():
+                entry.call(**entry.build())
+        except Exception as exc:  # noqa: BLE001
+            by_module[entry.module].append(f"{entry.name}: the VALID call failed: {type(exc).__name__}: {exc}")
+        for arg in entry.data_args:
+            for label, what in check_argument(entry, arg).items():
+                by_module[entry.module].append(f"{entry.name}({arg}) [{label}] {what}")
+    for module in sorted(by_module):
+        print(f"\n== troikadl.{module}: {len(by_module[module])} failing")
+        for line in by_module[module]:
+            print("  " + line)
+    print("\n" + TALLY.summary())
+    return 1 if by_module else 0
+
+
+if __name__ == "__main__":
+    if "--report" not in sys.argv:
+        sys.exit("usage: python tests/test_bad_input.py --report [module ...]   (e.g. neuron data compress.quantize)")
+    sys.exit(run_report([a for a in sys.argv[1:] if a != "--report"]))
