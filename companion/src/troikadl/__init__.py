@@ -6,7 +6,7 @@ TensorFlow is never imported here: call :func:`import_tf` in the section that ne
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from . import (attention, autograd, cnn, compress, conv, data, gradcheck, grading, landscapes, nas, neuron, nn, optim,
                plot, rnn, transformer, twins, validate)
