@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import troikadl as tk
 from troikadl.autograd import Tensor, cross_entropy, mse, unbroadcast
 from troikadl.gradcheck import gradcheck, numerical_gradient, relative_error
-from troikadl.nn import MLP, sgd_step, zero_grad
+from troikadl.nn import MLP, Linear, sgd_step, zero_grad
 
 TOL = 1e-12  # float64; the bound
 
@@ -191,6 +191,42 @@ def test_clear_errors():
         MLP([6, 3])(np.ones((2, 5)))
     with pytest.raises(ValueError, match="activation must be"):
         MLP([6, 3], "gelu")
+
+
+def test_layers_name_their_bad_arguments():
+    with pytest.raises(TypeError, match="rng must be a NumPy Generator"):
+        Linear(3, 2, rng=0)
+    for dtype in ("abc", None, np.int64):
+        with pytest.raises(TypeError, match="dtype must be np.float32 or np.float64"):
+            MLP([3, 2], dtype=dtype)
+    with pytest.raises(TypeError, match="sizes must be a list"):
+        MLP(3)
+    with pytest.raises(ValueError, match=r"sizes\[0\] must be >= 1"):
+        MLP([0, 4, 2])
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        MLP([3, 2], seed=0.5)
+    with pytest.raises(ValueError, match=r"x must have shape \(batch, 3\)"):
+        Linear(3, 2, rng=np.random.default_rng(0))(Tensor(np.ones((4, 4))))
+    with pytest.raises(ValueError, match="x must be finite"):
+        MLP([3, 2])(np.array([[1.0, np.nan, 0.0]]))
+    with pytest.raises(TypeError, match="params must be a list of Tensors"):
+        zero_grad(Tensor(np.ones(3)))
+    with pytest.raises(TypeError, match=r"params\[0\] must be an autograd Tensor"):
+        sgd_step([3, "a"], 0.1)
+    with pytest.raises(ValueError, match="params must hold at least one Tensor"):
+        sgd_step([], 0.1)
+
+
+def test_valid_layer_inputs_still_work():
+    lin = Linear(3, 2, rng=np.random.default_rng(0), dtype="float32")
+    assert lin.W.data.dtype == np.float32
+    x = np.arange(6).reshape(2, 3)  # integers become floats, like the other checked arrays
+    np.testing.assert_allclose(lin(x).data, x @ lin.W.data + lin.b.data, rtol=1e-6)
+    assert MLP([3, 2])(np.ones((0, 3))).shape == (0, 2)  # an empty batch is a batch
+    p = Tensor(np.ones(2), requires_grad=True)
+    p.grad = np.array([1.0, -1.0])
+    sgd_step((q for q in [p]), 0.5)  # any iterable of Tensors, a generator included
+    assert p.data.tolist() == [0.5, 1.5]
 
 
 def test_mlp_learns_digits_quickly():

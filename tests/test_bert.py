@@ -152,9 +152,10 @@ def test_masking_proportions():
     ({"proportions": (0.8, 0.1, 0.2)}, ValueError, "proportions .* must sum to 1"),
     ({"proportions": (1.2, -0.1, -0.1)}, ValueError, r"proportions\[0\] must be in"),
     ({"proportions": (0.8, 0.2)}, TypeError, "proportions must be three numbers"),
-    ({"mask_id": 1000}, ValueError, r"mask_id must be in \[0, 1000\)"),
+    ({"mask_id": 1000}, ValueError, r"mask_id must be <= 999, got 1000"),
     ({"mask_id": 4.0}, TypeError, "mask_id must be an integer"),
-    ({"first_regular_id": -1}, ValueError, "first_regular_id must be in"),
+    ({"first_regular_id": -1}, ValueError, "first_regular_id must be >= 0"),
+    ({"mask_id": True}, TypeError, "mask_id must be an integer"),
     ({"vocab_size": 0}, ValueError, "vocab_size must be > 0"),
     ({"rng": 0}, TypeError, "rng must be a numpy.random.Generator"),
 ])

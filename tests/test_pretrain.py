@@ -149,7 +149,7 @@ def test_shuffle_words():
         shuffle_words("word.", rng)
     with pytest.raises(ValueError, match="at least two different words"):
         shuffle_words("no no no", rng)
-    with pytest.raises(TypeError, match="sentence must be a str"):
+    with pytest.raises(TypeError, match="sentence must be a string"):
         shuffle_words(["a", "b"], rng)
 
 
@@ -159,9 +159,9 @@ def test_finetune_bad_arguments(small):
     tok, data = small
     with pytest.raises(TypeError, match="sentences must be a list of strings"):
         word_order_task("One sentence here.", tok)
-    with pytest.raises(TypeError, match=r"sentences\[1\] must be a str"):
+    with pytest.raises(TypeError, match=r"sentences\[1\] is int 3"):
         word_order_task(["One two three.", 3], tok)
-    with pytest.raises(ValueError, match="sentences must not be empty"):
+    with pytest.raises(ValueError, match="sentences must hold at least one string"):
         word_order_task([], tok)
     with pytest.raises(TypeError, match="tok must be a WordPiece"):
         word_order_task(["One two three."], {"one": 1})
@@ -171,7 +171,7 @@ def test_finetune_bad_arguments(small):
         BertClassifier(_model(tok), 1)
     with pytest.raises(TypeError, match="bert must be a troikadl Bert"):
         BertClassifier(torch.nn.Linear(2, 2), 2)
-    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+    with pytest.raises(TypeError, match="x must be a torch tensor"):
         BertClassifier(_model(tok), 2)(as_inputs(data))
     with pytest.raises(TypeError, match="data must be a PairData"):
         as_inputs(data.ids)
@@ -179,10 +179,14 @@ def test_finetune_bad_arguments(small):
 
 def test_pretrain_bad_arguments(small):
     tok, data = small
-    with pytest.raises(ValueError, match="nsp must hold one label per pair"):
+    with pytest.raises(ValueError, match=r"nsp must have one label per sample \(1\), got 2"):
         encode_pairs([("A b.", "C d.")], [1, 0], tok)
-    with pytest.raises(TypeError, match="nsp must hold integer labels"):
+    with pytest.raises(ValueError, match="nsp must hold whole-number class labels"):
         encode_pairs([("A b.", "C d.")], [0.5], tok)
+    with pytest.raises(ValueError, match=r"nsp must only hold labels \[0, 1\], got also \[2\]"):
+        encode_pairs([("A b.", "C d.")], [2], tok)
+    assert encode_pairs([("A b.", "C d.")], [2], tok, n_classes=3).nsp.tolist() == [2]
+    assert encode_pairs([("A b.", "C d.")], [True], tok).nsp.tolist() == [1]
     with pytest.raises(TypeError, match=r"pairs\[0\] must be a pair of strings"):
         encode_pairs(["A b."], [1], tok)
     with pytest.raises(ValueError, match="max_length must be at least 3"):
@@ -205,3 +209,50 @@ def test_pretrain_bad_arguments(small):
         pretrain(_model(tok), data, PretrainSettings(steps=1, batch_size=8), stop_after=0)
     with pytest.raises(ValueError, match="batches must be > 0"):
         masked_accuracy(_model(tok), data, batches=0)
+
+
+def test_subset_takes_indices_or_a_mask_and_refuses_the_rest(small):
+    _, data = small
+    n = len(data.ids)
+    mask = np.arange(n) % 3 == 0
+    by_mask, by_index = data.subset(mask), data.subset(np.flatnonzero(mask))
+    assert np.array_equal(by_mask.ids, data.ids[mask]) and np.array_equal(by_index.nsp, data.nsp[mask])
+    assert np.array_equal(data.subset([-1]).ids, data.ids[-1:])
+    assert len(data.subset(np.array([], dtype=int)).ids) == 0
+    for rows, error, match in [(mask[:-1], ValueError, r"rows, as a boolean mask, must have one entry per pair"),
+                               ([n], ValueError, r"rows must hold values in \[-\d+, \d+\]"),
+                               ([-n - 1], ValueError, "rows must hold values in"),
+                               (np.array([0.5]), ValueError, "rows must hold whole numbers"),
+                               (np.array([[0, 1]]), ValueError, "rows must be 1-D"),
+                               (None, TypeError, "rows must be an array of numbers"),
+                               (["0"], TypeError, "rows must hold numbers")]:
+        with pytest.raises(error, match=match):
+            data.subset(rows)
+
+
+def test_new_argument_checks_name_the_argument(small):
+    from troikadl.bert.finetune import BertClassifier, as_inputs, topic_task, word_order_task
+
+    tok, data = small
+    for std, error in [(float("nan"), ValueError), (float("inf"), ValueError), (-0.5, ValueError), (0.0, ValueError),
+                       (True, TypeError)]:
+        with pytest.raises(error, match="std must be"):
+            _model(tok).reset_parameters(std)
+    for seed, error in [(0.5, TypeError), (0.0, TypeError), (True, TypeError), (None, TypeError), (-3, ValueError)]:
+        with pytest.raises(error, match="seed must be"):
+            word_order_task(["One two three."], tok, seed=seed)
+    with pytest.raises(TypeError, match=r"documents\[0\] is a single string"):
+        topic_task(["One two three.", "Four five six."], ["os", "re"], tok)
+    with pytest.raises(TypeError, match=r"documents\[0\] must hold only strings"):
+        topic_task([[1, 2]], ["os"], tok)
+    with pytest.raises(TypeError, match="modules must be a list of strings"):
+        topic_task([["One two three."]], None, tok)
+    with pytest.raises(TypeError, match="data must be a PairData"):
+        masked_accuracy(_model(tok), "model")
+    x = torch.as_tensor(as_inputs(data)[:2])
+    for bad in (x.clone().index_put_((torch.tensor(0), torch.tensor(0), torch.tensor(1)), torch.tensor(len(tok))),
+                x.clone().index_put_((torch.tensor(0), torch.tensor(1), torch.tensor(1)), torch.tensor(-1))):
+        with pytest.raises(ValueError, match=r"^x \(ids, segments, attention"):
+            BertClassifier(_model(tok), 2)(bad)
+    with pytest.raises(TypeError, match="x must hold integers"):
+        BertClassifier(_model(tok), 2)(x.double())

@@ -7,11 +7,45 @@ from typing import Any, Iterable
 import numpy as np
 
 from .autograd import Tensor
-from .validate import check_positive
+from .validate import as_float_array, check_instance, check_int, check_positive
 
 __all__ = ["Linear", "MLP", "sgd_step", "zero_grad"]
 
 _INIT_GAIN = {"he": 2.0, "lecun": 1.0}
+
+
+def _check_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` as ``np.float32`` or ``np.float64`` (NumPy would read None as float64: refused here)."""
+    try:
+        ok = dtype is not None and np.dtype(dtype) in (np.float32, np.float64)
+    except TypeError:  # 'abc', 3...
+        ok = False
+    if not ok:
+        raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}")
+    return np.dtype(dtype)
+
+
+def _as_input(x: Any, n_in: int) -> Tensor:
+    """``x`` as a Tensor of shape (batch, n_in). An array must hold finite real numbers (ints become
+    float64); a Tensor is passed on as it is, since the engine's values may legitimately diverge."""
+    if not isinstance(x, Tensor):
+        arr = as_float_array(x, "x", ndim=2, dtype=None)
+        x = Tensor(arr if arr.dtype.kind == "f" else arr.astype(np.float64))
+    if x.data.ndim != 2 or x.shape[1] != n_in:
+        raise ValueError(f"x must have shape (batch, {n_in}), got {x.shape}")
+    return x
+
+
+def _as_params(params: Any) -> list[Tensor]:
+    """``params`` as a non-empty list of Tensors (a bare Tensor is refused: wrap it in a list)."""
+    if isinstance(params, Tensor) or not isinstance(params, Iterable):
+        raise TypeError(f"params must be a list of Tensors (e.g. model.parameters()), got {type(params).__name__}")
+    params = list(params)
+    if not params:
+        raise ValueError("params must hold at least one Tensor, got an empty list")
+    for i, p in enumerate(params):
+        check_instance(p, f"params[{i}]", Tensor, "an autograd Tensor")
+    return params
 
 
 class Linear:
@@ -29,13 +63,16 @@ class Linear:
                  dtype: type = np.float64) -> None:
         check_positive(n_in, "n_in", integer=True)
         check_positive(n_out, "n_out", integer=True)
+        check_instance(rng, "rng", np.random.Generator, "a NumPy Generator (np.random.default_rng(seed))")
+        dtype = _check_dtype(dtype)
         if init not in _INIT_GAIN:
             raise ValueError(f"init must be one of {sorted(_INIT_GAIN)}, got {init!r}")
         std = np.sqrt(_INIT_GAIN[init] / n_in)
         self.W = Tensor(rng.normal(0.0, std, (n_in, n_out)).astype(dtype), requires_grad=True)
         self.b = Tensor(np.zeros(n_out, dtype=dtype), requires_grad=True)
 
-    def __call__(self, x: Tensor) -> Tensor:
+    def __call__(self, x: Tensor | np.ndarray) -> Tensor:
+        x = _as_input(x, self.W.shape[0])
         return x @ self.W + self.b
 
     def parameters(self) -> list[Tensor]:
@@ -52,11 +89,15 @@ class MLP:
 
     def __init__(self, sizes: Iterable[int], activation: str = "relu", *, seed: int = 0,
                  init: str | None = None, dtype: type = np.float64) -> None:
-        sizes = list(sizes)
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
+            raise TypeError(f"sizes must be a list of layer sizes such as [64, 32, 10], got {sizes!r}")
+        sizes = [check_int(n, f"sizes[{i}]", min=1) for i, n in enumerate(sizes)]
         if len(sizes) < 2:
             raise ValueError(f"sizes must list at least an input and an output size, got {sizes}")
         if activation not in ("relu", "tanh", "sigmoid"):
             raise ValueError(f"activation must be 'relu', 'tanh' or 'sigmoid', got {activation!r}")
+        seed = check_int(seed, "seed", min=0)
+        dtype = _check_dtype(dtype)
         init = init or ("he" if activation == "relu" else "lecun")
         rng = np.random.default_rng(seed)
         self.activation = activation
@@ -64,10 +105,7 @@ class MLP:
         self.pre_activations: list[Tensor] = []
 
     def __call__(self, x: Tensor | np.ndarray) -> Tensor:
-        h = x if isinstance(x, Tensor) else Tensor(x)
-        n_in = self.layers[0].W.shape[0]
-        if h.data.ndim != 2 or h.shape[1] != n_in:
-            raise ValueError(f"x must have shape (batch, {n_in}), got {h.shape}")
+        h = _as_input(x, self.layers[0].W.shape[0])
         self.pre_activations = []
         for i, layer in enumerate(self.layers):
             h = layer(h)
@@ -113,12 +151,14 @@ class MLP:
 
 def zero_grad(params: Iterable[Tensor]) -> None:
     """Forget accumulated gradients (leaves add up gradients over backward passes, as in PyTorch)."""
+    params = _as_params(params)
     for p in params:
         p.grad = None
 
 
 def sgd_step(params: Iterable[Tensor], lr: float) -> None:
     """Plain gradient descent: ``p <- p - lr * dL/dp`` for every parameter (chapter 3 does better)."""
+    params = _as_params(params)
     check_positive(lr, "lr")
     for p in params:
         if p.grad is not None:

@@ -2,7 +2,7 @@
 
 from .masking import IGNORE, mask_tokens
 from .model import Bert, BertSettings, to_huggingface
-from .wordpiece import SPECIALS, WordPiece, pretokenize
+from .wordpiece import SPECIALS, WordPiece, normalize, pretokenize
 
-__all__ = ["SPECIALS", "WordPiece", "pretokenize", "IGNORE", "mask_tokens", "Bert", "BertSettings",
+__all__ = ["SPECIALS", "WordPiece", "normalize", "pretokenize", "IGNORE", "mask_tokens", "Bert", "BertSettings",
            "to_huggingface"]

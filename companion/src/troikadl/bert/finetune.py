@@ -9,15 +9,15 @@ alone give it away.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from ..validate import check_positive
+from ..validate import as_tensor, check_instance, check_int, check_positive, check_str, check_str_list
 from .model import Bert
-from .pretrain import PairData, _check_strings, encode_pairs
+from .pretrain import PairData, encode_pairs
 from .wordpiece import WordPiece
 
 __all__ = ["BertClassifier", "shuffle_words", "word_order_task", "TOPICS", "topic_task", "as_inputs"]
@@ -50,12 +50,14 @@ class BertClassifier(nn.Module):
         self.bert, self.head = bert, nn.Linear(bert.settings.hidden, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` stacks ids, segments and attention mask: (batch, 3, length)."""
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        """``x`` stacks ids, segments and attention mask: an integer tensor (batch, 3, length)."""
+        x = as_tensor(x, "x", dtype="integer", convert=False)
         if x.dim() != 3 or x.shape[1] != 3:
             raise ValueError(f"x must be (batch, 3, length): ids, segments, attention; got {tuple(x.shape)}")
-        h = self.bert.encode(x[:, 0], x[:, 1], x[:, 2])
+        try:
+            h = self.bert.encode(x[:, 0], x[:, 1], x[:, 2])
+        except ValueError as exc:  # a token id, segment or mask value out of range: say it is in x
+            raise ValueError(f"x (ids, segments, attention stacked on axis 1) is invalid: {exc}") from None
         return self.head(torch.tanh(self.bert.pooler(h[:, 0])))
 
 
@@ -66,8 +68,8 @@ def as_inputs(data: PairData) -> np.ndarray:
     return np.stack([data.ids, data.segments, data.attention], axis=1)
 
 
-def _single(sentences: list[str], labels: Any, tok: WordPiece, max_length: int) -> PairData:
-    return encode_pairs([(s, "") for s in sentences], labels, tok, max_length)
+def _single(sentences: list[str], labels: Any, tok: WordPiece, max_length: int, n_classes: int) -> PairData:
+    return encode_pairs([(s, "") for s in sentences], labels, tok, max_length, n_classes=n_classes)
 
 
 #: A sentence's final run of punctuation, e.g. "." or ")." or "?".
@@ -82,10 +84,8 @@ def shuffle_words(sentence: str, rng: np.random.Generator, *, keep_end: bool = T
     sentence ends as the real one does; otherwise it moves with the word it is attached to. With
     ``keep_first``, the first word stays first too, and only the words after it are shuffled.
     """
-    if not isinstance(sentence, str):
-        raise TypeError(f"sentence must be a str, got {type(sentence).__name__}")
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    check_str(sentence, "sentence")
+    check_instance(rng, "rng", np.random.Generator, "a numpy.random.Generator (np.random.default_rng(seed))")
     end = _FINAL_PUNCTUATION.search(sentence) if keep_end else None
     body, end = (sentence[:end.start()], end.group()) if end else (sentence, "")
     words = body.split()
@@ -109,12 +109,11 @@ def word_order_task(sentences: list[str], tok: WordPiece, *, seed: int = 0, max_
     ``keep_first=True`` keeps the first word in place as well, so that only the order of the words after
     it tells the two versions apart.
     """
-    _check_strings(sentences, "sentences")
-    if not isinstance(tok, WordPiece):
-        raise TypeError(f"tok must be a WordPiece, got {type(tok).__name__}")
-    rng = np.random.default_rng(seed)
+    sentences = check_str_list(sentences, "sentences")
+    check_instance(tok, "tok", WordPiece)
+    rng = np.random.default_rng(check_int(seed, "seed", min=0))
     shuffled = [shuffle_words(s, rng, keep_end=keep_end, keep_first=keep_first) for s in sentences]
-    return _single(list(sentences) + shuffled, [1] * len(sentences) + [0] * len(shuffled), tok, max_length)
+    return _single(sentences + shuffled, [1] * len(sentences) + [0] * len(shuffled), tok, max_length, 2)
 
 
 def topic_task(documents: Any, modules: Any, tok: WordPiece, *, max_length: int = 48) -> PairData:
@@ -123,11 +122,19 @@ def topic_task(documents: Any, modules: Any, tok: WordPiece, *, max_length: int 
     ``documents`` are lists of sentences (a :class:`~troikadl.data.corpus.Corpus`'s ``documents``) and
     ``modules`` the module each one comes from.
     """
-    documents, modules = list(documents), list(modules)
+    if isinstance(documents, (str, bytes)) or not isinstance(documents, Iterable):
+        raise TypeError(f"documents must be a list of documents, each a list of sentences (a Corpus's "
+                        f"documents), got {type(documents).__name__}")
+    documents = list(documents)
+    for i, doc in enumerate(documents):
+        if isinstance(doc, str):
+            raise TypeError(f"documents must be a list of documents, each a list of sentences, but documents[{i}] "
+                            f"is a single string (for one document of sentences, pass [sentences])")
+        check_str_list(doc, f"documents[{i}]", nonempty=False)
+    modules = check_str_list(modules, "modules")
     if len(documents) != len(modules):
         raise ValueError(f"documents and modules must have the same length, got {len(documents)} and {len(modules)}")
-    if not all(isinstance(m, str) for m in modules):
-        raise TypeError("modules must be module names (str)")
+    check_instance(tok, "tok", WordPiece)
     index = {m: i for i, ms in enumerate(TOPICS.values()) for m in ms}
     sentences, labels = [], []
     for doc, module in zip(documents, modules):
@@ -137,4 +144,4 @@ def topic_task(documents: Any, modules: Any, tok: WordPiece, *, max_length: int 
             labels += [index[root]] * len(doc)
     if not sentences:
         raise ValueError("no document comes from a module listed in TOPICS")
-    return _single(sentences, labels, tok, max_length)
+    return _single(sentences, labels, tok, max_length, len(TOPICS))

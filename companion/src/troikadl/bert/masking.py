@@ -6,20 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from ..validate import check_in_range, check_positive
+from ..validate import check_in_range, check_instance, check_int, check_positive
 
 __all__ = ["IGNORE", "mask_tokens"]
 
 #: Label of positions that were not selected: PyTorch's cross-entropy skips them (``ignore_index``).
 IGNORE = -100
-
-
-def _check_id(value: Any, name: str, vocab_size: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer token id, got {type(value).__name__}")
-    if not 0 <= value < vocab_size:
-        raise ValueError(f"{name} must be in [0, {vocab_size}), got {value}")
-    return int(value)
 
 
 def mask_tokens(ids: Any, special: Any, *, vocab_size: int, mask_id: int, rng: np.random.Generator,
@@ -34,11 +26,9 @@ def mask_tokens(ids: Any, special: Any, *, vocab_size: int, mask_id: int, rng: n
     the original token at selected positions, :data:`IGNORE` elsewhere.
     """
     check_positive(vocab_size, "vocab_size", integer=True)
-    mask_id = _check_id(mask_id, "mask_id", vocab_size)
-    first_regular_id = _check_id(first_regular_id, "first_regular_id", vocab_size)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got "
-                        f"{type(rng).__name__}")
+    mask_id = check_int(mask_id, "mask_id", min=0, max=vocab_size - 1)
+    first_regular_id = check_int(first_regular_id, "first_regular_id", min=0, max=vocab_size - 1)
+    check_instance(rng, "rng", np.random.Generator, "a numpy.random.Generator (np.random.default_rng(seed))")
     check_in_range(p, "p", 0.0, 1.0)
     if not (isinstance(proportions, (tuple, list)) and len(proportions) == 3):
         raise TypeError(f"proportions must be three numbers (mask, random, unchanged), got {proportions!r}")

@@ -78,7 +78,11 @@ class Bert(nn.Module):
         self.reset_parameters(s.init_std)
 
     def reset_parameters(self, std: float) -> None:
-        """N(0, std) for every weight matrix and embedding, zeros for biases, (1, 0) for layer norms."""
+        """N(0, std) for every weight matrix and embedding, zeros for biases, (1, 0) for layer norms.
+
+        ``std`` is a finite positive number (BERT uses 0.02).
+        """
+        std = check_positive(std, "std")
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(m.weight, 0.0, std)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..validate import check_positive
+from ..validate import as_int_array, as_labels, check_instance, check_int, check_positive
 from .masking import IGNORE, mask_tokens
 from .model import Bert, BertSettings
 from .wordpiece import WordPiece
@@ -52,17 +52,6 @@ class PretrainSettings:
         check_positive(self.seed, "seed", integer=True, allow_zero=True)
 
 
-def _check_strings(texts: Any, name: str) -> None:
-    """``texts`` must be a non-empty list (or tuple) of strings."""
-    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
-        raise TypeError(f"{name} must be a list of strings, got {type(texts).__name__}")
-    if not texts:
-        raise ValueError(f"{name} must not be empty")
-    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-    if bad is not None:
-        raise TypeError(f"{name}[{bad}] must be a str, got {type(texts[bad]).__name__}")
-
-
 @dataclass
 class PairData:
     """Encoded sentence pairs: ids, segments, attention mask, special-token mask (n, L) and NSP labels (n,)."""
@@ -84,15 +73,28 @@ class PairData:
             raise ValueError(f"nsp must hold one label per row ({self.ids.shape[0]}), got shape {self.nsp.shape}")
 
     def subset(self, rows: Any) -> "PairData":
-        """The pairs at ``rows`` (an index array or a boolean mask)."""
+        """The pairs at ``rows``: 1-D integer indices in ``[-n, n)``, or a boolean mask of length n."""
+        n = len(self.ids)
+        try:
+            mask = np.asarray(rows.detach().cpu() if isinstance(rows, torch.Tensor) else rows)
+        except (ValueError, TypeError):  # ragged lists: as_int_array names the argument
+            mask = None
+        if mask is not None and mask.dtype == bool:
+            if mask.shape != (n,):
+                raise ValueError(f"rows, as a boolean mask, must have one entry per pair ({n},), got shape {mask.shape}")
+            rows = np.flatnonzero(mask)
+        else:
+            rows = as_int_array(rows, "rows", ndim=1, min=-n, max=n - 1)
         return PairData(self.ids[rows], self.segments[rows], self.attention[rows], self.special[rows],
                         self.nsp[rows], self.vocab_size, self.mask_id)
 
 
-def encode_pairs(pairs: list[tuple[str, str]], nsp: Any, tok: WordPiece, max_length: int = 48) -> PairData:
+def encode_pairs(pairs: list[tuple[str, str]], nsp: Any, tok: WordPiece, max_length: int = 48, *,
+                 n_classes: int = 2) -> PairData:
     """[CLS] A [SEP] B [SEP], trimmed to ``max_length`` (longer sentence first) and padded.
 
-    ``nsp`` holds one integer label per pair (for a classification task, its class).
+    ``nsp`` holds one label per pair in ``[0, n_classes)``: for next-sentence prediction 1 (B follows A)
+    or 0 (``n_classes=2``, the default); for a classification task, the pair's class.
     """
     if not isinstance(pairs, (list, tuple)):
         raise TypeError(f"pairs must be a list of (sentence A, sentence B) tuples, got {type(pairs).__name__}")
@@ -106,11 +108,8 @@ def encode_pairs(pairs: list[tuple[str, str]], nsp: Any, tok: WordPiece, max_len
     check_positive(max_length, "max_length", integer=True)
     if max_length < 3:
         raise ValueError(f"max_length must be at least 3 ([CLS] and two [SEP]), got {max_length}")
-    labels = np.asarray(nsp)
-    if labels.shape != (len(pairs),):
-        raise ValueError(f"nsp must hold one label per pair ({len(pairs)}), got shape {labels.shape}")
-    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"nsp must hold integer labels, got dtype {labels.dtype}")
+    n_classes = check_int(n_classes, "n_classes", min=2)
+    labels = as_labels(nsp, "nsp", n=len(pairs), allowed=tuple(range(n_classes)))
     ids = np.full((len(pairs), max_length), tok.pad_id)
     seg, att = np.zeros_like(ids), np.zeros_like(ids)
     for r, (a, b) in enumerate(pairs):
@@ -121,7 +120,7 @@ def encode_pairs(pairs: list[tuple[str, str]], nsp: Any, tok: WordPiece, max_len
         ids[r, :len(row)], att[r, :len(row)] = row, 1
         seg[r, len(ta) + 2:len(row)] = 1
     special = np.isin(ids, [tok.pad_id, tok.cls_id, tok.sep_id])
-    return PairData(ids, seg, att, special, labels.astype(np.int64), len(tok), tok.mask_id)
+    return PairData(ids, seg, att, special, labels, len(tok), tok.mask_id)
 
 
 def batch_for_step(data: PairData, step: int, batch_size: int, seed: int) -> dict[str, np.ndarray]:
@@ -225,6 +224,7 @@ def masked_accuracy(model: Bert, data: PairData, *, batches: int = 10, batch_siz
     """Share of masked tokens the model predicts exactly, over ``batches`` seeded held-out batches."""
     if not isinstance(model, Bert):
         raise TypeError(f"model must be a troikadl Bert, got {type(model).__name__}")
+    check_instance(data, "data", PairData, "a PairData (from encode_pairs or a task)")
     check_positive(batches, "batches", integer=True)
     check_positive(batch_size, "batch_size", integer=True)
     model.eval()

@@ -3,7 +3,11 @@
 Every module in ``sys.stdlib_module_names`` that imports cleanly (skipping GUI, test and joke modules)
 contributes the docstrings of itself and of the classes, methods and functions it defines. They are split into
 sentences, and a sentence is kept if it has 4 to 40 words and is mostly letters. The result is
-deterministic for a given Python version; :attr:`Corpus.sha256` fingerprints it.
+deterministic for a given Python installation, not for a Python version alone: which modules import
+cleanly, and so contribute, depends also on the operating system (``winreg`` on Windows, ``fcntl``,
+``grp`` and ``pwd`` on Unix) and on how Python was built (optional extension modules such as
+``readline``, ``_sqlite3`` or ``_lzma``, without which ``sqlite3`` or ``lzma`` fail to import).
+:attr:`Corpus.sha256` fingerprints the result; ``Corpus.python`` records only the version.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ class Corpus:
     """Sentences grouped by the docstring they come from (``documents``), and their provenance."""
 
     documents: tuple[tuple[str, ...], ...]
-    python: str
+    python: str  # the Python version; the corpus also depends on the OS and the build, see sha256
     sha256: str
     modules: tuple[str, ...] = ()  # the module each document comes from
 
@@ -87,7 +91,9 @@ def stdlib_corpus() -> Corpus:
     """Build (once per process) the standard-library docstring corpus. Takes a second or two.
 
     It is built in a fresh, isolated Python process (``python -I -m troikadl.data.corpus``): which
-    modules the calling process has already imported would otherwise change a few docstrings.
+    modules the calling process has already imported would otherwise change a few docstrings. The
+    sentences depend on the Python version, the operating system and the build (which optional modules
+    exist); compare ``sha256`` to know whether two machines built the same corpus.
     """
     import json
     import subprocess
