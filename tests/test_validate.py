@@ -211,3 +211,18 @@ def test_check_shape_instance_callable():
         v.check_instance(3, "rng", np.random.Generator)
     with pytest.raises(TypeError, match="loss must be a function, got str 'mse'"):
         v.check_callable("mse", "loss")
+
+
+def test_check_float_tensor_converts_nothing_and_skips_values_on_meta():
+    import torch
+
+    x = torch.ones(2, 3, dtype=torch.float64)
+    assert v.check_float_tensor(x, "w", ndim=2) is x  # no copy, dtype kept
+    meta = torch.empty(2, 3, device="meta")
+    assert v.check_float_tensor(meta, "w") is meta  # no values to check on the meta device
+    for bad, exc, words in [(np.ones((2, 3)), TypeError, "w must be a torch tensor"),
+                            (torch.ones(2, 3, dtype=torch.int64), TypeError, "w must be a floating-point tensor"),
+                            (torch.ones(3), ValueError, "w must be 2-D"),
+                            (torch.tensor([[1.0, float("nan")]]), ValueError, "w must be finite")]:
+        with pytest.raises(exc, match=words):
+            v.check_float_tensor(bad, "w", ndim=2)

@@ -26,7 +26,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["as_features", "as_labels", "as_float_array", "as_int_array", "as_tensor", "check_int", "check_float",
+__all__ = ["as_features", "as_labels", "as_float_array", "as_int_array", "as_tensor", "check_float_tensor",
+           "check_int", "check_float",
            "check_positive", "check_in_range", "check_bool", "check_str", "check_choice", "check_str_list",
            "check_shape", "check_same_length", "check_instance", "check_callable"]
 
@@ -176,6 +177,24 @@ def as_tensor(x: Any, name: str, *, ndim: int | Sequence[int] | None = None, dty
     if dtype == "floating" and not x.is_floating_point():
         x = x.to(torch.get_default_dtype())
     if finite and x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} must be finite, but it holds NaN or infinity")
+    return x
+
+
+def check_float_tensor(x: Any, name: str, *, ndim: int | None = None, finite: bool = True) -> Any:
+    """Check that ``x`` is a floating-point torch tensor (of ``ndim`` dimensions), finite if ``finite``.
+
+    Unlike :func:`as_tensor` nothing is converted: a transform that must keep its input's dtype and device
+    takes only tensors. A tensor on the ``meta`` device has no values, so its finiteness is not checked.
+    """
+    import torch
+
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch tensor, got {_got(x)}")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"{name} must be a floating-point tensor (float32 or float64), got {x.dtype}")
+    _check_ndim(tuple(x.shape), name, ndim)
+    if finite and x.device.type != "meta" and not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} must be finite, but it holds NaN or infinity")
     return x
 

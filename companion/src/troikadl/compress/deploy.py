@@ -16,8 +16,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..validate import as_float_array, check_positive
-from ._checks import check_int, check_module
+from ..validate import as_float_array, check_int, check_positive
+from ._checks import check_module
 
 __all__ = ["torch_dynamic_int8", "torch_static_int8", "export_onnx", "OnnxModel", "onnx_dynamic_int8",
            "tflite_convert", "TFLiteModel", "file_bytes"]
@@ -156,7 +156,7 @@ def export_onnx(model: Any, path: str | os.PathLike[str], n_features: int) -> Pa
     """
     import torch
 
-    check_int(n_features, "n_features", low=1)
+    check_int(n_features, "n_features", min=1)
     path = _path(path, "path")
     example = torch.zeros(2, n_features)
     ref = _float32_copy(model)

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..validate import check_in_range, check_positive
-from ._checks import check_float_tensor
+from ..validate import check_float_tensor, check_in_range, check_positive
 
 __all__ = ["IGNORE", "distillation_loss", "Distiller"]
 

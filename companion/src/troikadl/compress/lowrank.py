@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..validate import as_float_array
-from ._checks import check_bool, check_float_tensor, check_int
+from ..validate import as_float_array, check_bool, check_float_tensor, check_int
 
 __all__ = ["truncated_svd", "low_rank_linear", "factorize_mlp", "break_even_rank"]
 
@@ -51,8 +50,8 @@ def truncated_svd(W: Any, rank: int) -> tuple[Any, Any]:
 
 def break_even_rank(n_out: int, n_in: int) -> int:
     """The largest rank at which the factorization stores fewer weights than the full matrix."""
-    check_int(n_out, "n_out", low=1)
-    check_int(n_in, "n_in", low=1)
+    check_int(n_out, "n_out", min=1)
+    check_int(n_in, "n_in", min=1)
     return max(0, (n_out * n_in - 1) // (n_out + n_in))
 
 
@@ -91,7 +90,7 @@ def factorize_mlp(model: Any, rank: int, *, keep_last: bool = True) -> Any:
 
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"model must be an nn.Sequential, got {type(model).__name__}")
-    check_int(rank, "rank", low=1)
+    check_int(rank, "rank", min=1)
     check_bool(keep_last, "keep_last")
     new = copy.deepcopy(model)
     linear_idx = [i for i, m in enumerate(new) if isinstance(m, nn.Linear)]

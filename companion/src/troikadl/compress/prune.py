@@ -12,8 +12,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..validate import check_in_range
-from ._checks import check_float_tensor, check_module
+from ..validate import check_float_tensor, check_in_range
+from ._checks import check_module
 
 __all__ = ["prunable", "magnitude_masks", "random_masks", "apply_masks", "remove_masks", "sparsity",
            "unit_norms", "shrink_mlp"]

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ..validate import as_float_array, check_positive
-from ._checks import check_axis, check_bool, check_float_tensor, check_module
+from ..validate import as_float_array, check_bool, check_float_tensor, check_positive
+from ._checks import check_axis, check_module
 
 __all__ = ["QParams", "SUPPORTED_BITS", "int_range", "choose_qparams", "quantize", "dequantize",
            "fake_quantize", "quantize_weights", "binarize", "ternarize"]

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..validate import as_float_array
-from ._checks import check_int, check_number, check_tensor
+from ..validate import as_float_array, check_float_tensor, check_int
+from ._checks import check_number
 
 __all__ = ["info_nce", "clip_loss", "pack_pairs", "ClipModel", "recall_at_k"]
 
@@ -33,7 +33,7 @@ def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature: Any =
     the cross-entropy over rows (image -> caption) and over columns (caption -> image), target the diagonal.
     """
     for name, emb in (("image_emb", image_emb), ("text_emb", text_emb)):
-        check_tensor(emb, name)
+        check_float_tensor(emb, name)
     if image_emb.ndim != 2 or text_emb.ndim != 2:
         raise ValueError(f"image_emb and text_emb must be 2-D (batch, dim), got {tuple(image_emb.shape)} and "
                          f"{tuple(text_emb.shape)}")
@@ -56,7 +56,7 @@ def pack_pairs(images: Any, captions: Any, vocab: int | None = None) -> np.ndarr
     by default the size of :data:`troikadl.data.shapes.CAPTION_VOCAB`)."""
     from ..data.shapes import CAPTION_VOCAB
 
-    vocab = len(CAPTION_VOCAB) if vocab is None else check_int(vocab, "vocab", low=2)
+    vocab = len(CAPTION_VOCAB) if vocab is None else check_int(vocab, "vocab", min=2)
     img = as_float_array(images, "images", dtype=np.float32)
     if img.shape[1:] not in ((3, 16, 16), (PIXELS,)) or len(img) == 0:
         raise ValueError(f"images must be (n, 3, 16, 16) with n >= 1, got {img.shape}")
@@ -82,7 +82,7 @@ class ClipModel(nn.Module):
 
     def __init__(self, vocab: int, dim: int = 32, *, text: str = "tokens"):
         super().__init__()
-        vocab, dim = check_int(vocab, "vocab", low=2), check_int(dim, "dim", low=1)
+        vocab, dim = check_int(vocab, "vocab", min=2), check_int(dim, "dim", min=1)
         if text not in ("tokens", "caption"):
             raise ValueError(f"text must be 'tokens' or 'caption', got {text!r}")
         self.vocab, self.text_kind = vocab, text
@@ -114,7 +114,7 @@ class ClipModel(nn.Module):
         return tokens
 
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
-        check_tensor(images, "images")
+        check_float_tensor(images, "images")
         if images.shape[1:] not in ((3, 16, 16), (PIXELS,)):
             raise ValueError(f"images must be (n, 3, 16, 16) or flattened (n, {PIXELS}), got {tuple(images.shape)}")
         return F.normalize(self.image(images.reshape(-1, 3, 16, 16)), dim=1)
@@ -131,7 +131,7 @@ class ClipModel(nn.Module):
         return self.log_temperature.exp()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor(x, "x")
+        check_float_tensor(x, "x")
         if x.ndim != 2 or x.shape[1] != PIXELS + CAPTION_LENGTH:
             raise ValueError(f"x must be packed pairs (batch, {PIXELS + CAPTION_LENGTH}) made by pack_pairs(), "
                              f"got {tuple(x.shape)}")
@@ -141,7 +141,7 @@ class ClipModel(nn.Module):
 
 def clip_loss(logits: torch.Tensor, _: Any = None) -> torch.Tensor:
     """The symmetric InfoNCE loss from a ``B x B`` logits matrix (the labels passed by ``fit`` are unused)."""
-    check_tensor(logits, "logits")
+    check_float_tensor(logits, "logits")
     if logits.ndim != 2 or logits.shape[0] != logits.shape[1] or not len(logits):
         raise ValueError(f"logits must be a square (B, B) tensor of image-caption scores, got {tuple(logits.shape)}")
     target = torch.arange(len(logits), device=logits.device)

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..validate import as_float_array
-from ._checks import check_int, check_number
+from ..validate import as_float_array, check_int
+from ._checks import check_number
 
 __all__ = ["IMAGE_DIM", "QUESTION_LENGTH", "pack", "unpack", "ImageOnly", "TextOnly", "EarlyFusion", "LateFusion",
            "ConcatFusion", "FiLMFusion", "CrossAttentionFusion", "ModalityDropout", "MODELS", "concat_fusion_keras",
@@ -67,7 +67,7 @@ def unpack(x: torch.Tensor, vocab: int | None = None) -> tuple[torch.Tensor, tor
 
 
 def _sizes(vocab: Any, hidden: Any) -> tuple[int, int]:
-    return check_int(vocab, "vocab", low=2), check_int(hidden, "hidden", low=1)
+    return check_int(vocab, "vocab", min=2), check_int(hidden, "hidden", min=1)
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -182,7 +182,7 @@ class CrossAttentionFusion(nn.Module):
     def __init__(self, vocab: int, hidden: int = 64, heads: int = 2):
         super().__init__()
         self.vocab, hidden = _sizes(vocab, hidden)
-        heads = check_int(heads, "heads", low=1)
+        heads = check_int(heads, "heads", min=1)
         if hidden % heads:
             raise ValueError(f"hidden must be divisible by heads, got hidden {hidden} and heads {heads}")
         self.patch = nn.Linear(4, hidden)

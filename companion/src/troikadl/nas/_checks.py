@@ -1,6 +1,6 @@
 """Argument checks shared by the NAS modules (chapter 8): integers, random generators, architectures' data.
 
-Private: generic enough to move to :mod:`troikadl.validate`. Each raises ``TypeError`` for the wrong kind
+Private (integers are checked by :mod:`troikadl.validate`). Each raises ``TypeError`` for the wrong kind
 of value and ``ValueError`` for a value out of range, naming the argument and what was expected.
 """
 
@@ -10,23 +10,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-
-def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:
-    """``value`` as an int, checked to be an integer (not a bool, not a float) in ``[low, high]``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = (f"between {low} and {high}" if low is not None and high is not None
-                  else f">= {low}" if low is not None else f"<= {high}")
-        raise ValueError(f"{name} must be an integer {bounds}, got {value}")
-    return int(value)
+from ..validate import check_int
 
 
 def check_int_list(values: Any, name: str, *, low: int | None = None, high: int | None = None) -> list[int]:
     """``values`` as a non-empty list of distinct integers, each in ``[low, high]``."""
     if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
         raise TypeError(f"{name} must be a list of integers, got {type(values).__name__}")
-    out = [check_int(v, f"{name}[{i}]", low=low, high=high) for i, v in enumerate(values)]
+    out = [check_int(v, f"{name}[{i}]", min=low, max=high) for i, v in enumerate(values)]
     if not out:
         raise ValueError(f"{name} must hold at least one integer, got an empty list")
     if len(set(out)) != len(out):

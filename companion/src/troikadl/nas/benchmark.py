@@ -30,7 +30,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ._checks import check_int, check_int_list, check_rng
+from ._checks import check_int_list, check_rng
+from ..validate import check_int
 from .space import SearchSpace
 
 __all__ = ["SPACE", "SETTINGS", "SEEDS", "Data", "digits_data", "build_cnn", "count_parameters", "train_architecture",
@@ -76,9 +77,9 @@ def digits_data(seed: int = 0, *, val_size: int = 360, test_size: int = 360) -> 
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    check_int(seed, "seed", low=0)
-    check_int(val_size, "val_size", low=10)  # at least one image per class: the splits are stratified
-    check_int(test_size, "test_size", low=10)
+    check_int(seed, "seed", min=0)
+    check_int(val_size, "val_size", min=10)  # at least one image per class: the splits are stratified
+    check_int(test_size, "test_size", min=10)
     if val_size + test_size > 1797 - 10:
         raise ValueError(f"val_size + test_size must leave at least 10 of the 1,797 digits for training, "
                          f"got {val_size} + {test_size}")
@@ -105,9 +106,9 @@ def build_cnn(arch: Mapping[str, Any], *, in_channels: int = 1, n_classes: int =
     from torch import nn
 
     arch = SPACE.check(arch)
-    check_int(in_channels, "in_channels", low=1)
-    check_int(n_classes, "n_classes", low=2)
-    check_int(side, "side", low=2)
+    check_int(in_channels, "in_channels", min=1)
+    check_int(n_classes, "n_classes", min=2)
+    check_int(side, "side", min=2)
     act = {"relu": nn.ReLU, "tanh": nn.Tanh}[arch["activation"]]
 
     class Block(nn.Module):
@@ -138,7 +139,7 @@ def train_architecture(arch: Mapping[str, Any], seed: int, data: Data | None = N
 
     from ..train import fit
 
-    check_int(seed, "seed", low=0)
+    check_int(seed, "seed", min=0)
     if settings is not None and not isinstance(settings, Mapping):
         raise TypeError(f"settings must be a dict of training settings, got {type(settings).__name__}")
     unknown = sorted(set(settings or {}) - set(SETTINGS))
@@ -195,7 +196,7 @@ def build_table(out: str | Path, *, seeds: Sequence[int] = SEEDS, indices: Seque
     """Train every architecture (or ``indices``) once per seed and write the CSV table to ``out``."""
     if not isinstance(out, (str, Path)):
         raise TypeError(f"out must be a file path (str or pathlib.Path), got {type(out).__name__}")
-    check_int(workers, "workers", low=1)
+    check_int(workers, "workers", min=1)
     seeds = check_int_list(seeds, "seeds", low=0)
     indices = (list(range(SPACE.size)) if indices is None
                else check_int_list(indices, "indices", low=0, high=SPACE.size - 1))

@@ -19,8 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..validate import as_float_array, as_labels, check_positive
-from ._checks import check_int
+from ..validate import as_float_array, as_labels, check_int, check_positive
 
 __all__ = ["OPS", "Supernet", "DartsResult", "darts_search"]
 
@@ -60,8 +59,8 @@ def Supernet(*, channels: int = 8, edges: int = 2, ops: Sequence[str] = OPS, n_c
 
     check_positive(channels, "channels", integer=True)
     check_positive(edges, "edges", integer=True)
-    check_int(n_classes, "n_classes", low=2)
-    check_int(side, "side", low=2)
+    check_int(n_classes, "n_classes", min=2)
+    check_int(side, "side", min=2)
     if isinstance(ops, (str, bytes)) or not isinstance(ops, Sequence) or not all(isinstance(o, str) for o in ops):
         raise TypeError(f"ops must be a list of operation names from {list(OPS)}, got {ops!r}")
     ops = tuple(ops)
@@ -129,7 +128,7 @@ def darts_search(data: Any, *, steps: int = 300, batch_size: int = 64, w_lr: flo
     check_positive(batch_size, "batch_size", integer=True)
     check_positive(w_lr, "w_lr")
     check_positive(alpha_lr, "alpha_lr")
-    check_int(seed, "seed", low=0)
+    check_int(seed, "seed", min=0)
     for name in ("X_train", "y_train", "X_val", "y_val"):
         if not hasattr(data, name):
             raise TypeError(f"data must have {name} (a troikadl.nas.benchmark.Data), got {type(data).__name__}")

@@ -17,8 +17,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..validate import check_in_range, check_positive
-from ._checks import check_int, check_rng, check_score
+from ..validate import check_in_range, check_int, check_positive
+from ._checks import check_rng, check_score
 from .space import SearchSpace
 
 __all__ = ["SearchResult", "random_search", "regularized_evolution", "tpe_search", "STRATEGIES",
@@ -201,7 +201,7 @@ def simulate(strategy: Callable[..., SearchResult], table: Any, *, budget: int, 
         raise TypeError(f"strategy must be a search function such as random_search, got {type(strategy).__name__}")
     check_positive(n_searches, "n_searches", integer=True)
     check_positive(budget, "budget", integer=True)
-    check_int(seed, "seed", low=0)
+    check_int(seed, "seed", min=0)
     if not all(hasattr(table, k) for k in ("space", "val", "test", "objective")):
         raise TypeError(f"table must be a troikadl.nas.benchmark.Table (Table.load()), got {type(table).__name__}")
     mean_val, mean_test = table.val.mean(1), table.test.mean(1)
