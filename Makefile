@@ -19,13 +19,15 @@ export TF_ENABLE_ONEDNN_OPTS := 0
 export TROIKA_QUIET := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install book test test-fast lab clean seeds strip-notebooks assignments grade check-html browser
+.PHONY: help install book test test-fast test-colab test-oldest lab clean seeds strip-notebooks assignments grade check-html browser
 
 help:
 	@echo "make book       set up .venv, execute every chapter, build the HTML book (book/_build/html)"
 	@echo "make test       set up .venv, run unit tests + every notebook (nbval) + a strict book build check"
 	@echo "make check-html open every page of book/_build/html in headless Chromium (after make book)"
 	@echo "make test-fast  unit tests and the notebooks changed since main"
+	@echo "make test-colab  every notebook in a Colab-like environment (newest versions; before a release)"
+	@echo "make test-oldest unit tests and notebooks at the lower bounds of companion/pyproject.toml"
 	@echo "make lab        JupyterLab on chapters/"
 	@echo "make seeds NB=chapters/01_neuron.ipynb   run one chapter with seeds 0, 1 and 2"
 	@echo "make strip-notebooks   remove outputs and execution counts from chapters/*.ipynb"
@@ -69,6 +71,14 @@ test-fast: $(STAMP)
 	echo "notebooks changed since main: $${changed:-none}"; \
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax -p no:cacheprovider \
 		-m "not slow" tests $$changed
+
+# Not part of `make test`: they download the newest (or the oldest allowed) frameworks into .envs/ and
+# record the result in book/status.md. See tests/environments.py.
+test-colab: $(STAMP)
+	$(BIN)/python tests/environments.py colab --record
+
+test-oldest: $(STAMP)
+	$(BIN)/python tests/environments.py oldest --record
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --allow-root --notebook-dir=chapters

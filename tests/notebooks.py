@@ -3,7 +3,9 @@
 - Notebooks are committed without outputs or execution counts.
 - Cell 1 of every chapter installs the companion from ``repository.url`` in book/_config.yml, at the
   tag ``v<troikadl.__version__>``, only when it is missing or older, and imports it. It is tagged
-  ``remove-cell``: executed everywhere, not shown in the HTML book.
+  ``remove-cell``: executed everywhere, not shown in the HTML book. A chapter that uses an optional extra
+  (TensorFlow/Keras, or Hugging Face) checks for it there with ``tk.require``, which prints the one
+  command that installs what is missing.
 
 Run ``python tests/notebooks.py --fix`` to strip outputs and rewrite cell 1 from the template.
 """
@@ -33,7 +35,11 @@ if _have is None or [int(p) for p in re.findall(r"\\d+", _have)[:3]] < [int(p) f
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     f"troika-dl @ git+{url}@v{{TROIKA_VERSION}}#subdirectory=companion"],
                    check=True)
-import troikadl as tk'''
+import troikadl as tk{require}'''
+
+#: Optional packages a notebook needs, found in its code cells (name -> what shows the need).
+OPTIONAL = {("tensorflow", "keras"): r"import_tf\(|import keras|import tensorflow",
+            ("transformers", "tokenizers"): r"import transformers|from transformers|import tokenizers|from tokenizers"}
 
 
 #: Cell 1 runs in Colab, Jupyter and the book's execution, but the HTML book does not show it (the setup page
@@ -53,8 +59,17 @@ def repository_url() -> str:
     return cfg["repository"]["url"]
 
 
-def expected_cell1() -> str:
-    return CELL1_TEMPLATE.format(version=package_version(), url=repository_url())
+def needs(nb: dict) -> list[str]:
+    """The optional packages whose use shows in the notebook's code cells (cell 1 aside)."""
+    cells = [c for c in nb["cells"] if c["cell_type"] == "code"][1:]
+    code = "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells)
+    return [p for group, pattern in OPTIONAL.items() if re.search(pattern, code) for p in group]
+
+
+def expected_cell1(nb: dict | None = None) -> str:
+    packages = needs(nb) if nb is not None else []
+    require = f"\ntk.require({', '.join(repr(p) for p in packages)})" if packages else ""
+    return CELL1_TEMPLATE.format(version=package_version(), url=repository_url(), require=require)
 
 
 def load(path: Path) -> dict:
@@ -70,7 +85,7 @@ def fix(path: Path) -> bool:
         c["outputs"] = []
         c["execution_count"] = None
     if code:
-        code[0]["source"] = expected_cell1().splitlines(keepends=True)
+        code[0]["source"] = expected_cell1(nb).splitlines(keepends=True)
         tags = code[0].setdefault("metadata", {}).setdefault("tags", [])
         if CELL1_TAG not in tags:
             tags.append(CELL1_TAG)

@@ -188,3 +188,73 @@ def test_grader_refuses_bad_folders(built, tmp_path):
     with pytest.raises(ValueError, match="source notebooks"):
         autograde.grade_folder(tmp_path, tmp_path, tmp_path / "g.csv", log=lambda s: None)
     shutil.rmtree(tmp_path / "none", ignore_errors=True)
+
+
+# --- what the grader runs: as nbgrader, a student's own cells count and a stray failing call does not ----------
+OWN_CELL = ("import math\n\n\ndef _pick(seq, u):\n    return seq[math.floor(u * len(seq))]\n")
+USES_OWN_CELL = ("def mutate(arch, options, u_option, u_value):\n    names = list(options)\n"
+                 "    name = _pick(names, u_option)\n    others = [v for v in options[name] if v != arch[name]]\n"
+                 "    child = dict(arch)\n    child[name] = _pick(others, u_value)\n    return child\n")
+
+
+def _students(rel, good):
+    """student -> submission of chapter 8: the two cases where the course's grader once disagreed with nbgrader."""
+    own = _with_answers(rel, {**good, "nas-mutate": USES_OWN_CELL})
+    at = next(i for i, c in enumerate(own["cells"]) if c["metadata"].get("nbgrader", {}).get("grade_id") ==
+              "nas-mutate-answer")
+    own["cells"].insert(at, {"cell_type": "code", "metadata": {}, "source": OWN_CELL, "outputs": [],
+                             "execution_count": None, "id": "student-own-cell"})
+    scratch = _with_answers(rel, {**good, "nas-mutate": good["nas-mutate"] + "\nmutate({'a': 1}, None, 0.5, 0.5)\n"})
+    no_helper = _with_answers(rel, {**good, "nas-mutate": USES_OWN_CELL})  # the helper is nowhere: must fail
+    return {"correct": _with_answers(rel, good), "owncell": own, "scratch": scratch, "nohelper": no_helper,
+            "untouched": rel}
+
+
+EXPECTED_TOTALS = {"correct": 9, "owncell": 9, "scratch": 9, "nohelper": 6, "untouched": 0}
+
+
+def test_own_cells_and_stray_calls_are_graded_as_nbgrader_grades_them(built, tmp_path):
+    out, _ = built
+    src, rel = _nb(out / "source" / CHAPTER / f"{CHAPTER}.ipynb"), _nb(out / "release" / CHAPTER / f"{CHAPTER}.ipynb")
+    subs = tmp_path / "subs"
+    for student, nb in _students(rel, _solutions(src)).items():
+        (subs / student).mkdir(parents=True)
+        (subs / student / f"{CHAPTER}.ipynb").write_text(json.dumps(nb))
+    rows = autograde.grade_folder(out / "source", subs, tmp_path / "g.csv", jobs=2, log=lambda s: None)
+    total = {s: sum(r.points for r in rows if r.student == s) for s in EXPECTED_TOTALS}
+    assert total == EXPECTED_TOTALS, total
+    by = {(r.student, r.exercise): r for r in rows}
+    assert by["scratch", "nas-mutate"].status == "passed" and "your answer cell raised" in by["scratch", "nas-mutate"].feedback
+    assert "NameError" in by["nohelper", "nas-mutate"].feedback and by["nohelper", "nas-mutate"].status == "failed"
+
+
+def test_nbgrader_itself_gives_the_same_totals(built, tmp_path):
+    """nbgrader's own generate_assignment, autograde and export, on the same submissions."""
+    import os
+    import subprocess
+    import sys
+
+    out, _ = built
+    src, rel = _nb(out / "source" / CHAPTER / f"{CHAPTER}.ipynb"), _nb(out / "release" / CHAPTER / f"{CHAPTER}.ipynb")
+    course = tmp_path / "course"
+    (course / "source" / CHAPTER).mkdir(parents=True)
+    shutil.copy(out / "source" / CHAPTER / f"{CHAPTER}.ipynb", course / "source" / CHAPTER)
+    (course / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.CourseDirectory.root = {str(course)!r}\nc.CourseDirectory.course_id = 'troika'\n"
+        "c.ExecutePreprocessor.timeout = 120\n")
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+
+    def call(*args):
+        env = dict(os.environ, PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]]))  # alembic
+        done = subprocess.run([*nbgrader, *args], cwd=course, capture_output=True, text=True, timeout=600, env=env)
+        assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-3000:])
+
+    call("generate_assignment", CHAPTER, "--force")
+    for student, nb in _students(rel, _solutions(src)).items():
+        call("db", "student", "add", student)
+        (course / "submitted" / student / CHAPTER).mkdir(parents=True)
+        (course / "submitted" / student / CHAPTER / f"{CHAPTER}.ipynb").write_text(json.dumps(nb))
+    call("autograde", CHAPTER, "--force")
+    call("export", "--to", str(tmp_path / "nbgrader.csv"))
+    scores = {r["student_id"]: float(r["raw_score"]) for r in _rows(tmp_path / "nbgrader.csv")}
+    assert scores == EXPECTED_TOTALS, scores

@@ -1230,7 +1230,9 @@ SKIPPED = {
         "nas.analysis.SelectionOptimism", "nas.benchmark.Data", "nas.darts.DartsResult", "nas.search.SearchResult",
         "runtime.Runtime", "train.History")},
     **{f"troikadl.{n}": "takes no data argument" for n in (
-        "runtime.Timer", "runtime.current", "runtime.import_tf", "runtime.quiet", "data.corpus.stdlib_corpus")},
+        "runtime.Timer", "runtime.current", "runtime.import_tf", "runtime.load_triton_first", "runtime.quiet",
+        "data.corpus.stdlib_corpus")},
+    "troikadl.notebook.require": "takes package names as *args; its errors are tested in tests/test_notebook.py",
     "troikadl.runtime.progress": "passes its keywords to tqdm",
     "troikadl.compress.measure.saved_bytes": "any object torch.save accepts is valid",
     "troikadl.compress.measure.storage_bytes": "any object torch.save accepts is valid",

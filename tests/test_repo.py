@@ -37,11 +37,23 @@ def test_notebook_is_committed_clean(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_cell1_installs_the_book_version_from_the_configured_repository(path):
     first = code_cells(load(path))[0]
-    assert first == expected_cell1(), "cell 1 differs from the template: run `make strip-notebooks`"
+    assert first == expected_cell1(load(path)), "cell 1 differs from the template: run `make strip-notebooks`"
     meta = next(c for c in load(path)["cells"] if c["cell_type"] == "code")["metadata"]
     assert CELL1_TAG in meta.get("tags", []), "cell 1 runs everywhere but is not shown in the book"
-    assert "-U" not in first.split() and "--upgrade" not in first
-    assert "torch" not in first and "tensorflow" not in first
+    install = first[first.index("subprocess.run("):first.index("check=True")]
+    assert "-U" not in install.split() and "--upgrade" not in install
+    assert "torch" not in install and "tensorflow" not in install
+
+
+def test_cell1_checks_the_optional_packages_a_chapter_uses():
+    """Cell 1 names TensorFlow where a chapter imports it, Hugging Face where it uses it, and nothing else."""
+    from notebooks import needs
+
+    found = {p.stem: needs(load(p)) for p in NOTEBOOKS}
+    assert found["04_cnn"] == ["tensorflow", "keras"] and found["07_bert"] == ["transformers", "tokenizers"]
+    assert found["08_nas"] == [] and found["09_compression"] == []
+    assert "tk.require('tensorflow', 'keras')" in expected_cell1(load(NOTEBOOKS[0]))
+    assert "tk.require" not in expected_cell1({"cells": [{"cell_type": "code", "source": ["x = 1"]}] * 2})
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)

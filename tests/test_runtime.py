@@ -84,3 +84,68 @@ def test_setup_again_keeps_the_start_time(monkeypatch):
     first = tk.setup(seed=0)
     again = tk.setup(seed=5)
     assert again.started == first.started and again.seed == 5
+
+
+def _python(code, tmp_path, extra_path=None):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TROIKA_QUIET="1")
+    if extra_path:
+        env["PYTHONPATH"] = os.pathsep.join([str(extra_path), env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture
+def fake_triton(tmp_path):
+    """A stand-in `triton` package that records whether TensorFlow was already loaded when it was imported."""
+    pkg = tmp_path / "fake" / "triton"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("import sys\nAFTER_TENSORFLOW = 'tensorflow' in sys.modules\n")
+    return pkg.parent
+
+
+@pytest.mark.tf
+def test_setup_and_import_tf_load_triton_before_tensorflow(tmp_path, fake_triton):
+    """Chapters 4-6 aborted in Colab when triton (loaded by torch.optim) came after TensorFlow (issue #22)."""
+    first = _python("import sys, troikadl as tk\ntk.setup(seed=0)\nprint('triton' in sys.modules)\n"
+                    "tf = tk.import_tf()\nimport triton\nprint(triton.AFTER_TENSORFLOW)", tmp_path, fake_triton)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split() == ["True", "False"], first.stdout
+    direct = _python("import troikadl as tk\ntf = tk.import_tf()\nimport triton\nprint(triton.AFTER_TENSORFLOW)",
+                     tmp_path, fake_triton)
+    assert direct.returncode == 0 and direct.stdout.split() == ["False"], direct.stdout + direct.stderr
+
+
+@pytest.mark.tf
+def test_tensorflow_imported_first_gets_a_warning_not_an_abort(tmp_path, fake_triton):
+    run = _python("import sys, warnings\nimport tensorflow\nimport troikadl as tk\n"
+                  "with warnings.catch_warnings(record=True) as caught:\n    warnings.simplefilter('always')\n"
+                  "    tk.setup(seed=0)\nours = [w for w in caught if w.category is RuntimeWarning and 'triton' in str(w.message)]\n"
+                  "print('warned' if ours else 'silent', any('import_tf' in str(w.message) for w in ours))\n"
+                  "print('triton' in sys.modules)", tmp_path, fake_triton)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["warned", "True", "False"], run.stdout
+    without = _python("import sys, troikadl as tk\nprint(tk.runtime.load_triton_first(), 'triton' in sys.modules)",
+                      tmp_path)
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is None:
+        assert without.stdout.split() == ["False", "False"], without.stdout + without.stderr
+
+
+@pytest.mark.tf
+def test_torch_optimizer_after_tensorflow_with_the_real_triton(tmp_path):
+    """Runs only where torch brings triton and TensorFlow is installed: the Colab-like environment
+    (`make test-colab`). Without load_triton_first this process aborts with LLVM's 'inconsistency in
+    registered CommandLine options'."""
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is None or importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("needs torch's regular build (with triton) and TensorFlow, as in Colab")
+    run = _python("import torch, troikadl as tk\nrt = tk.setup(seed=0)\ntf = tk.import_tf()\nimport keras\n"
+                  "p = torch.nn.Parameter(torch.zeros(3))\ntorch.optim.Adam([p], lr=0.1)\n"
+                  "torch.optim.SGD([p], lr=0.1, momentum=0.9)\nprint('survived')", tmp_path)
+    assert run.returncode == 0 and run.stdout.strip() == "survived", (run.returncode, run.stderr[-2000:])

@@ -55,16 +55,44 @@ def test_book_workflow_tests_then_deploys_the_executed_book():
     assert "main" in wf["on"]["push"]["branches"]
 
 
-def test_colab_workflow_runs_every_notebook_weekly_installing_from_cell_1():
+def test_colab_workflow_runs_the_colab_like_script_weekly():
     wf = _load(ROOT / ".github" / "workflows" / "colab.yml")
     assert wf["on"]["schedule"] and "workflow_dispatch" in wf["on"]
-    job = wf["jobs"]["chapter"]
-    listed = job["strategy"]["matrix"]["notebook"]
-    assert sorted(listed) == sorted(p.relative_to(ROOT).as_posix() for p in NOTEBOOKS)
+    job = wf["jobs"]["colab"]
     steps = " ".join(s.get("run", "") for s in job["steps"])
-    assert "nbconvert --to notebook --execute" in steps
-    assert "troika-dl" not in steps and "-e companion" not in steps and "requirements.txt" not in steps, \
-        "the companion must come from cell 1, as in Colab"
+    assert "python tests/environments.py colab" in steps, "the weekly run and `make test-colab` share one script"
+    assert "requirements.txt" not in steps and "download.pytorch.org" not in steps, \
+        "Colab has torch's regular build and none of the course's pins"
+    python = next(s["with"]["python-version"] for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python"))
+    import environments
+
+    assert python == environments.COLAB_PYTHON
+    makefile = (ROOT / "Makefile").read_text()
+    assert "tests/environments.py colab" in makefile and "tests/environments.py oldest" in makefile
+
+
+def test_the_colab_like_install_is_cell_1s_command():
+    """The script installs the wheel with the arguments cell 1 passes to pip, and nothing else."""
+    import environments
+    from notebooks import CELL1_TEMPLATE
+
+    args = re.search(r'subprocess\.run\(\[sys\.executable, "-m", "pip", (.*?)\n\s*f"troika-dl', CELL1_TEMPLATE, re.S)
+    assert args, "cell 1 no longer calls pip as expected"
+    assert [a.strip().strip('"') for a in args.group(1).split(",") if a.strip()] == environments.cell1_install_command()
+    assert set(environments.PROTECTED) <= set(environments.COLAB_PACKAGES)
+
+
+def test_every_requirement_of_the_package_has_a_tested_lower_bound():
+    """`make test-oldest` installs these exact versions; a requirement without a lower bound cannot be tested."""
+    import environments
+
+    python, pins = environments.lower_bounds()
+    names = {p.split("==")[0] for p in pins}
+    assert python == "3.11" and {"torch", "numpy", "tensorflow", "keras", "transformers", "tokenizers"} <= names
+    assert all(re.fullmatch(r"[\w.-]+==\d+(\.\d+)*(\.post\d+)?", p) for p in pins), pins
+    status = (ROOT / "book" / "status.md").read_text()
+    for env in ("colab", "oldest"):
+        assert f"<!-- environments:{env}:begin -->" in status and f"<!-- environments:{env}:end -->" in status
 
 
 def test_changelog_has_the_current_version():

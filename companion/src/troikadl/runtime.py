@@ -29,7 +29,7 @@ import numpy as np
 from .validate import check_int, check_instance
 
 __all__ = ["Runtime", "setup", "current", "choose_device", "choose_threads", "seed_everything",
-           "import_tf", "quiet", "progress", "Timer"]
+           "import_tf", "load_triton_first", "quiet", "progress", "Timer"]
 
 # TensorFlow reads these when it is imported: set them as early as the package is imported.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -160,7 +160,8 @@ def setup(seed: int = 0, *, device: str | None = None, threads: int | None = Non
 
     Taught in chapter 1. ``TROIKA_SEED``, ``TROIKA_DEVICE`` and ``TROIKA_THREADS`` override the
     arguments (see the module docstring). On a GPU it turns TF32 matmuls off so that float32 results
-    stay close enough for the chapters' equality checks.
+    stay close enough for the chapters' equality checks. Where torch brings triton (Colab), it loads it
+    now, so that TensorFlow can be imported later (see :func:`load_triton_first`).
     """
     global _CURRENT
     import torch
@@ -183,6 +184,7 @@ def setup(seed: int = 0, *, device: str | None = None, threads: int | None = Non
     n_threads = choose_threads(env)
     dev = choose_device(env)
     _set_threads(n_threads)
+    load_triton_first()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     _plot_style()
@@ -192,11 +194,44 @@ def setup(seed: int = 0, *, device: str | None = None, threads: int | None = Non
     return _CURRENT
 
 
+def load_triton_first() -> bool:
+    """Load triton, torch's compiler back end, before TensorFlow, so that the two can share a process.
+
+    PyTorch's regular build (Colab's) brings triton, and triton and TensorFlow each carry their own copy
+    of LLVM. When triton is loaded *after* TensorFlow, its LLVM registers its command-line options a
+    second time and the process aborts ("LLVM ERROR: inconsistency in registered CommandLine options").
+    That happens as soon as a torch optimizer is built, since ``torch.optim`` imports ``torch._dynamo``,
+    which imports triton. Loaded first, it does not (measured with torch 2.15, triton 3.9 and
+    TensorFlow 2.21). :func:`setup` calls this; loading triton takes about 0.1 s.
+
+    Returns True when triton is loaded, False when it is not installed (the course's CPU wheel of torch
+    has none) or when TensorFlow was imported first, in which case loading it would abort the process:
+    it warns then, with the way out.
+    """
+    import importlib.util
+    import warnings
+
+    if "triton" in sys.modules:
+        return True
+    if importlib.util.find_spec("triton") is None:
+        return False
+    if "tensorflow" in sys.modules:
+        warnings.warn("TensorFlow was imported before triton (which torch loads when it builds an optimizer or "
+                      "compiles): the process would abort then. Restart the runtime and import TensorFlow with "
+                      "`tf = tk.import_tf()` after `tk.setup(...)`.", RuntimeWarning, stacklevel=3)
+        return False
+    import triton  # noqa: F401  (for its side effect: its LLVM is loaded before TensorFlow's)
+
+    return True
+
+
 def import_tf() -> Any:
     """Import TensorFlow quietly and configure it like torch (threads, seed, GPU memory, no TF32).
 
     Import it only in the section that needs it: it takes 8-14 s on the course's 2-core machine.
-    Returns the ``tensorflow`` module; ``import keras`` afterwards gives Keras 3.
+    Returns the ``tensorflow`` module; ``import keras`` afterwards gives Keras 3. Where torch brings
+    triton (Colab), :func:`setup` (called here if it was not yet) has loaded it first (see
+    :func:`load_triton_first`).
     """
     rt = current()
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"

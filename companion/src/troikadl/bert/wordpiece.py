@@ -248,7 +248,7 @@ class WordPiece:
         words: list[str] = []
         for k, i in enumerate(ids):
             try:
-                if isinstance(i, bool):
+                if isinstance(i, bool) or type(i).__name__ == "bool_":  # NumPy < 2's bool_ has __index__
                     raise TypeError
                 i = operator.index(i)  # int, NumPy or 0-d torch integer; not 1.0 or True
             except TypeError:

@@ -78,7 +78,12 @@ def make_assignment(nb: dict[str, Any], title: str, requirement: str) -> dict[st
             f"# Assignment: {title}\n\nWrite each function where it says `raise NotImplementedError()`, then run "
             "the cell below it: it checks your answer on public cases and tells you what is wrong. Your "
             "submission is also graded on cases you do not see. Do not rename the functions, and do not "
-            "edit the check cells (they are replaced by the originals when grading)."}
+            "edit the check cells (they are replaced by the originals when grading).\n\n"
+            "**What the grader runs**, for each exercise, in a fresh Python: the set-up, then in notebook order "
+            "the code cells you added yourself (above the exercise, or right below its answer), then the "
+            "exercise's answer cell, then the checks. As in nbgrader, a cell that raises is reported and the next "
+            "one still runs, so an import or a helper in a cell of your own counts. It does not run the other "
+            "exercises' answer cells: put a helper that several exercises use in a cell of your own."}
     setup = {"cell_type": "code", "metadata": {"nbgrader": {"grade": False, "grade_id": "setup", "locked": True,
                                                             "schema_version": 3, "solution": False, "task": False}},
              "source": SETUP.format(requirement=requirement), "outputs": [], "execution_count": None}

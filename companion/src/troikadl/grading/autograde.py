@@ -1,9 +1,13 @@
 """The autograder: grade a folder of submitted assignment notebooks into a per-student, per-exercise table.
 
 Introduced with the course's assignments (see the instructors' page of the book). For every submission
-and every exercise, a fresh Python process, in a fresh temporary folder, runs the student's answer cell
-and then the instructor's public and hidden test cells, taken from the *source* notebook (never from the
-submission, so edited or deleted test cells change nothing). The process has a time limit, a memory
+and every exercise, a fresh Python process, in a fresh temporary folder, runs in notebook order the code
+cells the student added, up to this exercise's checks, and the exercise's answer cell, then the
+instructor's public and hidden test cells, taken from the *source* notebook (never from the submission,
+so edited or deleted test cells change nothing). As in nbgrader, which runs the whole notebook, a cell
+that raises is reported and the next one runs: a helper or an import in a cell of the student's own
+counts, and so does a function defined above a stray failing call. Unlike nbgrader, the *other*
+exercises' answer cells are not run, so that a mistake in one exercise never costs another. The process has a time limit, a memory
 limit and a limit on the size of the files it writes; its output is discarded beyond a few kilobytes.
 Whatever the submission does (raise, loop forever, print megabytes, write or delete files in its folder,
 exhaust memory, import a missing module), that exercise gets 0 points with a message saying why, and the
@@ -57,14 +61,14 @@ def short(exc):
         return f"OSError: it wrote more output than allowed ({file_bytes // 2**20} MB, printed text and files together)"
     text = f"{type(exc).__name__}: {exc}"
     return text if len(text) < 1200 else text[:1200] + " ..."
-try:
-    exec(compile(payload["answer"], "<your answer cell>", "exec"), ns)
-    report({"stage": "answer", "ok": True})
-except BaseException as exc:
-    tb = traceback.extract_tb(exc.__traceback__)
-    where = next((f" (line {f.lineno} of your answer cell)" for f in reversed(tb) if f.filename == "<your answer cell>"), "")
-    report({"stage": "answer", "ok": False, "message": short(exc) + where})
-    raise SystemExit(0)
+for cell in payload["cells"]:  # the student's cells, in order; like nbgrader, go on after an error
+    try:
+        exec(compile(cell["source"], cell["name"], "exec"), ns)
+        report({"stage": cell["stage"], "name": cell["name"], "ok": True})
+    except BaseException as exc:
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = next((f" (line {f.lineno})" for f in reversed(tb) if f.filename == cell["name"]), "")
+        report({"stage": cell["stage"], "name": cell["name"], "ok": False, "message": short(exc) + where})
 for test in payload["tests"]:
     try:
         exec(compile(test["source"], f"<{test['kind']} test>", "exec"), ns)
@@ -108,29 +112,49 @@ def _exercises(source_nb: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _answers(submission: Path) -> dict[str, str] | str:
-    """grade-id stem -> the student's answer cell, or an error message if the file cannot be read."""
+def _answers(submission: Path) -> dict[str, list[dict[str, str]]] | str:
+    """grade-id stem -> the cells run for that exercise, or an error message if the file cannot be read.
+
+    For each exercise: the code cells the student added (those without nbgrader metadata) above its answer
+    cell, the answer cell, and the student's cells right after it, before the next nbgrader cell (where
+    nbgrader runs them too: before the checks). Set-up, check cells and other answers are left out.
+    """
     try:
         nb = json.loads(submission.read_text())
-        cells = nb["cells"]
+        cells = [c for c in nb["cells"] if isinstance(c, dict) and c.get("cell_type") == "code"]
     except Exception as exc:  # not JSON, not a notebook
         return f"could not read the notebook ({type(exc).__name__}: {str(exc)[:200]})"
-    found = {}
-    for cell in cells:
-        md = cell.get("metadata", {}).get("nbgrader") if isinstance(cell, dict) else None
-        if md and str(md.get("grade_id", "")).endswith("-answer"):
-            found[md["grade_id"].rpartition("-")[0]] = _src(cell)
+    found: dict[str, list[dict[str, str]]] = {}
+    own: list[dict[str, str]] = []  # the student's cells seen so far
+    current = None  # the exercise whose answer cell came last, until the next nbgrader cell
+    for number, cell in enumerate(cells, start=1):
+        md = cell.get("metadata", {}).get("nbgrader")
+        grade_id = str(md.get("grade_id", "")) if isinstance(md, dict) else ""
+        if not md:
+            entry = {"source": _src(cell), "name": f"<your code cell {number}>", "stage": "own"}
+            own.append(entry)
+            if current is not None:
+                found[current].append(entry)
+        elif grade_id.endswith("-answer"):
+            current = grade_id.rpartition("-")[0]
+            found[current] = [*own, {"source": _src(cell), "name": "<your answer cell>", "stage": "answer"}]
+        else:
+            current = None
     return found
 
 
-def grade_exercise(answer: str, tests: list[dict[str, Any]], *, timeout: float = 60.0,
+def grade_exercise(answer: str | list[dict[str, str]], tests: list[dict[str, Any]], *, timeout: float = 60.0,
                    memory_mb: int = 4096, file_mb: int = 20) -> tuple[float, str, str]:
-    """Run one answer and its tests in a fresh process and folder; return (points, status, feedback)."""
+    """Run one answer and its tests in a fresh process and folder; return (points, status, feedback).
+
+    ``answer`` is the answer cell's source, or the list of cells :func:`_answers` picks for the exercise.
+    """
     total = sum(t["points"] for t in tests)
+    cells = [{"source": answer, "name": "<your answer cell>", "stage": "answer"}] if isinstance(answer, str) else answer
     with tempfile.TemporaryDirectory(prefix="troika-grade-") as tmp, \
             tempfile.TemporaryDirectory(prefix="troika-results-") as res:
         results, payload = Path(res) / "results.jsonl", Path(res) / "payload.json"
-        payload.write_text(json.dumps({"answer": answer, "tests": tests}))
+        payload.write_text(json.dumps({"cells": cells, "tests": tests}))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "COV_"))}
         env.update(TROIKA_QUIET="1", MPLBACKEND="Agg", OMP_NUM_THREADS="1", TROIKA_THREADS="1",
                    PYTHONDONTWRITEBYTECODE="1")
@@ -160,19 +184,16 @@ def grade_exercise(answer: str, tests: list[dict[str, Any]], *, timeout: float =
             break
     if timed_out:
         return 0.0, "timed out", f"stopped after {timeout:g} s: does your code loop forever or do far too much work?"
-    by_stage = {s["stage"]: s for s in stages}
+    by_stage = {s["stage"]: s for s in stages if s["stage"] not in ("own",)}
     if "setup" in by_stage:
         return 0.0, "error", "the grader could not import numpy and troikadl: " + by_stage["setup"]["message"]
     if "answer" not in by_stage:
         code = proc.returncode
         why = ("it wrote more output than allowed" if code == -25 else
                f"it was killed by signal {-code}" if code and code < 0 else f"it exited with code {code}")
-        return 0.0, "crashed", f"the grading process stopped while running your answer cell ({why}, after {elapsed:.1f} s)"
-    if not by_stage["answer"]["ok"]:
-        msg = by_stage["answer"]["message"]
-        status = "not attempted" if msg.startswith("NotImplementedError") else "error"
-        return 0.0, status, ("not attempted: replace `raise NotImplementedError()` with your code" if status ==
-                             "not attempted" else f"your answer cell raised {msg}")[:_FEEDBACK_CHARS]
+        return 0.0, "crashed", f"the grading process stopped while running your cells ({why}, after {elapsed:.1f} s)"
+    cell_notes = [f"{s['name'][1:-1]} raised {s['message']}" for s in stages if s["stage"] in ("own", "answer")
+                  and not s["ok"]]
     points, notes = 0.0, []
     for test in tests:
         s = by_stage.get(test["kind"])
@@ -182,9 +203,20 @@ def grade_exercise(answer: str, tests: list[dict[str, Any]], *, timeout: float =
             points += test["points"]
         else:
             notes.append(f"{test['kind']} tests: {s['message']}")
-    status = "passed" if points == total else "partly passed" if points > 0 else "failed"
-    feedback = "all tests pass" if not notes else "\n".join(notes)
-    if "not written yet" in feedback:
+    answer_error = None if by_stage["answer"]["ok"] else by_stage["answer"]["message"]
+    if points == total:
+        status = "passed"
+    elif answer_error is not None:
+        status = "not attempted" if answer_error.startswith("NotImplementedError") else "error"
+    else:
+        status = "partly passed" if points > 0 else "failed"
+    if status == "not attempted":
+        feedback = "not attempted: replace `raise NotImplementedError()` with your code"
+    else:
+        feedback = "\n".join(cell_notes + notes) or "all tests pass"
+        if status == "passed" and cell_notes:
+            feedback = "all tests pass (a cell raised, and the next ones ran, as in nbgrader): " + feedback
+    if "not written yet" in feedback and status != "passed":
         status = "not attempted"
     if len(feedback) > _FEEDBACK_CHARS:
         feedback = feedback[:_FEEDBACK_CHARS - 4] + " ..."
