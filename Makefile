@@ -19,13 +19,15 @@ export TF_ENABLE_ONEDNN_OPTS := 0
 export TROIKA_QUIET := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install book test test-fast test-colab test-oldest lab clean seeds strip-notebooks assignments grade check-html browser
+.PHONY: help install book test test-fast mutation test-colab test-oldest lab clean seeds strip-notebooks assignments grade check-html browser
 
 help:
 	@echo "make book       set up .venv, execute every chapter, build the HTML book (book/_build/html)"
 	@echo "make test       set up .venv, run unit tests + every notebook (nbval) + a strict book build check"
 	@echo "make check-html open every page of book/_build/html in headless Chromium (after make book)"
 	@echo "make test-fast  unit tests and the notebooks changed since main"
+	@echo "make mutation   mutation testing (mutmut) of autograd, optim, conv, attention, quantize; not in CI"
+	@echo "                MUTANTS='troikadl.optim.*' limits it to one module"
 	@echo "make test-colab  every notebook in a Colab-like environment (newest versions; before a release)"
 	@echo "make test-oldest unit tests and notebooks at the lower bounds of companion/pyproject.toml"
 	@echo "make lab        JupyterLab on chapters/"
@@ -60,17 +62,31 @@ browser:
 check-html: $(STAMP) browser
 	$(BIN)/python tests/browser_check.py book/_build/html --executed
 
+# Line and branch coverage of the package by the unit tests (settings: companion/pyproject.toml; notebooks run in
+# their own kernels and are not counted). `make test` fails if the total falls under COV_FLOOR.
+COV := --cov=troikadl --cov-config=companion/pyproject.toml --cov-report=term
+COV_FLOOR := 89
+
 test: $(STAMP) browser
 	rm -rf $(RESULTS)
 	TROIKA_RESULTS_DIR=$(RESULTS) $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax \
-		-p no:cacheprovider tests chapters book/errata.ipynb
+		$(COV) --cov-fail-under=$(COV_FLOOR) -p no:cacheprovider tests chapters book/errata.ipynb
 
 test-fast: $(STAMP)
 	@changed=$$( { git diff --name-only main -- 'chapters/*.ipynb' 2>/dev/null; \
 	              git ls-files --others --exclude-standard -- 'chapters/*.ipynb'; } | sort -u ); \
 	echo "notebooks changed since main: $${changed:-none}"; \
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax -p no:cacheprovider \
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax $(COV) -p no:cacheprovider \
 		-m "not slow" tests $$changed
+
+# Not part of `make test` (tens of minutes per module): mutmut changes one operator or constant at a time in the
+# core numeric modules ([tool.mutmut] in companion/pyproject.toml) and runs the fast tests that reach it; a
+# mutant no test notices "survived". Results stay in companion/mutants/ (only changed functions are retested).
+mutation: $(STAMP)
+	rm -rf companion/mutants/tests && mkdir -p companion/mutants && cp -r tests pytest.ini companion/mutants/
+	cd companion && OMP_NUM_THREADS=1 $(CURDIR)/$(BIN)/mutmut run --max-children $(JOBS) $(MUTANTS)
+	cd companion && $(CURDIR)/$(BIN)/mutmut results | { grep -v ": not checked$$" || true; }
+	cd companion && $(CURDIR)/$(BIN)/mutmut export-cicd-stats && cat mutants/mutmut-cicd-stats.json
 
 # Not part of `make test`: they download the newest (or the oldest allowed) frameworks into .envs/ and
 # record the result in book/status.md. See tests/environments.py.

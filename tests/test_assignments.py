@@ -258,3 +258,53 @@ def test_nbgrader_itself_gives_the_same_totals(built, tmp_path):
     call("export", "--to", str(tmp_path / "nbgrader.csv"))
     scores = {r["student_id"]: float(r["raw_score"]) for r in _rows(tmp_path / "nbgrader.csv")}
     assert scores == EXPECTED_TOTALS, scores
+
+
+# --- the console scripts, as an instructor runs them ----------------------------------------------------------
+def _console_script(name):
+    """The script pip installed for ``name`` ([project.scripts] in companion/pyproject.toml), next to this Python."""
+    import sys
+    from pathlib import Path
+
+    path = Path(sys.executable).parent / name
+    found = str(path) if path.is_file() else shutil.which(name)
+    assert found, f"{name} is not installed next to {sys.executable} nor on PATH: reinstall the companion"
+    return found
+
+
+def _run(*args):
+    import subprocess
+
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=300)
+
+
+def test_console_scripts_assign_then_grade(tmp_path):
+    """``troika-assign`` writes the assignments and ``troika-grade`` grades a correct chapter 8 submission."""
+    assign_cmd, grade_cmd = _console_script("troika-assign"), _console_script("troika-grade")
+    for cmd, words in ((assign_cmd, ("chapters", "--force", "--repo")), (grade_cmd, ("submissions", "--timeout"))):
+        done = _run(cmd, "--help")
+        assert done.returncode == 0 and done.stdout.startswith("usage:"), (cmd, done.stderr[-2000:])
+        assert all(w in done.stdout for w in words), done.stdout
+
+    out = tmp_path / "assignments"
+    done = _run(assign_cmd, ROOT / "chapters", out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{2 * len(CHAPTERS) + 1} file(s) written" in done.stdout, done.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest) == {f"{kind}/{p.stem}/{p.stem}.ipynb" for kind in ("source", "release") for p in CHAPTERS} | {
+        "release/README.md"}
+    release = (out / "release" / CHAPTER / f"{CHAPTER}.ipynb").read_text()
+    assert "BEGIN SOLUTION" not in release and "raise NotImplementedError()" in release
+
+    source = out / "source" / CHAPTER / f"{CHAPTER}.ipynb"
+    (tmp_path / "subs" / "alice").mkdir(parents=True)
+    shutil.copy(source, tmp_path / "subs" / "alice")  # the solutions: a correct submission
+    done = _run(grade_cmd, out / "source", tmp_path / "subs", tmp_path / "grades.csv", "--jobs", "2", "--timeout", "60")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "graded 3 answers of 1 student(s)" in done.stdout, done.stdout
+    rows = _rows(tmp_path / "grades.csv")
+    assert [(r["student"], r["chapter"]) for r in rows] == [("alice", CHAPTER)] * 3
+    assert all(r["status"] == "passed" and float(r["points"]) == float(r["max_points"]) == 3 for r in rows), rows
+
+    done = _run(grade_cmd, out / "source", tmp_path / "nobody", tmp_path / "g.csv")  # a mistake: an error, not a CSV
+    assert done.returncode != 0 and "one folder per student" in done.stderr and not (tmp_path / "g.csv").exists()

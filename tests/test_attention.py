@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import troikadl as tk
@@ -57,6 +58,23 @@ def test_sdpa_random_shapes_and_scales_equal_torch(seed, scale, d, lq, lk):
     ref = F.scaled_dot_product_attention(*(torch.as_tensor(a) for a in (q, k, v)), attn_mask=torch.as_tensor(mask),
                                          scale=scale).numpy()
     assert np.abs(ours - ref).max() <= TOL64
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("scale", [1.0, 0.1, 2.5])
+def test_sdpa_scale_equals_torch(scale, causal, dtype, tol):
+    """``scale`` replaces 1/sqrt(d_k): the output against PyTorch's ``scale=``, the weights against
+    softmax(scale * q k^T) computed in the test."""
+    q, k, v = _qkv(dtype, Lq=6, Lk=6)
+    ours, weights = A.scaled_dot_product_attention(q, k, v, causal=causal, scale=scale)
+    t = [torch.as_tensor(a) for a in (q, k, v)]
+    ref = F.scaled_dot_product_attention(*t, is_causal=causal, scale=scale).numpy()
+    scores = scale * (t[0] @ t[1].transpose(-1, -2))
+    if causal:
+        scores = scores.masked_fill(torch.triu(torch.ones(6, 6, dtype=torch.bool), 1), -math.inf)
+    assert np.abs(ours - ref).max() <= tol
+    assert np.abs(weights - torch.softmax(scores, -1).numpy()).max() <= tol
 
 
 def test_masked_keys_get_zero_weight_and_fully_masked_rows_give_zero():
@@ -142,6 +160,7 @@ def test_multi_head_random_configurations_equal_torch(data, heads, d_head, bias,
     lk = xkv.shape[1]
     mask, causal, tmask = data.draw(_mask_for(r, B, heads, lq, lk, self_attention), "mask")
     w = A.MHAWeights.from_torch(mha)
+    assert w.heads == heads
     ours, ours_w = A.multi_head_attention(xq, xkv, w, heads, mask, causal=causal)
     t = (lambda a: torch.as_tensor(a)) if batch_first else (lambda a: torch.as_tensor(a).transpose(0, 1))
     ref, ref_w = mha(t(xq), t(xkv), t(xkv), average_attn_weights=False, **tmask)
@@ -240,15 +259,19 @@ def test_framework_mask_conventions():
 
 
 def test_permutation_invariance_and_equivariance():
-    """Permuting key-value pairs leaves the output unchanged; permuting self-attention's tokens permutes it."""
-    w = A.MHAWeights.from_torch(_mha(seed=3))
+    """Permuting key-value pairs leaves the output unchanged; permuting self-attention's tokens permutes it.
+    Ours on permuted inputs is compared with PyTorch's module on the original ones."""
+    mha = _mha(seed=3)
+    w = A.MHAWeights.from_torch(mha)
     r = np.random.default_rng(3)
     xq, xkv, perm = r.normal(size=(2, 5, 16)), r.normal(size=(2, 8, 16)), r.permutation(8)
-    out = A.multi_head_attention(xq, xkv, w, 4)[0]
-    assert np.abs(A.multi_head_attention(xq, xkv[:, perm], w, 4)[0] - out).max() <= 1e-12
-    self_out = A.multi_head_attention(xkv, xkv, w, 4)[0]
+    tq, tkv = torch.as_tensor(xq), torch.as_tensor(xkv)
+    cross = mha(tq, tkv, tkv)[0].detach().numpy()
+    assert np.abs(A.multi_head_attention(xq, xkv[:, perm], w, 4)[0] - cross).max() <= 1e-12
+    self_out = mha(tkv, tkv, tkv)[0].detach().numpy()
     assert np.abs(A.multi_head_attention(xkv[:, perm], xkv[:, perm], w, 4)[0] - self_out[:, perm]).max() <= 1e-12
-    causal = A.multi_head_attention(xkv, xkv, w, 4, causal=True)[0]  # a causal mask breaks equivariance
+    blocked = torch.triu(torch.ones(8, 8, dtype=torch.bool), 1)  # torch: True = masked out
+    causal = mha(tkv, tkv, tkv, attn_mask=blocked)[0].detach().numpy()  # a causal mask breaks equivariance
     permuted = A.multi_head_attention(xkv[:, perm], xkv[:, perm], w, 4, causal=True)[0]
     assert np.abs(permuted - causal[:, perm]).max() > 1e-3
 
@@ -258,14 +281,16 @@ def test_multi_head_equals_keras():
     tk.import_tf()
     import keras
 
-    w = A.MHAWeights.from_torch(_mha(seed=2))
+    mha = _mha(seed=2)
+    w = A.MHAWeights.from_torch(mha)
     layer = keras.layers.MultiHeadAttention(num_heads=4, key_dim=4, dtype="float64")
     r = np.random.default_rng(4)
     xq, xkv = r.normal(size=(2, 5, 16)), r.normal(size=(2, 8, 16))
     layer(xq, xkv)  # build
     w.to_keras(layer, heads=4)
-    ours, _ = A.multi_head_attention(xq, xkv, w, 4)
-    assert np.abs(ours - layer(xq, xkv).numpy()).max() <= 1e-12
+    ref = mha(*(torch.as_tensor(a) for a in (xq, xkv, xkv)))[0].detach().numpy()
+    assert np.abs(layer(xq, xkv).numpy() - ref).max() <= 1e-12  # the copied layer computes what torch's does
+    assert np.abs(A.multi_head_attention(xq, xkv, w, 4)[0] - ref).max() <= 1e-12
 
 
 @pytest.mark.tf
@@ -273,7 +298,13 @@ def test_multi_head_equals_keras():
        kdim=st.sampled_from([None, 5]), lq=st.integers(1, 4), lk=st.integers(1, 4), seed=st.integers(0, 2**31 - 1))
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_multi_head_random_configurations_equal_keras(data, heads, d_head, bias, kdim, lq, lk, seed):
-    """Keras multiplies by 1/sqrt(d_head) rounded to float32: exact for d_head in {1, 4, 16}."""
+    """Keras multiplies by 1/sqrt(d_head) rounded to float32: exact for d_head in {1, 4, 16}.
+
+    Left out: a Keras bug (3.15.1, TensorFlow backend). ``keras.ops.add(x, b)`` squeezes a bias ``b`` of shape
+    (heads, 1) to a vector and, when ``x.shape[1]`` equals its length, adds it along axis 1 (``tf.nn.bias_add``
+    with "NCHW"): with d_head = 1 and a sequence of ``heads`` tokens, Keras's own projections then differ from
+    ``x @ kernel + bias`` computed from its own weights (by 0.2 on the example hypothesis found)."""
+    assume(not (bias and d_head == 1 and heads > 1 and heads in (lq, lk)))
     tk.import_tf()
     import keras
 
@@ -288,9 +319,12 @@ def test_multi_head_random_configurations_equal_keras(data, heads, d_head, bias,
     layer = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_head, use_bias=bias, dtype="float64")
     layer(xq, xkv)
     w.to_keras(layer, heads)
-    ours, _ = A.multi_head_attention(xq, xkv, w, heads, None if mask is None else mask[:, None])
     theirs = layer(xq, xkv, attention_mask=mask).numpy()  # Keras: True = may attend, like ours
-    assert np.abs(ours - theirs).max() <= TOL64
+    blocked = {} if mask is None else {"attn_mask": torch.as_tensor(~np.repeat(mask, heads, axis=0))}  # torch's
+    ref = mha(*(torch.as_tensor(a) for a in (xq, xkv, xkv)), **blocked)[0].detach().numpy()
+    assert np.abs(theirs - ref).max() <= TOL64  # Keras's layer, filled by to_keras, against torch's module
+    ours, _ = A.multi_head_attention(xq, xkv, w, heads, None if mask is None else mask[:, None])
+    assert np.abs(ours - ref).max() <= TOL64
 
 
 @pytest.mark.tf
@@ -319,6 +353,19 @@ def test_to_keras_checks_the_layer():
 
 
 @pytest.mark.tf
+def test_to_keras_refuses_another_head_count():
+    """A 4-head module's weights copied into a 2-head Keras layer would differ from torch: refused."""
+    tk.import_tf()
+    import keras
+
+    w = A.MHAWeights.from_torch(_mha())
+    layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=8, dtype="float64")
+    layer(np.zeros((1, 2, 16)), np.zeros((1, 2, 16)))
+    with pytest.raises(ValueError, match=r"heads must be the 4 heads .*\(self.heads = 4\), got heads = 2"):
+        w.to_keras(layer, heads=2)
+
+
+@pytest.mark.tf
 @pytest.mark.parametrize("causal", [False, True])
 def test_sdpa_equals_keras_ops(causal):
     tk.import_tf()
@@ -330,12 +377,29 @@ def test_sdpa_equals_keras_ops(causal):
     ref = keras.ops.dot_product_attention(*(np.swapaxes(a, 1, 2) for a in (q, k, v)), is_causal=causal)
     assert np.abs(ours - np.swapaxes(np.asarray(ref), 1, 2)).max() <= 1e-12
 
-def test_sinusoidal_positions():
-    pe = A.sinusoidal_positions(50, 16)
-    assert pe.shape == (50, 16) and np.allclose(pe[0, 0::2], 0) and np.allclose(pe[0, 1::2], 1)
-    assert np.allclose((pe ** 2)[:, 0:2].sum(1), 1)
-    with pytest.raises(ValueError, match="d_model must be even"):
-        A.sinusoidal_positions(4, 5)
+def _vaswani_positions(length, d):
+    """Vaswani et al. (2017), section 3.5, entry by entry: PE[pos, 2i] = sin(pos / 10000^(2i/d)) and
+    PE[pos, 2i+1] = cos(pos / 10000^(2i/d)), for i = 0 .. d/2 - 1."""
+    pe = np.empty((length, d))
+    for pos in range(length):
+        for i in range(d // 2):
+            angle = pos / 10000 ** (2 * i / d)
+            pe[pos, 2 * i], pe[pos, 2 * i + 1] = math.sin(angle), math.cos(angle)
+    return pe
+
+
+@pytest.mark.parametrize("length, d", [(1, 2), (9, 2), (5, 4), (12, 6), (50, 16), (100, 64), (30, 10)])
+def test_sinusoidal_positions_follow_vaswani_et_al(length, d):
+    pe = A.sinusoidal_positions(length, d)
+    assert pe.shape == (length, d) and pe.dtype == np.float64
+    assert np.abs(pe - _vaswani_positions(length, d)).max() <= 1e-12  # angles <= 100: ~1e-14 of rounding
+
+
+@pytest.mark.parametrize("d", [1, 3, 5, 17])
+def test_sinusoidal_positions_refuse_an_odd_width(d):
+    """The formula pairs a sine with a cosine: an odd d_model has no pair for its last column."""
+    with pytest.raises(ValueError, match=f"d_model must be even, got {d}"):
+        A.sinusoidal_positions(4, d)
 
 
 def test_layer_norm_equals_torch():
@@ -343,6 +407,76 @@ def test_layer_norm_equals_torch():
     x, g, b = r.normal(size=(3, 4, 6)), r.normal(size=6), r.normal(size=6)
     ref = F.layer_norm(torch.as_tensor(x), (6,), torch.as_tensor(g), torch.as_tensor(b), eps=0.1).numpy()
     assert np.abs(A.layer_norm(x, g, b, eps=0.1) - ref).max() <= 1e-12
+
+
+def test_weights_remember_their_head_count_and_refuse_another():
+    """The weights of a 4-head module, split into 2 heads, compute something else (0.19 from torch's output
+    here): a head count given to a function must be the one the weights were read with."""
+    mha = _mha(seed=4)
+    w = A.MHAWeights.from_torch(mha)
+    assert w.heads == 4
+    x = np.random.default_rng(4).normal(size=(2, 5, 16))
+    ref = mha(*(torch.as_tensor(x),) * 3)[0].detach().numpy()
+    as_two = A.MHAWeights(w.Wq, w.Wk, w.Wv, w.Wo, w.bq, w.bk, w.bv, w.bo, heads=2)
+    assert np.abs(A.multi_head_attention(x, x, as_two, 2)[0] - ref).max() > 1e-3
+    for wrong in (1, 2, 8):
+        with pytest.raises(ValueError, match=rf"heads must be the 4 heads .*got heads = {wrong}"):
+            A.multi_head_attention(x, x, w, wrong)
+    layer = _random_encoder(16, 4, 8, seed=4, batch_first=True)
+    with pytest.raises(ValueError, match=r"heads must be the 4 heads .*\(w.attn.heads = 4\), got heads = 2"):
+        A.encoder_block(x, A.EncoderWeights.from_torch(layer), 2)
+
+
+def _token_encoder(positions, seed=0):
+    torch.manual_seed(seed)
+    model = TokenEncoder(vocab=11, length=7, d_model=8, heads=2, layers=2, d_ff=16, n_out=5, positions=positions)
+    return model.double().eval()
+
+
+def _token_encoder_in_numpy(model, ids, positions):
+    """The model's forward in float64 NumPy from its weights, with the positions written in the test and the
+    blocks computed by ``encoder_block`` (checked equal to nn.TransformerEncoderLayer above); also each
+    layer's attention weights, from ``multi_head_attention`` on that layer's input."""
+    weights = lambda t: t.detach().numpy()  # noqa: E731
+    x = weights(model.tokens.weight)[ids]
+    if positions == "sinusoidal":
+        x = x + _vaswani_positions(ids.shape[1], 8)
+    elif positions == "learned":
+        x = x + weights(model.positions.weight)[: ids.shape[1]]
+    maps = []
+    for block in model.blocks:
+        w = A.EncoderWeights.from_torch(block)
+        maps.append(A.multi_head_attention(x, x, w.attn, 2)[1])
+        x = A.encoder_block(x, w, 2)
+    return x @ weights(model.readout.weight).T + weights(model.readout.bias), maps
+
+
+# The sinusoidal table is stored in float32 (entries in [-1, 1] rounded by <= 2**-24 = 6e-8); the rest is float64.
+TOL_TABLE32 = 1e-6
+
+
+@pytest.mark.parametrize("positions", ["learned", "sinusoidal", "none"])
+def test_token_encoder_positions_and_attention_maps_equal_a_numpy_computation(positions):
+    model = _token_encoder(positions)
+    ids = np.random.default_rng(6).integers(0, 11, size=(3, 5))  # shorter than the model's length 7
+    logits, maps = _token_encoder_in_numpy(model, ids, positions)
+    ours = model(torch.as_tensor(ids)).detach().numpy()
+    assert ours.shape == (3, 5, 5) and np.abs(ours - logits).max() <= TOL_TABLE32
+    theirs = model.attention_maps(torch.as_tensor(ids))
+    assert len(theirs) == 2 and all(tuple(m.shape) == (3, 2, 5, 5) for m in theirs)
+    for layer, (m, ref) in enumerate(zip(theirs, maps)):
+        assert np.abs(m.numpy() - ref).max() <= TOL_TABLE32, f"layer {layer}"
+
+
+@pytest.mark.parametrize("positions, equivariant", [("none", True), ("learned", False), ("sinusoidal", False)])
+def test_token_encoder_without_positions_is_permutation_equivariant(positions, equivariant):
+    """Without positions an encoder cannot tell where a token stands: permuting the tokens permutes the
+    output. With learned or sinusoidal positions it can."""
+    model = _token_encoder(positions, seed=1)
+    ids = torch.as_tensor(np.random.default_rng(7).integers(0, 11, size=(2, 7)))
+    perm = torch.as_tensor(np.random.default_rng(8).permutation(7))
+    gap = (model(ids[:, perm]) - model(ids)[:, perm]).abs().max().item()
+    assert gap <= 1e-12 if equivariant else gap > 1e-3
 
 
 def test_clear_errors():
@@ -359,7 +493,7 @@ def test_clear_errors():
         A.scaled_dot_product_attention(q, k, v, causal=True)
     with pytest.raises(ValueError, match="lengths must be"):
         A.padding_mask([0, 3], 5)
-    with pytest.raises(ValueError, match="must be divisible by heads"):
+    with pytest.raises(ValueError, match="heads must be the 4 heads the weights were built with"):
         A.multi_head_attention(np.ones((1, 2, 16)), np.ones((1, 2, 16)), A.MHAWeights.from_torch(_mha()), 3)
 
 
@@ -392,17 +526,24 @@ _BAD = [
     # multi-head attention and its weights
     (lambda: A.multi_head_attention(_X, _X, _W, 0), ValueError, "heads must be > 0"),
     (lambda: A.multi_head_attention(_X, _X, _W, 2.0), TypeError, "heads must be an integer"),
-    (lambda: A.multi_head_attention(_X, _X, _W, 3), ValueError, "d_model 16 must be divisible by heads 3"),
+    (lambda: A.multi_head_attention(_X, _X, _W, 2), ValueError, r"heads must be the 4 heads .*\(w.heads = 4\)"),
     (lambda: A.multi_head_attention(_X[0], _X, _W, 4), ValueError, "x_q must be 3-D"),
     (lambda: A.multi_head_attention(_X, _X[..., :8], _W, 4), ValueError, "x_kv 16, got shapes"),
     (lambda: A.multi_head_attention(_X, np.ones((2, 2, 16)), _W, 4), ValueError, "same batch size"),
     (lambda: A.multi_head_attention(_X.astype(complex), _X, _W, 4), TypeError, "x_q must hold real numbers"),
     (lambda: A.multi_head_attention(_X, _X, "weights", 4), TypeError, "w must be MHAWeights"),
     (lambda: A.multi_head_attention(_X, _X, _W, 4, np.ones((1, 4, 2, 3), bool)), ValueError, "does not broadcast"),
-    (lambda: A.MHAWeights(_W.Wq, _W.Wk[:, :3], _W.Wv, _W.Wo, _W.bq, _W.bk, _W.bv, _W.bo), ValueError,
+    (lambda: A.MHAWeights(_W.Wq, _W.Wk[:, :3], _W.Wv, _W.Wo, _W.bq, _W.bk, _W.bv, _W.bo, heads=4), ValueError,
      r"Wv must have shape \(16, 3\)"),
-    (lambda: A.MHAWeights(_W.Wq, _W.Wk, _W.Wv, _W.Wo, _W.bq[:4], _W.bk, _W.bv, _W.bo), ValueError,
+    (lambda: A.MHAWeights(_W.Wq, _W.Wk, _W.Wv, _W.Wo, _W.bq[:4], _W.bk, _W.bv, _W.bo, heads=4), ValueError,
      r"bq must have shape \(16,\)"),
+    (lambda: A.MHAWeights(_W.Wq, _W.Wk, _W.Wv, _W.Wo, _W.bq, _W.bk, _W.bv, _W.bo), TypeError, "heads"),
+    (lambda: A.MHAWeights(_W.Wq, _W.Wk, _W.Wv, _W.Wo, _W.bq, _W.bk, _W.bv, _W.bo, heads=3), ValueError,
+     "d_model 16 must be divisible by heads 3"),
+    (lambda: A.MHAWeights(_W.Wq, _W.Wk, _W.Wv, _W.Wo, _W.bq, _W.bk, _W.bv, _W.bo, heads=0), ValueError,
+     "heads must be > 0"),
+    (lambda: A.MHAWeights(_W.Wq, _W.Wk, _W.Wv, _W.Wo, _W.bq, _W.bk, _W.bv, _W.bo, heads=4.0), TypeError,
+     "heads must be an integer"),
     # positions, layer norm, softmax, encoder block
     (lambda: A.sinusoidal_positions(0, 4), ValueError, "length must be > 0"),
     (lambda: A.sinusoidal_positions(4, 4.0), TypeError, "d_model must be an integer"),
@@ -412,6 +553,7 @@ _BAD = [
     (lambda: A.softmax(np.array([1 + 1j])), TypeError, "z must hold real numbers"),
     (lambda: A.softmax(np.ones((2, 3)), axis=2), ValueError, "axis must be an integer in"),
     (lambda: A.encoder_block(_X, _ENC, 0), ValueError, "heads must be > 0"),
+    (lambda: A.encoder_block(_X, _ENC, 2), ValueError, r"heads must be the 4 heads .*\(w.attn.heads = 4\)"),
     (lambda: A.encoder_block(_X[..., :8], _ENC, 4), ValueError, "x must have d_model = 16"),
     (lambda: A.layer_norm(np.ones((0, 16)), np.ones(16), np.zeros(16)), ValueError, "x must be non-empty"),
     (lambda: A.encoder_block(_X, _W, 4), TypeError, "w must be EncoderWeights"),

@@ -143,6 +143,35 @@ def test_unbroadcast_sums_to_the_original_shape(shape, extra):
     assert unbroadcast(g, (1, shape[1])).sum() == g.sum()
 
 
+@settings(max_examples=40, deadline=None)
+@given(shapes, st.sampled_from(["radd", "rmul", "rsub"]), st.sampled_from(["float", "int", "np.float64", "row", "full"]),
+       st.integers(0, 2**31 - 1))
+def test_reflected_ops_with_a_constant_on_the_left_match_torch(shape, op, kind, seed):
+    """``c + x``, ``c * x``, ``c - x`` with a number or an array ``c`` on the left go through __radd__ etc."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=shape)
+    c = {"float": float(rng.normal()), "int": int(rng.integers(-3, 4)), "np.float64": np.float64(rng.normal()),
+         "row": rng.normal(size=shape[1:]), "full": rng.normal(size=shape)}[kind]
+    x, tx = Tensor(a), torch.tensor(a, requires_grad=True)
+    tc = c if np.ndim(c) == 0 else torch.as_tensor(c)
+    out, tout = {"radd": (c + x, tc + tx), "rmul": (c * x, tc * tx), "rsub": (c - x, tc - tx)}[op]
+    assert isinstance(out, Tensor), f"{op} with {kind} on the left gave {type(out).__name__}, not a Tensor"
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=TOL, rtol=0)
+    w = rng.normal(size=shape)  # a random upstream gradient
+    (out * w).sum().backward()
+    (tout * torch.as_tensor(w)).sum().backward()
+    assert x.grad.shape == shape and np.abs(x.grad - tx.grad.numpy()).max() <= TOL
+
+
+def test_reflected_ops_by_hand():
+    x = Tensor(np.array([1.0, -2.0]))
+    y = (2 - x) * (3 * x) + (1 + x)  # = 7x - 3x^2 + 1: dy/dx = 7 - 6x
+    assert y.data.tolist() == [5.0, -25.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0, 19.0]
+    assert (2.0 - Tensor(np.ones(2, dtype=np.float32))).data.dtype == np.float32  # constants take x's dtype
+
+
 # --- behaviour and errors -----------------------------------------------------------------------
 
 def test_leaves_accumulate_and_intermediates_reset():

@@ -710,11 +710,11 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     # --- training loop, plots, reports, twins, runtime ---------------------------------------------------
     Xtr, ytr = arr(8, 4, dtype=np.float32), np.arange(8) % 3
     E("train", "fit", train.fit, model=Obj(Lazy(tiny_mlp)), train=XY((Xtr, ytr), labels="classes"), epochs=Pos(1),
-      loss=Choice("cross_entropy", list(train.LOSSES)), lr=PosF(0.01), batch_size=Pos(4, none=True),
-      val=XY((Xtr, ytr), labels="classes", none=True), val_name=Str("val"), metric=Choice("accuracy", ["accuracy", None]),
+      loss=Choice("cross_entropy", list(train.LOSSES)), lr=PosF(0.01, none=True), batch_size=Pos(4, none=True),
+      val=XY((Xtr, ytr), labels="classes", none=True), val_name=Str("val"), metric=Choice("accuracy", ["auto", "accuracy", None]),
       clip_norm=PosF(1.0, none=True), seed=Seed(none=True), desc=Fixed("training"), show_progress=Fixed(False))
     E("train", "evaluate", train.evaluate, model=Obj(Lazy(tiny_mlp)), X=Floats(Xtr), y=Lab(ytr, 3, lo=None),
-      loss=Choice("cross_entropy", list(train.LOSSES)), metric=Choice("accuracy", ["accuracy", None]))
+      loss=Choice("cross_entropy", list(train.LOSSES)), metric=Choice("accuracy", ["auto", "accuracy", None]))
     E("train", "predict", train.predict, model=Obj(Lazy(tiny_mlp)), X=Floats(Xtr), batch_size=Pos(4))
     E("train", "accuracy", train.accuracy, y_true=Ints(ytr, sz=(0,), lo=None, bool_ok=True),
       scores=Floats(arr(8, 3), sz=(0,)))

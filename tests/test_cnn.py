@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -62,16 +65,33 @@ def _short_keras():
                              keras.layers.Flatten(), keras.layers.Dense(10)])
 
 
+def _same_numpy_state(a, b):
+    return a[0] == b[0] and np.array_equal(a[1], b[1]) and a[2:] == b[2:]
+
+
 def test_mnist1d_is_generated_locally_and_leaves_global_rng_alone():
-    state = np.random.get_state()[1].copy()
+    generate = importlib.import_module("troikadl.data.mnist1d")._generate  # cached per process
+    generate.cache_clear()
+    np_state, py_state = np.random.get_state(), random.getstate()
+    first = tk.data.mnist1d(num_samples=500, seed=7)
+    assert _same_numpy_state(np.random.get_state(), np_state) and random.getstate() == py_state
+    generate.cache_clear()  # a second, independent generation
+    again = tk.data.mnist1d(num_samples=500, seed=7)
+    for name in ("X_train", "y_train", "X_test", "y_test"):
+        assert not np.shares_memory(getattr(first, name), getattr(again, name)), name
+        np.testing.assert_array_equal(getattr(first, name), getattr(again, name), err_msg=name)
+    # the cache hands out copies: writing into one result does not change the next
+    again.X_train[:], again.y_train[:] = 0, 0
+    cached = tk.data.mnist1d(num_samples=500, seed=7)
+    np.testing.assert_array_equal(cached.X_train, first.X_train)
+    np.testing.assert_array_equal(cached.y_train, first.y_train)
+    other = tk.data.mnist1d(num_samples=500, seed=8)
+    assert not np.array_equal(other.X_train, first.X_train)  # the seed reaches the generator
+    assert (first.X_train.shape, first.X_test.shape) == ((400, 40), (100, 40))
     d = tk.data.mnist1d()
-    assert np.array_equal(np.random.get_state()[1], state)
     assert d.X_train.shape == (4000, 40) and d.X_test.shape == (1000, 40)
+    assert d.X_train.dtype == np.float32 and d.y_train.dtype == np.int64
     assert set(np.unique(d.y_train)) == set(range(10))
-    again = tk.data.mnist1d()
-    assert np.array_equal(d.X_test, again.X_test)
-    small = tk.data.mnist1d(num_samples=100, seed=1)
-    assert small.X_train.shape == (80, 40)
     with pytest.raises(ValueError, match="num_samples must be at least 10"):
         tk.data.mnist1d(num_samples=5)
 

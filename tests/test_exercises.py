@@ -160,3 +160,50 @@ def test_hidden_cases_are_not_in_the_package():
 
     for py in (ROOT / "companion/src").rglob("*.py"):
         assert not re.search(r"^\s*### BEGIN HIDDEN TESTS", py.read_text(), re.M), py
+
+
+# --- one convention: the exercises and the package agree ------------------------------------------------------
+def _magnitude_masks(weights, sparsity):
+    import torch
+
+    return [m.numpy() for m in tk.compress.prune.magnitude_masks([torch.tensor(w) for w in weights], sparsity)]
+
+
+def _quantize_tensor(x, bits):
+    qp = tk.compress.quantize.choose_qparams(x, bits=bits, symmetric=False)
+    return tk.compress.quantize.quantize(x, qp), float(qp.scale), int(qp.zero_point)
+
+
+def _recall_at_k(similarity, targets, k=1):
+    from troikadl.fusion import recall_at_k
+
+    return recall_at_k(similarity, targets, k)
+
+
+#: exercise -> the package function that computes the same thing (adapted to the exercise's signature).
+#: Their public cases hold hand-computed values, so the package must reproduce them: one convention each
+#: (how ties are broken, which end of a range is open, how a count is rounded).
+PACKAGE_COUNTERPARTS = {
+    "cnn.output_size": tk.conv.conv_output_size,
+    "cnn.correlate2d": lambda image, kernel: tk.conv.conv2d_loops(image[None, None], kernel[None, None])[0, 0],
+    "compress.global_magnitude_mask": _magnitude_masks,
+    "quant.quantize_tensor": _quantize_tensor,
+    "nas.pareto_front": lambda cost, score: tk.nas.analysis.pareto_front(cost, score).tolist(),
+    "fusion.recall_at_k": _recall_at_k,
+}
+
+
+@pytest.mark.parametrize("exercise_id", sorted(PACKAGE_COUNTERPARTS))
+def test_the_package_passes_the_exercises_it_teaches(exercise_id, capsys):
+    tk.grading.check(exercise_id, PACKAGE_COUNTERPARTS[exercise_id])
+    assert "\u2713" in capsys.readouterr().out
+
+
+def test_grading_keeps_no_copy_of_the_packages_helpers():
+    """Expected values come from the package's tested functions or PyTorch: no second softmax, sigmoid or -100."""
+    import re
+
+    for py in (ROOT / "companion/src/troikadl/grading").glob("*.py"):
+        text = py.read_text()
+        assert not re.search(r"^def _?(log_)?(softmax|sigmoid|sig)\b", text, re.M), py.name
+        assert not re.search(r"^\w+ = -100\b", text, re.M), f"{py.name}: import the package's IGNORE"

@@ -84,6 +84,161 @@ def test_every_model_gives_one_logit_and_handles_missing_inputs(name):
     assert torch.isfinite(model(empty)).all()
 
 
+# Each model's forward pass written again here in NumPy, from the model's own weights, in float64 (so 1e-12).
+def _w(layer):
+    return layer.weight.detach().numpy(), layer.bias.detach().numpy()
+
+
+def _lin(x, layer):
+    W, b = _w(layer)
+    return x @ W.T + b
+
+
+def _relu(z):
+    return np.maximum(z, 0.0)
+
+
+def _mlp_ref(x, seq):
+    """Linear, ReLU, Linear: the package's _mlp."""
+    return _lin(_relu(_lin(x, seq[0])), seq[2])
+
+
+def _mean_of_words(embed, tokens):
+    """The average embedding of each question's non-padding tokens (zeros for an empty question), by a loop."""
+    E = embed.weight.detach().numpy()
+    out = np.zeros((len(tokens), E.shape[1]))
+    for i, row in enumerate(tokens):
+        words = [t for t in row if t != 0]
+        if words:
+            out[i] = E[words].mean(axis=0)
+    return out
+
+
+def _image_only_ref(m, img, tokens):
+    return _lin(_relu(_mlp_ref(img, m.net[0])), m.net[2])
+
+
+def _text_only_ref(m, img, tokens):
+    return _mlp_ref(_mean_of_words(m.text.embed, tokens), m.head)
+
+
+def _early_ref(m, img, tokens):
+    bag = np.zeros((len(tokens), V))
+    for i, row in enumerate(tokens):
+        for t in row:
+            bag[i, t] += t != 0  # counts of each word; padding is no word
+    return _lin(_relu(_mlp_ref(np.concatenate([img, bag], axis=1), m.net[0])), m.net[2])
+
+
+def _late_ref(m, img, tokens):
+    return (_image_only_ref(m.image, img, tokens) + _text_only_ref(m.text, img, tokens)) / 2
+
+
+def _concat_ref(m, img, tokens):
+    f, h = _relu(_lin(img, m.image[0])), _mean_of_words(m.text.embed, tokens)
+    return _mlp_ref(np.concatenate([f, h], axis=1), m.head)
+
+
+def _film_ref(m, img, tokens):
+    H = m.film.out_features // 2
+    g = _lin(_mean_of_words(m.text.embed, tokens), m.film)
+    gamma, beta = g[:, :H], g[:, H:]
+    return _mlp_ref(_relu((1 + gamma) * _relu(_lin(img, m.image[0])) + beta), m.head)
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _cross_attention_ref(m, img, tokens):
+    """Patches by explicit loops (patch 4r + c holds pixels (2r, 2c), (2r, 2c+1), (2r+1, 2c), (2r+1, 2c+1)),
+    multi-head attention from nn.MultiheadAttention's packed weights, masked mean pooling, the head."""
+    n, hidden, heads = len(img), m.patch.out_features, m.attend.num_heads
+    pix = img.reshape(n, 8, 8)
+    P = np.array([[[pix[k, 2 * r + i, 2 * c + j] for i in (0, 1) for j in (0, 1)] for r in range(4) for c in range(4)]
+                  for k in range(n)])
+    kv = _relu(_lin(P, m.patch)) + m.patch_pos.detach().numpy()
+    q = m.embed.weight.detach().numpy()[tokens] + m.token_pos.detach().numpy()
+    Wq, Wk, Wv = np.split(m.attend.in_proj_weight.detach().numpy(), 3)
+    bq, bk, bv = np.split(m.attend.in_proj_bias.detach().numpy(), 3)
+    Q, K, Vv = q @ Wq.T + bq, kv @ Wk.T + bk, kv @ Wv.T + bv
+    d = hidden // heads
+    outs, weights = [], []
+    for h in range(heads):
+        s = slice(h * d, (h + 1) * d)
+        A = _softmax(Q[..., s] @ K[..., s].transpose(0, 2, 1) / np.sqrt(d))
+        outs.append(A @ Vv[..., s])
+        weights.append(A)
+    out = _lin(np.concatenate(outs, axis=-1), m.attend.out_proj)
+    keep = (tokens != 0)[..., None].astype(float)
+    pooled = np.concatenate([(out * keep).sum(1), (q * keep).sum(1)], axis=1) / np.maximum(keep.sum(1), 1.0)
+    return _mlp_ref(pooled, m.head), np.mean(weights, axis=0)
+
+
+_REFERENCES = {fusion.models.ImageOnly: _image_only_ref, fusion.models.TextOnly: _text_only_ref,
+               fusion.models.EarlyFusion: _early_ref, fusion.models.LateFusion: _late_ref,
+               fusion.models.ConcatFusion: _concat_ref, fusion.models.FiLMFusion: _film_ref,
+               fusion.models.CrossAttentionFusion: lambda m, img, tokens: _cross_attention_ref(m, img, tokens)[0]}
+
+
+def _batch_with_missing_inputs():
+    d = vqa.mini_vqa(9, seed=5)
+    images, questions = d.images.copy(), d.questions.copy()
+    images[1] = 0.0      # a missing image
+    questions[2] = 0     # a missing question
+    questions[3, 1:] = 0  # a one-word question
+    return images, questions
+
+
+@pytest.mark.parametrize("name", list(fusion.MODELS))
+def test_every_model_equals_its_forward_pass_written_in_numpy(name):
+    cls = fusion.MODELS[name]
+    torch.manual_seed(1)
+    model = (cls(V, hidden=8, heads=2) if cls is fusion.models.CrossAttentionFusion else cls(V, hidden=6))
+    model = model.double().eval()
+    with torch.no_grad():  # random, larger weights than at initialization, so that every term shows
+        for p in model.parameters():
+            p.normal_(0.0, 0.5)
+    images, questions = _batch_with_missing_inputs()
+    with torch.no_grad():
+        out = model(torch.as_tensor(fusion.pack(images, questions), dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(out, _REFERENCES[cls](model, images.astype(np.float32).astype(np.float64), questions),
+                               atol=1e-12, rtol=0)
+
+
+def test_cross_attention_weights_are_the_head_average_over_the_16_patches():
+    torch.manual_seed(2)
+    model = fusion.models.CrossAttentionFusion(V, hidden=8, heads=2).double().eval()
+    images, questions = _batch_with_missing_inputs()
+    with torch.no_grad():
+        logit, weights = model(torch.as_tensor(fusion.pack(images, questions), dtype=torch.float64), need_weights=True)
+    ref_logit, ref_weights = _cross_attention_ref(model, images.astype(np.float32).astype(np.float64), questions)
+    assert weights.shape == (9, 6, 16)  # (batch, question tokens, image patches)
+    np.testing.assert_allclose(weights.numpy(), ref_weights, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(logit.numpy(), ref_logit, atol=1e-12, rtol=0)
+
+
+def test_vqa_indexing_selects_the_same_examples_from_every_array():
+    d = vqa.mini_vqa(12, seed=0)
+    for idx in ([4, 0, 11, -1], np.array([2, 2]), np.arange(12) % 3 == 0, slice(2, 9, 3), [], np.array([7])):
+        sub = d[idx]
+        rows = np.arange(12)[idx]
+        assert isinstance(sub, vqa.VQA) and len(sub) == len(rows)
+        for field in ("images", "questions", "answers", "digits", "templates"):
+            np.testing.assert_array_equal(getattr(sub, field), getattr(d, field)[rows])
+        assert sub.texts == [d.texts[i] for i in rows]
+    assert "0 examples" in repr(d[[]])
+    with pytest.raises(TypeError, match=r"idx must be a slice.*d\[\[i\]\]"):
+        d[3]
+    with pytest.raises(TypeError, match="idx must be a slice"):
+        d[np.array([0.0, 1.0])]
+    with pytest.raises(ValueError, match=r"boolean mask, must have one entry per example \(12\), got 11"):
+        d[np.ones(11, dtype=bool)]
+    with pytest.raises(IndexError):
+        d[[12]]
+
+
 def _interaction(model, x1, x2):
     """f(x1 with q1) + f(x2 with q2) - f(x1 with q2) - f(x2 with q1): zero for every additive model."""
     swapped = x1.clone(), x2.clone()

@@ -106,6 +106,35 @@ def test_the_shipped_table_is_complete_and_plausible(table):
         assert table.params[i] == benchmark.count_parameters(benchmark.SPACE[i])
 
 
+def test_row_reports_one_architecture_as_the_arrays_and_the_shipped_file_hold_it(table):
+    """``Table.row`` against the arrays, and against the CSV file read here with the csv module."""
+    import csv
+    from importlib import resources
+
+    lines = resources.files("troikadl.nas").joinpath(benchmark.TABLE_FILE).read_text().splitlines()
+    raw = list(csv.DictReader(lines[1:]))
+    for i in (0, 1, 77, 142, 143):
+        arch = benchmark.SPACE[i]
+        row = table.row(arch)
+        assert set(row) == {*arch, "index", "params", "val_acc", "test_acc", "val_per_seed", "seconds"}
+        assert {k: row[k] for k in arch} == arch and row["index"] == i
+        assert row["params"] == int(table.params[i]) == benchmark.count_parameters(arch)
+        assert row["val_per_seed"] == table.val[i].tolist()
+        for key, array in (("val_acc", table.val), ("test_acc", table.test), ("seconds", table.seconds)):
+            assert row[key] == pytest.approx(sum(array[i]) / len(table.seeds), abs=1e-12), key
+        runs = sorted((r for r in raw if int(r["index"]) == i), key=lambda r: int(r["seed"]))
+        assert [int(r["seed"]) for r in runs] == table.seeds
+        assert all(r[k] == str(v) for r in runs for k, v in arch.items())
+        assert row["val_per_seed"] == [float(r["val_acc"]) for r in runs]
+        for key, column in (("val_acc", "val_acc"), ("test_acc", "test_acc"), ("seconds", "seconds")):
+            assert row[key] == pytest.approx(math.fsum(float(r[column]) for r in runs) / len(runs), abs=1e-12), key
+        assert row["params"] == int(runs[0]["params"])
+    shuffled = dict(reversed(list(benchmark.SPACE[5].items())))  # key order does not matter
+    assert table.row(shuffled)["index"] == 5
+    with pytest.raises(ValueError, match="exactly the options"):
+        table.row({"depth": 1})
+
+
 def test_table_rows_rebuild_with_their_stored_seeds(table):
     """Retrain three cheap architectures with their stored seeds: the same scores within half a point."""
     tk.setup(0)
@@ -184,13 +213,29 @@ def test_strategies_repeat_exactly_with_the_same_rng():
         assert a.archs == b.archs
 
 
-def test_tpe_uses_optuna_and_beats_random_on_an_easy_landscape():
-    space = benchmark.SPACE
-    obj = _counting(space)[0]
-    tpe = np.mean([search.tpe_search(space, obj, 30, np.random.default_rng(s)).best_so_far()[-1] for s in range(5)])
-    rnd = np.mean([search.random_search(space, obj, 30, np.random.default_rng(s)).best_so_far()[-1]
-                   for s in range(5)])
-    assert tpe > rnd - 0.01 and tpe > 0.95
+def test_tpe_concentrates_its_trials_on_the_good_region_more_than_random_search():
+    """Paired by seed on a landscape that rewards the index (score = index / 144), budget 30, TPE's first 5
+    trials random. After trial 10, TPE's trials score higher on average than random search's on every seed.
+
+    Measured (optuna 5.0 and 5.1) over seeds 0-99: the mean score of trials 11-30 is 0.77 for TPE, 0.50 for
+    random search; the paired difference is at least 0.095 on every seed, and its mean over any 8 consecutive
+    seeds at least 0.23 (0.23 on seeds 0-7). The best score found is no test of TPE at this budget: random
+    search's best of 30 draws is already 0.965 on average, and TPE's lead there (0.02 on average) reverses
+    on some groups of 5 seeds.
+    """
+    space, obj = benchmark.SPACE, _counting(benchmark.SPACE)[0]
+    late_tpe, late_rnd, best_tpe = [], [], []
+    for s in range(8):
+        tpe = search.tpe_search(space, obj, 30, np.random.default_rng(s), n_startup_trials=5)
+        rnd = search.random_search(space, obj, 30, np.random.default_rng(s))
+        late_tpe.append(np.mean(tpe.scores[10:]))
+        late_rnd.append(np.mean(rnd.scores[10:]))
+        best_tpe.append(tpe.best_so_far()[-1])
+    diff = np.subtract(late_tpe, late_rnd)
+    assert np.all(diff > 0.05), diff  # every seed: half the smallest difference measured
+    assert diff.mean() > 0.15, diff  # the mean: 2/3 of the smallest 8-seed mean measured
+    assert np.mean(late_rnd) < 0.65 < np.mean(late_tpe), (late_rnd, late_tpe)
+    assert min(best_tpe) >= 137 / 144, best_tpe  # TPE always finds one of the 7 best (measured: top 5)
 
 
 def test_bad_strategy_arguments():

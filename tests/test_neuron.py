@@ -112,3 +112,71 @@ def test_logistic_neuron_gradient_equals_tensorflow():
     assert ours.loss_[0] == pytest.approx(float(loss), abs=1e-14)
     np.testing.assert_allclose(ours.w_, -0.1 * gw.numpy(), atol=1e-15)
     assert ours.b_ == pytest.approx(-0.1 * float(gb), abs=1e-15)
+
+
+def _averaged_perceptron_by_hand(X, y, lr, epochs, seed):
+    """The averaged perceptron written the "lazy" way (Daume, 2012, A Course in Machine Learning, alg. 7):
+    the average of the weights after each of the T steps is w - u / T, where u adds up each update times
+    the number of steps before it. Same visiting order as the class (a seeded permutation per epoch)."""
+    rng = np.random.default_rng(seed)
+    w, b, u, beta, t = np.zeros(X.shape[1]), 0.0, np.zeros(X.shape[1]), 0.0, 0
+    for _ in range(epochs):
+        for i in rng.permutation(len(X)):
+            s = 2.0 * y[i] - 1.0
+            if s * (X[i] @ w + b) <= 0:
+                w, b = w + lr * s * X[i], b + lr * s
+                u, beta = u + t * lr * s * X[i], beta + t * lr * s
+            t += 1
+    return (w - u / t, b - beta / t), (w, b)
+
+
+def test_averaged_perceptron_equals_an_independent_computation():
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(-0.5, 1.0, size=(60, 3)), rng.normal(0.5, 1.0, size=(60, 3))])
+    y = np.repeat([0, 1], 60)  # overlapping classes: not separable, so the weights never settle
+    (w_avg, b_avg), (w_last, b_last) = _averaged_perceptron_by_hand(X, y, lr=0.7, epochs=5, seed=11)
+    p = nr.Perceptron(lr=0.7, epochs=5, average=True, seed=11).fit(X, y)
+    np.testing.assert_allclose(p.w_, w_avg, atol=1e-12, rtol=0)
+    assert p.b_ == pytest.approx(b_avg, abs=1e-12)
+    np.testing.assert_allclose(p.w_last_, w_last, atol=1e-12, rtol=0)
+    assert p.b_last_ == pytest.approx(b_last, abs=1e-12)
+    assert np.abs(w_avg - w_last).max() > 0.1 * np.abs(w_last).max()  # the average is not the last iterate
+    np.testing.assert_array_equal(p.predict(X), (X @ w_avg + b_avg > 0).astype(int))
+    np.testing.assert_allclose(p.decision_function(X), X @ w_avg + b_avg, atol=1e-12, rtol=0)
+    last = nr.Perceptron(lr=0.7, epochs=5, average=False, seed=11).fit(X, y)
+    np.testing.assert_allclose(last.w_, w_last, atol=1e-12, rtol=0)
+    assert last.b_ == pytest.approx(b_last, abs=1e-12)
+
+
+def _logistic_data(seed=0, n=300):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    p = 1 / (1 + np.exp(-(X @ np.array([1.5, -1.0, 0.5]) + 0.3)))
+    return X, (rng.random(n) < p).astype(int)
+
+
+def test_logistic_neuron_predict_proba_and_predict_follow_the_formula():
+    X, y = _logistic_data()
+    m = nr.LogisticNeuron(lr=0.5, epochs=50).fit(X, y)
+    z = X @ m.w_ + m.b_
+    np.testing.assert_allclose(m.predict_proba(X), 1 / (1 + np.exp(-z)), atol=1e-15, rtol=0)
+    np.testing.assert_array_equal(m.predict(X), (z > 0).astype(int))
+    m.w_, m.b_ = np.array([1.0, 0.0, 0.0]), 0.0  # set by hand: the boundary and far beyond it
+    probe = np.array([[0.0, 5, 5], [1e-9, 0, 0], [-1e-9, 0, 0], [800.0, 0, 0], [-800.0, 0, 0]])
+    with np.errstate(over="raise"):
+        proba = m.predict_proba(probe)
+    np.testing.assert_allclose(proba, [0.5, 0.5 + 2.5e-10, 0.5 - 2.5e-10, 1.0, 0.0], atol=1e-15, rtol=0)
+    assert m.predict(probe).tolist() == [0, 1, 0, 1, 0]  # class 1 needs a probability above one half
+
+
+def test_logistic_neuron_converges_to_sklearns_unpenalized_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _logistic_data(seed=1)
+    ours = nr.LogisticNeuron(lr=1.0, epochs=1000).fit(X, y)
+    ref = LogisticRegression(C=np.inf, tol=1e-10, max_iter=10_000).fit(X, y)  # C = inf: no penalty
+    # Both minimize the same mean BCE. Measured: they agree to 1e-8 (the solvers' stopping points), hence 1e-6.
+    np.testing.assert_allclose(ours.w_, ref.coef_[0], atol=1e-6, rtol=0)
+    assert ours.b_ == pytest.approx(ref.intercept_[0], abs=1e-6)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X)[:, 1], atol=1e-6, rtol=0)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))

@@ -52,6 +52,60 @@ def test_resume_gives_the_same_parameters(small, tmp_path):
     assert 0.0 <= masked_accuracy(resumed, data, batches=2, batch_size=16) <= 1.0
 
 
+class _Scripted(Bert):
+    """A Bert whose MLM logits we choose: ``rule(ids)`` gives the token it predicts at every position."""
+
+    def __init__(self, vocab_size, rule):
+        super().__init__(BertSettings(vocab_size=vocab_size, hidden=8, layers=1, heads=2, intermediate=16,
+                                      max_length=32))
+        self.rule = rule
+
+    def forward(self, ids, segments=None, attention_mask=None):
+        guess = self.rule(ids)
+        return torch.nn.functional.one_hot(guess, self.settings.vocab_size).float(), torch.zeros(len(ids), 2)
+
+
+def _batches(data, batches, batch_size, seed):
+    return [batch_for_step(data, b, batch_size, seed) for b in range(batches)]
+
+
+def test_masked_accuracy_is_the_share_of_masked_tokens_predicted_exactly(small):
+    """Known answers, counted here with NumPy over the same seeded batches: pooled over all masked tokens
+    of all batches (not a mean of per-batch shares), unmasked and padding positions never counted."""
+    from troikadl.bert import IGNORE
+
+    tok, data = small
+    v = len(tok)
+    # a model that copies its input is right where the input kept the original token (10% of the selected
+    # tokens are left unchanged; a random replacement seldom hits the original)
+    copy = _Scripted(v, lambda ids: ids)
+    for batches, batch_size, seed in ((3, 16, 12345), (4, 24, 7)):
+        bs = _batches(data, batches, batch_size, seed)
+        hits = [int(((b["ids"] == b["labels"]) & (b["labels"] != IGNORE)).sum()) for b in bs]
+        masked = [int((b["labels"] != IGNORE).sum()) for b in bs]
+        expected = sum(hits) / sum(masked)
+        got = masked_accuracy(copy, data, batches=batches, batch_size=batch_size, seed=seed)
+        assert got == pytest.approx(expected, abs=1e-12), (got, expected)
+        assert 0.03 < expected < 0.3 and abs(np.mean(np.divide(hits, masked)) - expected) > 1e-4  # pooling shows
+    assert masked_accuracy(copy, data, batches=3, batch_size=16) == pytest.approx(
+        masked_accuracy(copy, data, batches=3, batch_size=16, seed=12345), abs=0)  # the documented default seed
+    # every row the same pair: a model that knows that pair is always right, or right exactly at even positions
+    same = data.subset(np.zeros(40, dtype=int))
+    original = torch.as_tensor(same.ids[0])
+    oracle = _Scripted(v, lambda ids: original.expand(ids.shape))
+    assert masked_accuracy(oracle, same, batches=3, batch_size=16, seed=0) == 1.0
+    wrong = torch.where(original == tok.mask_id, tok.unk_id, tok.mask_id)  # never an original regular token
+    at_even = torch.where(torch.arange(len(original)) % 2 == 0, original, wrong)
+    even = _Scripted(v, lambda ids: at_even.expand(ids.shape))
+    bs = _batches(same, 3, 16, 0)
+    expected = (sum(int((b["labels"][:, ::2] != IGNORE).sum()) for b in bs)
+                / sum(int((b["labels"] != IGNORE).sum()) for b in bs))
+    assert 0.2 < expected < 0.8
+    assert masked_accuracy(even, same, batches=3, batch_size=16, seed=0) == pytest.approx(expected, abs=1e-12)
+    never = _Scripted(v, lambda ids: wrong.expand(ids.shape))
+    assert masked_accuracy(never, same, batches=3, batch_size=16, seed=0) == 0.0
+
+
 def test_pretrain_errors(small, tmp_path):
     tok, data = small
     with pytest.raises(ValueError, match="must be divisible by the world size"):

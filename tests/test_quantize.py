@@ -7,7 +7,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+import torch.nn.functional as F
 from torch import nn
+from torch.ao.quantization.observer import MinMaxObserver, PerChannelMinMaxObserver
 
 import troikadl as tk
 from troikadl.compress import deploy
@@ -21,18 +23,85 @@ def _x(seed=0, shape=(16, 33)):
     return rng.normal(size=shape) * rng.uniform(0.1, 3, size=(shape[0], 1)) + 0.3
 
 
+def _reference(x, bits, symmetric, axis=None):
+    """``(scale, zero_point, qmin, qmax)`` written out from the definition in float64, independently of ``Q``:
+    the range [min(x, 0), max(x, 0)] (per slice along ``axis``) onto [0, 2^b - 1], or [-max|x|, max|x|] onto
+    [-(2^(b-1) - 1), 2^(b-1) - 1] with zero point 0. Arrays of one entry per channel, shaped to broadcast."""
+    x = np.asarray(x, dtype=np.float64)
+    keep = axis is not None
+    other = None if axis is None else tuple(i for i in range(x.ndim) if i != axis % x.ndim)
+    lo = np.minimum(x.min(axis=other, keepdims=keep), 0.0)
+    hi = np.maximum(x.max(axis=other, keepdims=keep), 0.0)
+    if symmetric:
+        qmin, qmax = -(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1
+        scale = np.maximum(-lo, hi) / qmax
+        return scale, np.zeros_like(scale), qmin, qmax
+    qmin, qmax = 0, 2 ** bits - 1
+    scale = (hi - lo) / (qmax - qmin)
+    return scale, qmin - np.round(lo / scale), qmin, qmax
+
+
+def _ref_codes(x, bits, symmetric, axis=None):
+    scale, zero, qmin, qmax = _reference(x, bits, symmetric, axis)
+    return np.clip(np.round(np.asarray(x, dtype=np.float64) / scale) + zero, qmin, qmax), scale, zero
+
+
+def _ref_fake_quantize(x, bits, symmetric, axis=None):
+    q, scale, zero = _ref_codes(x, bits, symmetric, axis)
+    return (q - zero) * scale
+
+
+def _observer(bits, symmetric, axis):
+    """torch.ao's min-max observer for the same grid (it computes in float32)."""
+    qmin, qmax = (-(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1) if symmetric else (0, 2 ** bits - 1)
+    kw = {"dtype": torch.qint8 if symmetric else torch.quint8, "quant_min": qmin, "quant_max": qmax}
+    if axis is None:
+        return MinMaxObserver(qscheme=torch.per_tensor_symmetric if symmetric else torch.per_tensor_affine, **kw)
+    scheme = torch.per_channel_symmetric if symmetric else torch.per_channel_affine
+    return PerChannelMinMaxObserver(ch_axis=axis, qscheme=scheme, **kw)
+
+
 # --- the quantizer ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bits", Q.SUPPORTED_BITS)
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_qparams_equal_the_definition_and_torchs_min_max_observer(bits, symmetric, axis):
+    """Scale and zero point against the definition (float64: the same few operations, equal to 1e-15) and
+    against torch.ao's MinMaxObserver / PerChannelMinMaxObserver with the same quant_min and quant_max
+    (which compute in float32: rtol 1e-6, about 10 float32 ulps)."""
+    x = _x(bits)
+    qp = Q.choose_qparams(x, bits=bits, symmetric=symmetric, axis=axis)
+    scale, zero, qmin, qmax = _reference(x, bits, symmetric, axis)
+    assert (qp.qmin, qp.qmax) == (qmin, qmax)
+    np.testing.assert_allclose(qp.scale, scale.ravel(), rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(qp.zero_point, zero.ravel())
+    obs = _observer(bits, symmetric, axis)
+    obs(torch.tensor(x, dtype=torch.float32))
+    t_scale, t_zero = obs.calculate_qparams()
+    np.testing.assert_allclose(qp.scale, t_scale.double().numpy().ravel(), rtol=1e-6, atol=0)
+    np.testing.assert_array_equal(qp.zero_point, t_zero.numpy().ravel())
+
+
 @pytest.mark.parametrize("bits", Q.SUPPORTED_BITS)
 @pytest.mark.parametrize("symmetric", [False, True])
 @pytest.mark.parametrize("axis", [None, 0])
 def test_round_trip_error_is_at_most_half_a_step(bits, symmetric, axis):
+    """The codes are the definition's; the error is at most half of the definition's step (float64: x / step is
+    at most 2^b, so rounding adds under 1e-13 of a step: 1e-12 is stated); the grid is used to its ends
+    (a scale twice too large would keep the error bound)."""
     x = _x(bits)
     qp = Q.choose_qparams(x, bits=bits, symmetric=symmetric, axis=axis)
     q = Q.quantize(x, qp)
-    assert q.min() >= qp.qmin and q.max() <= qp.qmax
+    codes, step, zero = _ref_codes(x, bits, symmetric, axis)
+    np.testing.assert_array_equal(q, codes)
     err = np.abs(Q.dequantize(q, qp) - x)
-    step = qp.scale if axis is None else qp.scale[:, None]
-    assert np.all(err <= step / 2 + 1e-12)
+    assert np.all(err <= step * (0.5 + 1e-12))
+    assert err.max() > step.min() / 4  # it did quantize
+    per = None if axis is None else 1  # per channel: each row reaches an end of its grid
+    if symmetric:
+        assert np.all(np.abs(q).max(axis=per) == qp.qmax)
+    else:
+        assert np.all((q.min(axis=per) == qp.qmin) | (q.max(axis=per) == qp.qmax))
 
 
 def test_zero_is_exact_and_ranges_are_right():
@@ -47,8 +116,8 @@ def test_zero_is_exact_and_ranges_are_right():
 def test_per_tensor_asymmetric_equals_torch_quint8():
     x = _x(1)
     qp = Q.choose_qparams(x, bits=8, symmetric=False)
-    tq = torch.quantize_per_tensor(torch.tensor(x, dtype=torch.float32), float(qp.scale), int(qp.zero_point),
-                                   torch.quint8)
+    scale, zero, _, _ = _reference(x, 8, False)
+    tq = torch.quantize_per_tensor(torch.tensor(x, dtype=torch.float32), float(scale), int(zero), torch.quint8)
     np.testing.assert_array_equal(tq.int_repr().numpy().astype(np.int64), Q.quantize(x, qp))
 
 
@@ -56,11 +125,11 @@ def test_per_channel_symmetric_equals_torch_qint8():
     x = _x(2)
     qp = Q.choose_qparams(x, bits=8, symmetric=True, axis=0)
     assert qp.scale.shape == (16,) and np.all(qp.zero_point == 0)
-    tq = torch.quantize_per_channel(torch.tensor(x, dtype=torch.float32), torch.tensor(qp.scale),
-                                    torch.tensor(qp.zero_point), 0, torch.qint8)
+    scale = np.abs(x).max(1) / 127  # per-channel scales follow each row's own range
+    tq = torch.quantize_per_channel(torch.tensor(x, dtype=torch.float32), torch.tensor(scale),
+                                    torch.zeros(16, dtype=torch.int64), 0, torch.qint8)
     np.testing.assert_array_equal(tq.int_repr().numpy().astype(np.int64), Q.quantize(x, qp))
-    # per-channel scales follow each row's own range
-    np.testing.assert_allclose(qp.scale, np.abs(x).max(1) / 127)
+    np.testing.assert_allclose(qp.scale, scale, rtol=1e-15, atol=0)
 
 
 def test_per_channel_is_never_worse_than_per_tensor_on_uneven_rows():
@@ -74,44 +143,110 @@ def test_per_channel_is_never_worse_than_per_tensor_on_uneven_rows():
 
 @pytest.mark.parametrize("symmetric, axis", [(False, None), (True, None), (True, 0), (False, 1)])
 def test_fake_quantize_forward_and_gradient_equal_torch(symmetric, axis):
+    """Against the definition in float64 (1e-12 relative to max|x|) and against torch.fake_quantize_*_affine
+    with torch.ao's observer's parameters (float32: 1e-5 relative): values and straight-through gradients."""
     x = _x(4)
-    qp = Q.choose_qparams(x, bits=4, symmetric=symmetric, axis=axis)
     a = torch.tensor(x, requires_grad=True)
     out = Q.fake_quantize(a, bits=4, symmetric=symmetric, axis=axis)
-    np.testing.assert_allclose(out.detach().numpy(), Q.dequantize(Q.quantize(x, qp), qp), atol=1e-12)
+    np.testing.assert_allclose(out.detach().numpy(), _ref_fake_quantize(x, 4, symmetric, axis), rtol=0,
+                               atol=1e-12 * np.abs(x).max())
     (out * torch.arange(33.0, dtype=torch.float64)).sum().backward()
     b = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    obs = _observer(4, symmetric, axis)
+    obs(b.detach())
+    scale, zero = obs.calculate_qparams()
     if axis is None:
-        ref = torch.fake_quantize_per_tensor_affine(b, float(qp.scale), int(qp.zero_point), qp.qmin, qp.qmax)
+        ref = torch.fake_quantize_per_tensor_affine(b, float(scale), int(zero), obs.quant_min, obs.quant_max)
     else:
-        ref = torch.fake_quantize_per_channel_affine(b, torch.tensor(qp.scale, dtype=torch.float32),
-                                                     torch.tensor(qp.zero_point, dtype=torch.int32), axis,
-                                                     qp.qmin, qp.qmax)
+        ref = torch.fake_quantize_per_channel_affine(b, scale, zero.to(torch.int32), axis, obs.quant_min,
+                                                     obs.quant_max)
     (ref * torch.arange(33.0)).sum().backward()
-    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=0, atol=1e-5 * np.abs(x).max())
     np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
 
 
 def test_straight_through_estimator_blocks_gradients_outside_the_range():
+    """Symmetric: the range comes from x itself, nothing is clipped, every gradient passes. Asymmetric 2 bits
+    on [-1.5, 1.5]: scale 1, zero point round(1.5) = 2, so 1.5 maps to round(1.5) + 2 = 4 > qmax = 3: clipped
+    to 1.0, and its gradient is blocked, as in torch.fake_quantize_per_tensor_affine."""
     x = torch.tensor([-1.0, 0.0, 0.5, 1.0], requires_grad=True)
-    y = Q.fake_quantize(x, bits=8, symmetric=True)
-    y.backward(torch.ones(4))
-    assert x.grad.tolist() == [1.0, 1.0, 1.0, 1.0]  # the range comes from x itself: nothing is outside
+    Q.fake_quantize(x, bits=8, symmetric=True).backward(torch.ones(4))
+    assert x.grad.tolist() == [1.0, 1.0, 1.0, 1.0]
+    values = [-1.5, 0.0, 0.4, 1.5]
+    a, b = torch.tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
+    out = Q.fake_quantize(a, bits=2, symmetric=False)
+    ref = torch.fake_quantize_per_tensor_affine(b, 1.0, 2, 0, 3)
+    out.backward(torch.ones(4))
+    ref.backward(torch.ones(4))
+    assert out.tolist() == ref.tolist() == [-2.0, 0.0, 0.0, 1.0]
+    assert a.grad.tolist() == b.grad.tolist() == [1.0, 1.0, 1.0, 0.0]
+    z = torch.zeros(3, requires_grad=True)  # an all-zero tensor: any scale represents it exactly
+    Q.fake_quantize(z, bits=2, symmetric=False).backward(torch.ones(3))
+    assert z.grad.tolist() == [1.0, 1.0, 1.0]
+
+
+def _linears(model):
+    return [m for m in model.modules() if isinstance(m, nn.Linear)]
 
 
 def test_quantize_weights_makes_ptq_and_qat_models():
+    """2 bits, symmetric, per channel: each row w becomes s * clip(round(w / s), -1, 1) with s = max |w|, so
+    its levels are -s, 0 and +s, with +-s present (all-zero weights fail). Trained, the copy learns (its
+    full-precision weights move and its loss drops); the original model is left alone."""
     tk.setup(0)
     torch.manual_seed(0)
     model = tk.cnn.mlp([8, 16, 3])
     q = Q.quantize_weights(model, 2)
-    for layer in [m for m in q.modules() if isinstance(m, nn.Linear)]:
-        assert len(torch.unique(layer.weight[0])) <= 3  # 2 bits, restricted: -1, 0, +1 times the scale
-    X, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    for layer, orig in zip(_linears(q), _linears(model)):
+        w = orig.weight.detach().double()
+        s = w.abs().amax(1, keepdim=True)
+        w_hat = layer.weight.detach().double()
+        torch.testing.assert_close(w_hat, s * torch.clamp(torch.round(w / s), -1, 1), rtol=1e-6, atol=0)  # float32
+        for row, s_row in zip(w_hat, s):
+            levels = set(row.abs().tolist())
+            assert levels <= {0.0, float(s_row)} and float(s_row) in levels and len(torch.unique(row)) <= 3
+        assert torch.all((w_hat - w).abs() <= s / 2 * (1 + 1e-6))
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(256, 8, generator=g)
+    y = (X @ torch.randn(8, 3, generator=g)).argmax(1)  # a task that a linear map solves
+
+    def loss(m):
+        with torch.no_grad():
+            return float(F.cross_entropy(m(X), y))
+
     before = model[0].weight.detach().clone()
-    tk.fit(q, (X, y), epochs=2, loss="cross_entropy", show_progress=False)
-    assert torch.equal(model[0].weight, before)  # the original is untouched; the copy learned
+    w0 = q[0].parametrizations.weight.original.detach().clone()
+    start = loss(q)
+    tk.fit(q, (X, y), epochs=20, loss="cross_entropy", show_progress=False)
+    assert torch.equal(model[0].weight, before)  # the original is untouched
+    assert (q[0].parametrizations.weight.original - w0).abs().max() > 0.05  # 20 Adam steps of lr 1e-2: 0.21
+    assert loss(q) < 0.75 * start, (start, loss(q))  # measured: 1.16 -> 0.64
+    assert len(torch.unique(q[0].weight[0])) <= 3  # and the trained copy still computes with 2-bit weights
     with pytest.raises(ValueError, match="no nn.Linear"):
         Q.quantize_weights(nn.ReLU(), 8)
+
+
+@pytest.mark.parametrize("symmetric, per_channel", [(True, False), (False, True), (False, False), (True, True)])
+def test_quantize_weights_options_equal_torch_fake_quantize(symmetric, per_channel):
+    """Every combination of symmetric and per_channel against torch.fake_quantize_*_affine with torch.ao's
+    observers' parameters, at 4 bits (float32: 1e-6 relative to max |w|); per tensor, a layer has at most
+    2^4 levels in all; per channel, each row has its own."""
+    torch.manual_seed(1)
+    model = tk.cnn.mlp([8, 16, 3])
+    q = Q.quantize_weights(model, 4, symmetric=symmetric, per_channel=per_channel)
+    for layer, orig in zip(_linears(q), _linears(model)):
+        w = orig.weight.detach()
+        obs = _observer(4, symmetric, 0 if per_channel else None)
+        obs(w)
+        scale, zero = obs.calculate_qparams()
+        if per_channel:
+            ref = torch.fake_quantize_per_channel_affine(w, scale, zero.to(torch.int32), 0, obs.quant_min,
+                                                         obs.quant_max)
+        else:
+            ref = torch.fake_quantize_per_tensor_affine(w, float(scale), int(zero), obs.quant_min, obs.quant_max)
+            assert len(torch.unique(layer.weight)) <= 16
+        torch.testing.assert_close(layer.weight, ref, rtol=0, atol=1e-6 * float(w.abs().max()))
+        assert not torch.equal(layer.weight, w)
 
 
 @pytest.mark.parametrize("bits, error", [(1, ValueError), (16, ValueError), (8.0, TypeError), (True, TypeError)])
@@ -166,15 +301,16 @@ def test_fake_quantize_keeps_dtype_and_lands_on_the_grid(rows, cols, bits, symme
     assert out.dtype == dtype and out.shape == x.shape and out.device == x.device
     out.sum().backward()
     assert x.grad.dtype == dtype
-    qp = Q.choose_qparams(x.detach().double().numpy(), bits=bits, symmetric=symmetric, axis=axis)
-    step = qp.scale if axis is None else qp._shape(qp.scale, 2)
+    step, zero, qmin, qmax = _reference(x.detach().double().numpy(), bits, symmetric, axis)
     err = np.abs(out.detach().double().numpy() - x.detach().double().numpy())
-    eps = 1e-5 if dtype == torch.float32 else 1e-12
-    assert np.all(err <= step * (0.5 + eps))  # within half a step (the range is x's own: nothing clipped)
-    zero = qp.zero_point if axis is None else qp._shape(qp.zero_point, 2)
+    eps = 1e-5 if dtype == torch.float32 else 1e-12  # float32 ulp 1.2e-7 and float64 2.2e-16, times up to 2^8
+    assert np.all(err <= step * (0.5 + eps))  # within half a step
     codes = out.detach().double().numpy() / step + zero
     np.testing.assert_allclose(codes, np.round(codes), atol=1e-3 if dtype == torch.float32 else 1e-8)
-    assert codes.min() >= qp.qmin - 1e-3 and codes.max() <= qp.qmax + 1e-3
+    assert codes.min() >= qmin - 1e-3 and codes.max() <= qmax + 1e-3
+    if dtype == torch.float64:  # the definition's values, not only some point of the grid
+        np.testing.assert_allclose(out.detach().numpy(), _ref_fake_quantize(x.detach().numpy(), bits, symmetric, axis),
+                                   rtol=0, atol=1e-12 * float(x.detach().abs().max()))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -182,6 +318,11 @@ def test_quantize_weights_keeps_dtype_and_device(dtype):
     model = tk.cnn.mlp([5, 7, 3]).to(dtype)
     q = Q.quantize_weights(model, 4)
     assert {p.dtype for p in q.parameters()} == {dtype} and q(torch.randn(2, 5, dtype=dtype)).dtype == dtype
+    tol = 1e-12 if dtype == torch.float64 else 1e-6
+    for layer, orig in zip(_linears(q), _linears(model)):
+        w = orig.weight.detach().double().numpy()
+        np.testing.assert_allclose(layer.weight.detach().double().numpy(), _ref_fake_quantize(w, 4, True, 0),
+                                   rtol=0, atol=tol * np.abs(w).max())
     meta = Q.quantize_weights(model.to("meta"), 4)
     assert meta(torch.empty(2, 5, device="meta", dtype=dtype)).device.type == "meta"
 
@@ -204,6 +345,8 @@ def test_qat_backward_runs_through_the_quantized_weights():
     q = Q.quantize_weights(model, 2)
     w_hat = q[0].weight.detach()
     w = q[0].parametrizations.weight.original
+    s = w.detach().abs().amax(1, keepdim=True)  # 2 bits, symmetric, per row: levels -s, 0, +s
+    torch.testing.assert_close(w_hat, s * torch.clamp(torch.round(w.detach() / s), -1, 1), rtol=1e-6, atol=0)
     assert not torch.allclose(w_hat, w)
     x = torch.randn(3, 6, requires_grad=True)
     g = torch.randn(3, 4)
@@ -356,8 +499,8 @@ def test_fake_quantize_equals_tensorflows(symmetric):
     narrow_range, 255 levels centred on zero): same values and the same straight-through gradient."""
     tf = tk.import_tf()
     x = _x(7).astype(np.float32)
-    qp = Q.choose_qparams(x, bits=8, symmetric=symmetric)
-    lo, hi = float((qp.qmin - qp.zero_point) * qp.scale), float((qp.qmax - qp.zero_point) * qp.scale)
+    scale, zero, qmin, qmax = _reference(x, 8, symmetric)
+    lo, hi = float((qmin - zero) * scale), float((qmax - zero) * scale)
     xt = tf.Variable(x)
     with tf.GradientTape() as tape:
         ref = tf.quantization.fake_quant_with_min_max_args(xt, min=lo, max=hi, num_bits=8, narrow_range=symmetric)

@@ -38,11 +38,52 @@ def test_forward_equals_torch(gates):
 
 
 @pytest.mark.parametrize("gates", [1, 4])
-def test_round_trip_through_torch(gates):
+def test_to_torch_computes_what_an_independently_built_torch_module_computes(gates):
+    """``to_torch(w)`` against a module built here from the same arrays, with the bias split in two as
+    PyTorch allows (only b_ih + b_hh matters), and against our forward pass; float64, so 1e-12."""
     w = rnn.Weights.random(3, 6, gates, seed=3)
-    back = rnn.from_torch(rnn.to_torch(w))
-    for a, b in ((w.W_ih, back.W_ih), (w.W_hh, back.W_hh), (w.b, back.b)):
-        np.testing.assert_array_equal(a, b)
+    module = (torch.nn.LSTM if gates == 4 else torch.nn.RNN)(3, 6, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        module.weight_ih_l0.copy_(torch.as_tensor(w.W_ih))
+        module.weight_hh_l0.copy_(torch.as_tensor(w.W_hh))
+        module.bias_ih_l0.copy_(torch.as_tensor(0.3 * w.b))
+        module.bias_hh_l0.copy_(torch.as_tensor(0.7 * w.b))
+    x = torch.as_tensor(_x(seed=8, D=3))
+    converted = rnn.to_torch(w)
+    assert isinstance(converted, type(module)) and converted.batch_first
+    with torch.no_grad():
+        expected, ours_t = module(x)[0].numpy(), converted(x)[0].numpy()
+    np.testing.assert_allclose(ours_t, expected, atol=1e-12, rtol=0)
+    ours = (rnn.lstm_forward if gates == 4 else rnn.rnn_forward)(x.numpy(), w)[0]
+    np.testing.assert_allclose(ours, expected, atol=1e-12, rtol=0)
+    single = rnn.to_torch(w, dtype=torch.float32)  # the dtype option: float32 weights, float32 accuracy
+    assert all(p.dtype == torch.float32 for p in single.parameters())
+    with torch.no_grad():
+        np.testing.assert_allclose(single(x.float())[0].numpy(), expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("cell, n_in, n_out", [("RNN", 1, 1), ("LSTM", 1, 1), ("RNN", 3, 4), ("LSTM", 2, 5)])
+def test_sequence_model_equals_its_recurrence_then_a_readout_of_the_last_state(cell, n_in, n_out):
+    """SequenceModel against the same computation written here: our NumPy recurrence (checked against
+    torch above) on the model's own weights, then ``h_T W^T + b`` with its readout's weights."""
+    torch.manual_seed(0)
+    model = rnn.SequenceModel(cell, n_in, 5, n_out)
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # torch's default dtype, like the chapters
+    x = _x(seed=9, n=4, T=6, D=n_in)
+    w = rnn.from_torch(model.recurrent)
+    h_last = (rnn.lstm_forward if cell == "LSTM" else rnn.rnn_forward)(x, w)[0][:, -1]
+    W, b = (p.detach().double().numpy() for p in (model.readout.weight, model.readout.bias))
+    expected = h_last @ W.T + b
+    expected = expected[:, 0] if n_out == 1 else expected  # one output: squeezed to (batch,)
+    with torch.no_grad():
+        out32 = model(torch.as_tensor(x, dtype=torch.float32)).numpy()
+        out64 = model.double()(torch.as_tensor(x)).numpy()
+    assert out64.shape == expected.shape == ((4,) if n_out == 1 else (4, n_out))
+    np.testing.assert_allclose(out64, expected, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(out32, expected, atol=1e-5, rtol=0)
+    if n_in == 1:  # (batch, time) is one feature per step
+        with torch.no_grad():
+            np.testing.assert_array_equal(model(torch.as_tensor(x[..., 0])).numpy(), out64)
 
 
 @pytest.mark.tf
@@ -53,9 +94,7 @@ def test_forward_equals_keras(gates):
     layer = rnn.to_keras(w)
     x = _x(seed=5)
     ours = (rnn.lstm_forward if gates == 4 else rnn.rnn_forward)(x, w)[0]
-    assert np.abs(ours - layer(x).numpy()).max() <= 1e-12
-    back = rnn.from_keras(layer)
-    np.testing.assert_array_equal(back.W_hh, w.W_hh)
+    assert np.abs(ours - layer(x).numpy()).max() <= 1e-12  # from_keras: test_random_keras_layers_equal_ours
 
 
 def test_clip_grad_norm_equals_torch():
@@ -126,7 +165,7 @@ def test_random_configurations_equal_torch(cell, n_in, hidden, bias, batch_first
     np.testing.assert_allclose(h, ht[0].detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
-def test_relu_rnn_round_trip_through_torch():
+def test_to_torch_keeps_the_relu():
     w = rnn.Weights.random(3, 4, 1, seed=2)
     w = rnn.Weights(w.W_ih * 3, w.W_hh, w.b, "relu")
     module = rnn.to_torch(w)

@@ -149,3 +149,22 @@ def test_torch_optimizer_after_tensorflow_with_the_real_triton(tmp_path):
                   "p = torch.nn.Parameter(torch.zeros(3))\ntorch.optim.Adam([p], lr=0.1)\n"
                   "torch.optim.SGD([p], lr=0.1, momentum=0.9)\nprint('survived')", tmp_path)
     assert run.returncode == 0 and run.stdout.strip() == "survived", (run.returncode, run.stderr[-2000:])
+
+
+def test_timer_measures_the_wall_time_of_its_block():
+    """test_timer above passes with a Timer that measures nothing; this one needs the sleeps to be timed."""
+    import time
+
+    with tk.Timer() as outer:
+        with tk.Timer() as inner:
+            time.sleep(0.05)
+        time.sleep(0.05)
+    assert 0.04 < inner.seconds < 1.0  # sleep waits at least 0.05 s; 1 s leaves room for a busy machine
+    assert inner.seconds + 0.04 < outer.seconds < 2.0  # the outer block holds both sleeps
+    before = inner.seconds
+    time.sleep(0.02)
+    assert inner.seconds == before, "the time is fixed when the block ends"
+    assert repr(inner) == f"Timer({before:.3f} s)"
+    with inner:  # reused: times the new block only
+        pass
+    assert inner.seconds < 0.04

@@ -55,6 +55,10 @@ def _as_array(data: Any, name: str) -> np.ndarray:
 class Tensor:
     """An array that remembers how it was computed, so that gradients can flow back to it."""
 
+    # NumPy would otherwise compute ``array + tensor`` itself, element by element, into an array of objects;
+    # None makes it hand over to Tensor.__radd__ and friends, as it does for Python numbers.
+    __array_ufunc__ = None
+
     def __init__(self, data: Any, requires_grad: bool = False, *, _parents: tuple["Tensor", ...] = (),
                  _op: str = "") -> None:
         self.data = _as_array(data, "data")

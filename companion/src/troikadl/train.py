@@ -17,7 +17,11 @@ import numpy as np
 from .runtime import current, progress
 from .validate import as_float_array, as_tensor, check_choice, check_float, check_int, check_same_length
 
-__all__ = ["History", "fit", "evaluate", "predict", "accuracy", "LOSSES"]
+__all__ = ["History", "fit", "evaluate", "predict", "accuracy", "LOSSES", "CLASSIFICATION_LOSSES", "DEFAULT_LR", "IGNORE"]
+
+#: The label of a position that no loss counts (PyTorch's ``ignore_index`` default): masked-language-model
+#: targets that were not masked, padding, unlabelled examples in distillation.
+IGNORE = -100
 
 
 @dataclass
@@ -66,6 +70,10 @@ def _mse(pred: Any, y: Any) -> Any:
 #: Named losses: "bce" (one logit per sample, labels 0/1), "cross_entropy" (class logits in the last
 #: axis, e.g. (batch, classes) or (batch, positions, classes) for per-token labels), "mse".
 LOSSES: dict[str, Callable[[Any, Any], Any]] = {"bce": _bce, "cross_entropy": _ce, "mse": _mse}
+#: The named losses of classifiers, for which accuracy means something (recorded by default).
+CLASSIFICATION_LOSSES = ("bce", "cross_entropy")
+#: Adam's learning rate in :func:`fit` when neither ``lr`` nor an ``optimizer`` is given.
+DEFAULT_LR = 1e-2
 
 
 def accuracy(y_true: Any, scores: Any) -> float:
@@ -159,11 +167,11 @@ def predict(model: Any, X: Any, *, batch_size: int = 4096) -> np.ndarray:
 
 
 def evaluate(model: Any, X: Any, y: Any, *, loss: str | Callable[[Any, Any], Any] = "cross_entropy",
-             metric: str | None = "accuracy") -> dict[str, float]:
-    """Loss (and accuracy) of ``model`` on ``(X, y)``."""
+             metric: str | None = "auto") -> dict[str, float]:
+    """Loss (and accuracy) of ``model`` on ``(X, y)``; ``metric`` as in :func:`fit` (accuracy for classifiers)."""
     import torch
 
-    loss_fn, _ = _loss_fn(loss), check_choice(metric, "metric", ("accuracy", None))
+    loss_fn, metric = _loss_fn(loss), _metric(metric, loss)
     yt = _targets(y.cpu() if torch.is_tensor(y) else y, "y", loss)
     out = torch.as_tensor(predict(model, X))
     if isinstance(loss, str):  # the named losses take one target per sample (a callable may differ)
@@ -178,14 +186,16 @@ def evaluate(model: Any, X: Any, y: Any, *, loss: str | Callable[[Any, Any], Any
 
 
 def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable[[Any, Any], Any],
-        lr: float = 1e-2, optimizer: Any = None, batch_size: int | None = None,
-        val: tuple[Any, Any] | None = None, val_name: str = "val", metric: str | None = "accuracy",
+        lr: float | None = None, optimizer: Any = None, batch_size: int | None = None,
+        val: tuple[Any, Any] | None = None, val_name: str = "val", metric: str | None = "auto",
         clip_norm: float | None = None, desc: str = "training", seed: int | None = None,
         show_progress: bool = True) -> History:
     """Train ``model`` on ``train = (X, y)`` for ``epochs`` passes; return the per-epoch :class:`History`.
 
-    Taught in chapter 1. ``loss`` is a name from :data:`LOSSES` or a callable ``loss(outputs, y)``;
-    ``optimizer`` defaults to Adam with learning rate ``lr``; ``batch_size=None`` means full batch. The
+    Taught in chapter 1. ``loss`` is a name from :data:`LOSSES` or a callable ``loss(outputs, y)``.
+    The optimizer is Adam with learning rate ``lr`` (``None``: :data:`DEFAULT_LR`), or the ``optimizer``
+    given, built on the model's parameters with its own learning rate; passing both ``lr`` and
+    ``optimizer`` is a ``ValueError``, since ``lr`` would be ignored. ``batch_size=None`` means full batch. The
     shuffling uses a torch generator seeded from :func:`troikadl.setup`'s seed, so runs repeat exactly.
     The model is moved to the runtime's device. Progress is shown unless running quietly (CI, book).
     With ``clip_norm``, gradients are clipped to that global norm before each step (chapter 5), and the
@@ -193,18 +203,21 @@ def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable
     ``seed`` overrides the setup's seed for the shuffling (chapter 8 trains each architecture of a
     benchmark with its own stored seed); ``show_progress=False`` hides this run's bar.
     ``val = (X, y)`` is evaluated after every epoch and recorded as ``<val_name>_loss`` (and ``_acc``).
+    ``metric="auto"`` records accuracy (``train_acc``, ``<val_name>_acc``) for the classification losses
+    (:data:`CLASSIFICATION_LOSSES`) and nothing for "mse" or a callable loss; ``metric="accuracy"`` asks for
+    it with a callable loss (a ``ValueError`` with "mse"), ``metric=None`` records losses only.
     Name it for what it is: ``val_name="test"`` when the curve only *monitors* the test set and nothing
     is chosen on it (chapters 1-7); a set used to choose anything is a validation set (chapter 8).
     """
     import torch
 
-    loss_fn = _check_fit(model, epochs, loss, lr, batch_size, val_name, metric, clip_norm, seed)
+    loss_fn, metric = _check_fit(model, epochs, loss, lr, optimizer, batch_size, val_name, metric, clip_norm, seed)
     rt = current()
     model.to(rt.device)
     X, y = _tensors(train, rt.device, "train", loss)
     Xv, yv = _tensors(val, rt.device, "val", loss) if val is not None else (None, None)
     if optimizer is None:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        optimizer = torch.optim.Adam(model.parameters(), lr=DEFAULT_LR if lr is None else lr)
     n = len(X)
     bs = n if batch_size is None else min(batch_size, n)
     gen = torch.Generator().manual_seed(rt.seed if seed is None else seed)
@@ -239,12 +252,25 @@ def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable
     return history
 
 
-def _check_fit(model: Any, epochs: Any, loss: Any, lr: Any, batch_size: Any, val_name: Any, metric: Any,
-               clip_norm: Any, seed: Any) -> Callable[[Any, Any], Any]:
-    """Check :func:`fit`'s settings (its data are checked by ``_tensors``); return the loss function."""
+def _check_fit(model: Any, epochs: Any, loss: Any, lr: Any, optimizer: Any, batch_size: Any, val_name: Any,
+               metric: Any, clip_norm: Any, seed: Any) -> tuple[Callable[[Any, Any], Any], str | None]:
+    """Check :func:`fit`'s settings (its data are checked by ``_tensors``); return the loss function and metric."""
+    import torch
+
     _check_model(model)
     check_int(epochs, "epochs", min=1)
-    check_float(lr, "lr", min=0, min_open=True)
+    if lr is not None:
+        check_float(lr, "lr", min=0, min_open=True)
+    if optimizer is not None:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer built on the model's parameters, "
+                            f"got {type(optimizer).__name__}")
+        if lr is not None:
+            raise ValueError(f"lr must not be given with an optimizer (got lr={lr!r}): the optimizer's own "
+                             f"learning rate is used; set it when building the optimizer")
+        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        if not any(id(p) in held for p in model.parameters()):
+            raise ValueError("optimizer must be built on the model's parameters, but it holds none of them")
     for name, value in (("batch_size", batch_size), ("seed", seed)):
         if value is not None:
             check_int(value, name, min=1 if name == "batch_size" else 0)
@@ -252,5 +278,16 @@ def _check_fit(model: Any, epochs: Any, loss: Any, lr: Any, batch_size: Any, val
         check_float(clip_norm, "clip_norm", min=0, min_open=True)
     if not (isinstance(val_name, str) and val_name.isidentifier() and val_name != "train"):
         raise ValueError(f"val_name must be a name such as 'val' or 'test' (not 'train'), got {val_name!r}")
-    check_choice(metric, "metric", ("accuracy", None))
-    return _loss_fn(loss)
+    return _loss_fn(loss), _metric(metric, loss)
+
+
+def _metric(metric: Any, loss: Any) -> str | None:
+    """The metric to record: "auto" is accuracy for a classification loss, else none; accuracy never with "mse"."""
+    check_choice(metric, "metric", ("auto", "accuracy", None))
+    classification = isinstance(loss, str) and loss in CLASSIFICATION_LOSSES
+    if metric == "auto":
+        return "accuracy" if classification else None
+    if metric == "accuracy" and isinstance(loss, str) and not classification:
+        raise ValueError(f"metric='accuracy' needs a classification loss {CLASSIFICATION_LOSSES}, got loss={loss!r} "
+                         f"(a regression); use metric=None or 'auto'")
+    return metric

@@ -144,8 +144,10 @@ def fake_quantize(x: Any, *, bits: int = 8, symmetric: bool = True, axis: int | 
     The forward value is ``dequantize(quantize(x))``; the backward pass lets the gradient through
     unchanged where ``x`` lies inside the representable range and blocks it outside (the clipped
     straight-through estimator, as ``torch.fake_quantize_per_tensor_affine`` does). The range is taken
-    from ``x`` itself (detached), so nothing is clipped unless ``x`` changes between the two. The result
-    has ``x``'s dtype and device; ``x`` must be a non-empty, finite float tensor.
+    from ``x`` itself (detached), so only a value at the end of the range can be clipped: asymmetric, the
+    rounded zero point can push it one step past the grid (2 bits on ``[-1.5, 1.5]``: scale 1, zero point
+    2, and 1.5 maps to 4 > 3, read back as 1.0, still within half a step, with its gradient blocked, as
+    torch's does). The result has ``x``'s dtype and device; ``x`` must be a non-empty, finite float tensor.
     """
     import torch
 

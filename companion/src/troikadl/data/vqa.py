@@ -59,12 +59,24 @@ class VQA:
         return len(self.answers)
 
     def __getitem__(self, idx: object) -> "VQA":
-        idx = np.asarray(idx) if not isinstance(idx, slice) else idx
+        """The examples that ``idx`` selects, as a new VQA: a slice, integer indices, or a boolean mask with one
+        entry per example. A single integer is refused (write ``d[[i]]`` for a one-example VQA)."""
+        if not isinstance(idx, slice):
+            idx = np.asarray(idx)
+            if idx.size == 0:
+                idx = idx.astype(np.int64)
+            if idx.ndim != 1 or idx.dtype.kind not in "biu":
+                raise TypeError(f"idx must be a slice, a 1-D list or array of integer indices, or a boolean mask "
+                                f"(for one example write d[[i]]), got {idx.dtype} of shape {idx.shape}")
+            if idx.dtype.kind == "b" and len(idx) != len(self):
+                raise ValueError(f"idx, a boolean mask, must have one entry per example ({len(self)}), got {len(idx)}")
         texts = [self.texts[i] for i in np.arange(len(self))[idx]]
         return VQA(self.images[idx], self.questions[idx], self.answers[idx], self.digits[idx],
                    self.templates[idx], texts)
 
     def __repr__(self) -> str:
+        if not len(self):
+            return "VQA(0 examples)"
         return f"VQA({len(self)} examples, {self.answers.mean():.0%} yes; e.g. {self.texts[0]!r} -> {bool(self.answers[0])})"
 
 

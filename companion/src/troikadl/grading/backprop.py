@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..attention import softmax
 from .core import Case, Exercise, register
 
 CHAPTER = "02_backprop"
@@ -84,17 +85,12 @@ def _onehot(y: np.ndarray, c: int) -> np.ndarray:
     return out
 
 
-def _stable_softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _ce_no_mean(logits, y):
-    return _stable_softmax(logits) - _onehot(y, logits.shape[1])
+    return softmax(logits, axis=1) - _onehot(y, logits.shape[1])
 
 
 def _ce_sign(logits, y):
-    return (_onehot(y, logits.shape[1]) - _stable_softmax(logits)) / len(y)
+    return (_onehot(y, logits.shape[1]) - softmax(logits, axis=1)) / len(y)
 
 
 def _ce_unstable(logits, y):
@@ -104,7 +100,7 @@ def _ce_unstable(logits, y):
 
 
 def _ce_softmax_only(logits, y):
-    return _stable_softmax(logits) / len(y)
+    return softmax(logits, axis=1) / len(y)
 
 
 register(Exercise(

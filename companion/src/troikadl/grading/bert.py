@@ -4,29 +4,48 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..compress.distill import IGNORE  # PyTorch's ignore_index; bert.masking's is the same but imports torch
 from .core import Case, Exercise, register
 
 CHAPTER = "07_bert"
-IGNORE = -100
 
 # --- bert.apply_masking: the 80/10/10 rule, made deterministic by passing the random draws -----------
 
+_MARK = -1  # stands for "a random token" in mask_tokens's output (never a token id)
 
-def _mask(ids, special, u_select, u_kind, random_ids, mask_id=4, p=0.15, variant=""):
-    selected = u_select < p
-    if variant != "special tokens masked":
-        selected &= ~special
-    inputs = ids.copy()
-    lo, hi = (0.1, 0.2) if variant == "80/10/10 thresholds swapped" else (0.8, 0.9)
-    if variant == "80/10/10 thresholds swapped":
-        inputs[selected & (u_kind >= 0.2)] = mask_id
-        inputs[selected & (u_kind < 0.1)] = random_ids[selected & (u_kind < 0.1)]
-    else:
-        inputs[selected & (u_kind < lo)] = mask_id
-        swap = selected & (u_kind >= lo) & (u_kind < hi)
-        inputs[swap] = random_ids[swap]
-    labels = ids.copy() if variant == "labels everywhere" else np.where(selected, ids, IGNORE)
-    return inputs, labels
+
+class _Draws(np.random.Generator):
+    """Hands the exercise's draws to the package's ``mask_tokens``: ``random`` returns ``u_select``, then
+    ``u_kind``; ``integers`` (the random tokens, drawn for the swapped positions only) returns ``_MARK``s."""
+
+    def __init__(self, u_select: np.ndarray, u_kind: np.ndarray) -> None:
+        super().__init__(np.random.PCG64(0))
+        self._uniform = [u_select, u_kind]
+
+    def random(self, size=None):
+        return self._uniform.pop(0)
+
+    def integers(self, low, high=None, size=None):
+        return np.full(size, _MARK)
+
+
+def _mask(ids, special, u_select, u_kind, random_ids, mask_id=4, p=0.15, proportions=(0.8, 0.1, 0.1)):
+    """The package's ``bert.mask_tokens`` on the given draws (``random_ids[i]`` where it swaps position i)."""
+    from ..bert.masking import mask_tokens  # imports torch, so only when a case is checked
+
+    vocab_size = int(max(ids.max(), random_ids.max(), mask_id)) + 1
+    inputs, labels = mask_tokens(ids, special, vocab_size=vocab_size, mask_id=mask_id, p=p, first_regular_id=0,
+                                 proportions=proportions, rng=_Draws(u_select, u_kind))
+    return np.where(inputs == _MARK, random_ids, inputs), labels
+
+
+def _mask_wrong(ids, special, u_select, u_kind, random_ids, mask_id=4, p=0.15, *, variant):
+    if variant == "special tokens masked":
+        return _mask(ids, np.zeros_like(special), u_select, u_kind, random_ids, mask_id, p)
+    if variant == "80/10/10 thresholds swapped":  # 10% [MASK], 10% random, 80% unchanged
+        return _mask(ids, special, u_select, u_kind, random_ids, mask_id, p, proportions=(0.1, 0.1, 0.8))
+    inputs, _ = _mask(ids, special, u_select, u_kind, random_ids, mask_id, p)
+    return inputs, ids.copy()  # "labels everywhere"
 
 
 _ids = np.array([[2, 10, 11, 12, 13, 14, 3, 0]])
@@ -47,13 +66,13 @@ register(Exercise(
          "-> random_ids, else unchanged; labels = ids where selected, -100 elsewhere.",
     cases=[
         Case("one sequence, every branch", (_ids, _special, _usel, _ukind, _rand),
-             expected=_mask(_ids, _special, _usel, _ukind, _rand),
+             expected=lambda: _mask(_ids, _special, _usel, _ukind, _rand),
              hint="Position 0 ([CLS]) has u_select < 0.15 but must never be selected."),
-        Case("a batch of 4", _bargs, expected=_mask(*_bargs)),
+        Case("a batch of 4", _bargs, expected=lambda: _mask(*_bargs)),
         Case("p = 0.5", (_ids, _special, _usel, _ukind, _rand), kwargs={"p": 0.5},
-             expected=_mask(_ids, _special, _usel, _ukind, _rand, p=0.5), hint="Use the p you are given."),
+             expected=lambda: _mask(_ids, _special, _usel, _ukind, _rand, p=0.5), hint="Use the p you are given."),
     ],
-    wrong_answers={name: (lambda n: lambda *a, **k: _mask(*a, **k, variant=n))(name)
+    wrong_answers={name: (lambda n: lambda *a, **k: _mask_wrong(*a, **k, variant=n))(name)
                    for name in ("special tokens masked", "80/10/10 thresholds swapped", "labels everywhere")},
 ))
 
@@ -97,23 +116,20 @@ register(Exercise(
 # --- bert.mlm_loss: cross-entropy on the masked positions only ------------------------------------
 
 
-def _log_softmax(z):
-    z = z - z.max(-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(-1, keepdims=True))
-
-
 def _mlm(logits, labels, variant=""):
-    logp = _log_softmax(logits)
-    sel = labels != IGNORE
-    picked = np.take_along_axis(logp, np.where(sel, labels, 0)[..., None], -1)[..., 0]
-    if variant == "every position":
-        return float(-picked.mean())
+    """The expected answer: PyTorch's cross-entropy with ``ignore_index``; a ``variant`` is a wrong answer."""
+    import torch
+    import torch.nn.functional as F
+
+    z, y = torch.as_tensor(logits, dtype=torch.float64), torch.as_tensor(labels)
+    if variant == "every position":  # the unselected positions counted, as if their label were 0
+        return float(F.cross_entropy(z.flatten(0, 1), torch.where(y == IGNORE, 0, y).flatten()))
     if variant == "sum, not mean":
-        return float(-picked[sel].sum())
+        return float(F.cross_entropy(z.flatten(0, 1), y.flatten(), ignore_index=IGNORE, reduction="sum"))
     if variant == "mean of per-sequence means":
-        per = [(-picked[i][sel[i]]).mean() for i in range(len(labels)) if sel[i].any()]
-        return float(np.mean(per))
-    return float(-picked[sel].mean())
+        return float(torch.stack([F.cross_entropy(zi, yi, ignore_index=IGNORE) for zi, yi in zip(z, y)
+                                  if (yi != IGNORE).any()]).mean())
+    return float(F.cross_entropy(z.flatten(0, 1), y.flatten(), ignore_index=IGNORE))
 
 
 _r = np.random.default_rng(5)
@@ -128,9 +144,9 @@ register(Exercise(
     hint="log_softmax over the vocabulary (last axis), pick the label's log-probability at every position "
          "whose label is not -100, and average those -log p over all selected positions of the batch.",
     cases=[
-        Case("2 sequences, 4 masked tokens", (_logits, _labels), expected=_mlm(_logits, _labels),
+        Case("2 sequences, 4 masked tokens", (_logits, _labels), expected=lambda: _mlm(_logits, _labels),
              hint="Positions labelled -100 must not count at all."),
-        Case("3 sequences, uneven masks", (_logits2, _labels2), expected=_mlm(_logits2, _labels2),
+        Case("3 sequences, uneven masks", (_logits2, _labels2), expected=lambda: _mlm(_logits2, _labels2),
              hint="Average over masked tokens, not over sequences."),
         Case("one masked token", (np.zeros((1, 2, 4)), np.array([[IGNORE, 2]])), expected=float(np.log(4)),
              hint="Uniform logits over 4 tokens give log 4."),

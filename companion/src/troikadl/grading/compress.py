@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..attention import softmax
+from ..compress.distill import distillation_loss
+from ..compress.lowrank import truncated_svd
 from .core import Case, Exercise, register
 
 CHAPTER = "09_compression"
@@ -70,7 +73,13 @@ register(Exercise(
 # --- compress.low_rank_approx ------------------------------------------------------------------------------
 
 
-def _lowrank(W, rank, variant=""):
+def _best_rank(W, rank):
+    """The expected answer: the package's truncated SVD (tested against the Eckart-Young error)."""
+    A, B = truncated_svd(W, rank)
+    return A @ B
+
+
+def _lowrank(W, rank, variant):  # the wrong answers
     U, S, Vh = np.linalg.svd(np.asarray(W, float), full_matrices=False)
     if variant == "smallest":
         return (U[:, -rank:] * S[-rank:]) @ Vh[-rank:]
@@ -89,8 +98,8 @@ register(Exercise(
     hint="U, S, Vh = np.linalg.svd(W, full_matrices=False); keep the first r singular values and vectors: "
          "(U[:, :r] * S[:r]) @ Vh[:r].",
     cases=[
-        Case("rank 1", (_M, 1), expected=lambda: _lowrank(_M, 1)),
-        Case("rank 2", (_M, 2), expected=lambda: _lowrank(_M, 2), hint="Keep the LARGEST singular values."),
+        Case("rank 1", (_M, 1), expected=lambda: _best_rank(_M, 1)),
+        Case("rank 2", (_M, 2), expected=lambda: _best_rank(_M, 2), hint="Keep the LARGEST singular values."),
         Case("full rank gives W back", (_M, 3), expected=_M),
         Case("a diagonal matrix", (np.diag([1.0, 5.0, 2.0]), 2), expected=np.diag([0.0, 5.0, 2.0]),
              hint="Singular values come sorted, largest first, whatever their position on the diagonal."),
@@ -105,15 +114,16 @@ register(Exercise(
 # --- compress.soft_target_loss ----------------------------------------------------------------------------
 
 
-def _softmax(z):
-    z = np.asarray(z, float)
-    e = np.exp(z - z.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
+def _distillation(zs, zt, T):
+    """The expected answer: the soft term of the package's distillation loss (no labels), in float64."""
+    import torch
+
+    return float(distillation_loss(torch.tensor(zs, dtype=torch.float64), torch.tensor(zt, dtype=torch.float64), T=T))
 
 
-def _soft(zs, zt, T, variant=""):
-    ps = _softmax(np.asarray(zs) / (T if variant != "T on teacher only" else 1.0))
-    pt = _softmax(np.asarray(zt) / T)
+def _soft(zs, zt, T, variant):  # the wrong answers
+    ps = softmax(np.asarray(zs, float) / (T if variant != "T on teacher only" else 1.0), axis=1)
+    pt = softmax(np.asarray(zt, float) / T, axis=1)
     kl = (ps * (np.log(ps) - np.log(pt))) if variant == "reversed" else (pt * (np.log(pt) - np.log(ps)))
     per = kl.sum(1)
     total = per.sum() if variant == "sum" else per.mean()
@@ -129,11 +139,11 @@ register(Exercise(
     hint="p_t = softmax(z_t / T), p_s = softmax(z_s / T) (row-wise); per example KL(p_t || p_s) = "
          "sum p_t (log p_t - log p_s); return T**2 times its mean over the batch.",
     cases=[
-        Case("T = 1", (_ZS, _ZT, 1.0), expected=_soft(_ZS, _ZT, 1.0)),
-        Case("T = 4", (_ZS, _ZT, 4.0), expected=_soft(_ZS, _ZT, 4.0),
+        Case("T = 1", (_ZS, _ZT, 1.0), expected=lambda: _distillation(_ZS, _ZT, 1.0)),
+        Case("T = 4", (_ZS, _ZT, 4.0), expected=lambda: _distillation(_ZS, _ZT, 4.0),
              hint="Divide both logits by T, and multiply the KL divergence by T**2."),
         Case("student equals teacher", (_ZT, _ZT, 2.0), expected=0.0, atol=1e-12),
-        Case("one example", (_ZS[:1], _ZT[:1], 2.0), expected=_soft(_ZS[:1], _ZT[:1], 2.0)),
+        Case("one example", (_ZS[:1], _ZT[:1], 2.0), expected=lambda: _distillation(_ZS[:1], _ZT[:1], 2.0)),
     ],
     wrong_answers={
         "no T squared": lambda a, b, T: _soft(a, b, T, "no T^2"),

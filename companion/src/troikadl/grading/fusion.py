@@ -11,24 +11,28 @@ CHAPTER = "11_fusion"
 # --- fusion.info_nce: the symmetric contrastive loss, in NumPy ------------------------------------------
 
 
-def _log_softmax(z, axis):
-    z = z - z.max(axis=axis, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
-
-
 def _nce(a, b, temperature, variant=""):
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if variant != "not normalized":
-        a = a / np.linalg.norm(a, axis=1, keepdims=True)
-        b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    logits = a @ b.T * temperature if variant == "times temperature" else a @ b.T / temperature
-    rows = -np.diag(_log_softmax(logits, 1)).mean()
-    cols = -np.diag(_log_softmax(logits, 0)).mean()
-    return float(rows if variant == "images to captions only" else (rows + cols) / 2)
+    """The expected answer: the package's ``fusion.info_nce`` (checked against PyTorch), in float64; a
+    ``variant`` feeds it one plausible mistake (imported here: ``troikadl.fusion`` imports torch)."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..fusion import clip_loss, info_nce
+
+    a, b = torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
+    if variant == "not normalized":
+        return float(clip_loss(a @ b.T / temperature))
+    if variant == "times temperature":
+        return float(info_nce(a, b, 1.0 / temperature))
+    if variant == "images to captions only":
+        logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / temperature
+        return float(F.cross_entropy(logits, torch.arange(len(logits))))
+    return float(info_nce(a, b, temperature))
 
 
 _A = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
 _B = np.array([[0.9, 0.1], [0.2, 1.0], [3.0, 0.0]])
+_B2 = _B[[1, 0, 2]] + np.array([[0.0, 0.5], [0.0, 0.0], [0.0, 0.0]])  # pairs whose two directions differ
 
 register(Exercise(
     id="fusion.info_nce", chapter=CHAPTER, function="info_nce",
@@ -36,13 +40,12 @@ register(Exercise(
     hint="Normalize the rows of both inputs; logits = A @ B.T / temperature; loss = (mean cross-entropy of each "
          "row with target its diagonal entry + the same over columns) / 2. Use a stable log-softmax.",
     cases=[
-        Case("three pairs, temperature 1", (_A, _B, 1.0), expected=_nce(_A, _B, 1.0)),
-        Case("temperature 0.1", (_A, _B, 0.1), expected=_nce(_A, _B, 0.1),
+        Case("three pairs, temperature 1", (_A, _B, 1.0), expected=lambda: _nce(_A, _B, 1.0)),
+        Case("temperature 0.1", (_A, _B, 0.1), expected=lambda: _nce(_A, _B, 0.1),
              hint="Divide the cosine similarities by the temperature."),
-        Case("unnormalized inputs are normalized first", (_A * 5, _B, 0.5), expected=_nce(_A, _B, 0.5),
+        Case("unnormalized inputs are normalized first", (_A * 5, _B, 0.5), expected=lambda: _nce(_A, _B, 0.5),
              hint="Scaling an embedding must not change the loss: normalize each row to unit length."),
-        Case("rows and columns differ", (_A, _B[[1, 0, 2]] + np.array([[0.0, 0.5], [0.0, 0.0], [0.0, 0.0]]), 0.2),
-             expected=_nce(_A, _B[[1, 0, 2]] + np.array([[0.0, 0.5], [0.0, 0.0], [0.0, 0.0]]), 0.2),
+        Case("rows and columns differ", (_A, _B2, 0.2), expected=lambda: _nce(_A, _B2, 0.2),
              hint="Average the image-to-caption and the caption-to-image cross-entropies."),
     ],
     wrong_answers={

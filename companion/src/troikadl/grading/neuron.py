@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..neuron import sigmoid
 from .core import Case, Exercise, register
 
 CHAPTER = "01_neuron"
@@ -75,28 +76,24 @@ def _torch_bce_grad(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> tu
     return wt.grad.numpy(), float(bt.grad)
 
 
-def _sig(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
 def _bg_sum(X, y, w, b):
-    e = _sig(X @ w + b) - y
+    e = sigmoid(X @ w + b) - y
     return X.T @ e, float(e.sum())
 
 
 def _bg_sign(X, y, w, b):
-    e = y - _sig(X @ w + b)
+    e = y - sigmoid(X @ w + b)
     return X.T @ e / len(X), float(e.mean())
 
 
 def _bg_extra_sigmoid_grad(X, y, w, b):
-    p = _sig(X @ w + b)
+    p = sigmoid(X @ w + b)
     e = (p - y) * p * (1 - p)
     return X.T @ e / len(X), float(e.mean())
 
 
 def _bg_no_bias(X, y, w, b):
-    e = _sig(X @ w + b) - y
+    e = sigmoid(X @ w + b) - y
     return X.T @ e / len(X), 0.0
 
 

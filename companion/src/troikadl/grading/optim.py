@@ -44,7 +44,21 @@ register(Exercise(
 # --- optim.adam_step: one step of Adam (PyTorch's form) --------------------------------------------
 
 
-def _adam(w, g, m, v, t, lr, beta1, beta2, eps, correct=True, eps_inside=False):
+def _torch_adam(w, g, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    """The expected answer: one step of ``torch.optim.Adam`` from state (m, v) after t - 1 steps."""
+    import torch
+
+    p = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    p.grad = torch.tensor(g, dtype=torch.float64)
+    opt = torch.optim.Adam([p], lr=lr, betas=(beta1, beta2), eps=eps, foreach=False)
+    opt.state[p] = {"step": torch.tensor(float(t - 1)), "exp_avg": torch.tensor(m, dtype=torch.float64),
+                    "exp_avg_sq": torch.tensor(v, dtype=torch.float64)}
+    opt.step()
+    state = opt.state[p]
+    return p.detach().numpy(), state["exp_avg"].numpy(), state["exp_avg_sq"].numpy()
+
+
+def _adam(w, g, m, v, t, lr, beta1, beta2, eps, correct=True, eps_inside=False):  # the wrong answers
     m = beta1 * m + (1 - beta1) * g
     v = beta2 * v + (1 - beta2) * g * g
     m_hat, v_hat = (m / (1 - beta1 ** t), v / (1 - beta2 ** t)) if correct else (m, v)
@@ -83,14 +97,13 @@ register(Exercise(
          "eps goes outside the square root. Return (w, m, v).",
     cases=[
         Case("first step", (_W, _G, np.zeros(3), np.zeros(3), 1),
-             expected=_adam(_W, _G, np.zeros(3), np.zeros(3), 1, 1e-3, 0.9, 0.999, 1e-8),
+             expected=lambda: _torch_adam(_W, _G, np.zeros(3), np.zeros(3), 1),
              hint="At t = 1 the corrected step is lr * sign(g) (for g != 0)."),
-        Case("step 10 with state", (_W, _G, _M, _V, 10),
-             expected=_adam(_W, _G, _M, _V, 10, 1e-3, 0.9, 0.999, 1e-8),
+        Case("step 10 with state", (_W, _G, _M, _V, 10), expected=lambda: _torch_adam(_W, _G, _M, _V, 10),
              hint="Return the *raw* m and v: the next step needs them, not m_hat and v_hat."),
         Case("other hyper-parameters", (_W, _G, _M, _V, 3),
              kwargs={"lr": 0.1, "beta1": 0.5, "beta2": 0.9, "eps": 0.1},
-             expected=_adam(_W, _G, _M, _V, 3, 0.1, 0.5, 0.9, 0.1),
+             expected=lambda: _torch_adam(_W, _G, _M, _V, 3, lr=0.1, beta1=0.5, beta2=0.9, eps=0.1),
              hint="Use the lr, betas and eps you are given; eps is added to sqrt(v_hat)."),
     ],
     wrong_answers={"no bias correction": _as_no_correction, "eps inside the square root": _as_eps_inside,

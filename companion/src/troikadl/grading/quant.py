@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..compress.quantize import QParams, dequantize
 from .core import Case, Exercise, register
 
 CHAPTER = "10_quantization"
@@ -49,7 +50,14 @@ register(Exercise(
 # --- quant.int_linear: a linear layer computed in integers -----------------------------------------------
 
 
-def _il(qx, sx, zx, qw, sw, bias, variant=""):
+def _float_layer(qx, sx, zx, qw, sw, bias):
+    """The expected answer: the float layer on the package's dequantized inputs and (symmetric) weights."""
+    x = dequantize(qx, QParams(np.array(sx), np.array(zx), bits=8, symmetric=False))
+    w = dequantize(qw, QParams(np.array(sw), np.array(0), bits=8, symmetric=True))
+    return x @ w.T + bias
+
+
+def _il(qx, sx, zx, qw, sw, bias, variant):  # the wrong answers
     qx, qw = np.asarray(qx, np.int64), np.asarray(qw, np.int64)
     if variant == "zero point ignored":
         acc = qx @ qw.T
@@ -71,7 +79,7 @@ register(Exercise(
          "y = sx * sw * acc + bias.",
     cases=[
         Case("two inputs, two units", (_QX, 0.02, 128, _QW, 0.01, np.array([0.5, -0.5])),
-             expected=_il(_QX, 0.02, 128, _QW, 0.01, np.array([0.5, -0.5]))),
+             expected=lambda: _float_layer(_QX, 0.02, 128, _QW, 0.01, np.array([0.5, -0.5]))),
         Case("the input's zero point matters", (np.array([[128, 128, 128]]), 0.1, 128, _QW, 0.5, np.zeros(2)),
              expected=np.zeros((1, 2)), hint="q = zero_point stands for the real number 0.0."),
         Case("one unit, no bias", (np.array([[1, 2]]), 0.5, 0, np.array([[3, 4]]), 0.25, np.zeros(1)),

@@ -1,0 +1,237 @@
+"""Tests that kill the mutants of autograd.py and optim.py that the rest of the suite let survive.
+
+`make mutation` (mutmut) changes one operator, constant or argument at a time and runs the fast tests; each
+test here was added for a change that no other test noticed: the gradient of ReLU at exactly 0, the axis
+of ``mean``, the dtype of constants and losses in float32, the messages that name a bad argument, and the
+hyper-parameters an optimizer records. Expected values come from PyTorch (float64 unless the point is
+float32) or are written out by hand.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from troikadl.autograd import Tensor, cross_entropy, mse, unbroadcast
+from troikadl.optim import SGD, Adam, AdamW, RMSProp
+
+TOL = 1e-12  # float64
+TOL32 = 1e-6  # float32, values of order 1
+
+
+# --- autograd: values and gradients against torch -------------------------------------------------
+
+def test_relu_gradient_at_exactly_zero_is_zero_like_torch():
+    a = np.array([[-1.0, 0.0, 2.0], [0.0, 3.0, -0.5]])
+    x, tx = Tensor(a), torch.tensor(a, requires_grad=True)
+    x.relu().sum().backward()
+    torch.relu(tx).sum().backward()
+    assert x.grad.tolist() == tx.grad.numpy().tolist() == [[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
+
+
+@pytest.mark.parametrize("op", ["sum", "mean"])
+@pytest.mark.parametrize("axis", [0, 1, -1, -2])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_sum_and_mean_over_one_axis_equal_torch(op, axis, keepdims):
+    rng = np.random.default_rng([axis + 2, keepdims])
+    a = rng.normal(size=(3, 4))  # not square: a gradient summed over the wrong axis has the wrong shape
+    w = rng.normal(size=np.sum(a, axis=axis, keepdims=keepdims).shape)  # a random upstream gradient
+    x, tx = Tensor(a), torch.tensor(a, requires_grad=True)
+    out, tout = getattr(x, op)(axis=axis, keepdims=keepdims), getattr(tx, op)(dim=axis, keepdim=keepdims)
+    assert out.shape == tuple(tout.shape)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=TOL, rtol=0)
+    (out * w).sum().backward()
+    (tout * torch.as_tensor(w)).sum().backward()
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -2])
+def test_log_softmax_over_either_axis_equals_torch(axis):
+    a = np.random.default_rng(3).normal(size=(3, 4))
+    w = np.random.default_rng(4).normal(size=(3, 4))
+    x, tx = Tensor(a), torch.tensor(a, requires_grad=True)
+    out, tout = x.log_softmax(axis=axis), torch.log_softmax(tx, dim=axis)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=TOL, rtol=0)
+    (out * w).sum().backward()
+    (tout * torch.as_tensor(w)).sum().backward()
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), atol=TOL, rtol=0)
+
+
+def test_log_softmax_of_large_logits_is_finite_and_equals_torch():
+    """Rows far apart (1000 and more): each row must be shifted by its own maximum, downwards, or exp overflows."""
+    a = np.array([[0.0, 1.0, -2.0], [1000.0, 1001.0, 998.0], [-1000.0, -999.5, -1003.0]])
+    w = np.random.default_rng(5).normal(size=a.shape)
+    x, tx = Tensor(a), torch.tensor(a, requires_grad=True)
+    out, tout = x.log_softmax(), torch.log_softmax(tx, dim=-1)
+    assert np.isfinite(out.data).all()
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=TOL, rtol=0)
+    (out * w).sum().backward()
+    (tout * torch.as_tensor(w)).sum().backward()
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), atol=TOL, rtol=0)
+
+
+def test_a_shared_intermediate_result_passes_its_gradient_back_once():
+    """``h`` feeds two operations: backward must visit it once, with both contributions summed (a diamond)."""
+    a = np.array([[0.3, -1.2], [0.8, 0.1]])
+    x, tx = Tensor(a), torch.tensor(a, requires_grad=True)
+    h, th = (x * 2.0).tanh(), torch.tanh(tx * 2.0)
+    ((h * h + h) @ h).sum().backward()
+    ((th * th + th) @ th).sum().backward()
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("method", ["mean", "sum", "log_softmax"])
+@pytest.mark.parametrize("axis, words", [(2, r"^axis must be <= 1, got 2$"), (-3, r"^axis must be >= -2, got -3$")])
+def test_an_axis_out_of_range_raises_naming_axis(method, axis, words):
+    with pytest.raises(ValueError, match=words):
+        getattr(Tensor(np.ones((2, 3))), method)(axis=axis)
+
+
+def test_float32_constants_and_losses_stay_float32():
+    a = np.array([[0.5, -1.5, 2.0], [1.0, 0.25, -0.75]], dtype=np.float32)
+    x = Tensor(a)
+    assert (x - 1.5).data.dtype == np.float32 and (x - 1.5).data.tolist() == (a - np.float32(1.5)).tolist()
+    x = Tensor(a)
+    loss = cross_entropy(x, np.array([2, 0]))
+    loss.backward()
+    tx = torch.tensor(a, requires_grad=True)
+    tloss = torch.nn.functional.cross_entropy(tx, torch.tensor([2, 0]))
+    tloss.backward()
+    assert loss.data.dtype == np.float32 and x.grad.dtype == np.float32
+    assert abs(float(loss.data) - tloss.item()) <= TOL32
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), atol=TOL32, rtol=0)
+    p = Tensor(np.array(2.0, dtype=np.float32))  # a 0-d prediction and a Python int target
+    assert mse(p, 0).data.dtype == np.float32 and float(mse(p, 0).data) == 4.0
+
+
+def test_only_tensors_marked_as_parameters_require_grad():
+    """Like torch.tensor: ``requires_grad`` is False unless asked for, and an operation's output is not a parameter."""
+    x, w = Tensor(np.ones(2)), Tensor(np.ones(2), requires_grad=True)
+    assert x.requires_grad is False and w.requires_grad is True and (x * w).requires_grad is False
+
+
+def test_an_operation_s_output_names_it_in_its_repr():
+    x = Tensor(np.ones(2))
+    assert repr(x) == "Tensor(shape=(2,), dtype=float64)"
+    for op in ("relu", "tanh", "sigmoid", "log_softmax"):
+        assert repr(getattr(x, op)()) == f"Tensor(shape=(2,), dtype=float64, op='{op}')"
+    assert repr(x ** 3) == "Tensor(shape=(2,), dtype=float64, op='pow 3')"
+    row, col = Tensor(np.ones((1, 2))), Tensor(np.ones((2, 1)))
+    for expr, op in ((x + x, "add"), (x * x, "mul"), (x.sum(), "sum"), (row @ col, "matmul")):
+        assert repr(expr).endswith(f", op='{op}')"), repr(expr)
+
+
+def test_unbroadcast_accepts_any_sequence_of_non_negative_integers():
+    g = np.random.default_rng(6).normal(size=(4, 2, 3))
+    expected = g.sum(axis=0).sum(axis=0, keepdims=True)  # the 4 copies, then the stretched axis of size 1
+    for shape in ([1, 3], (np.int64(1), 3), (1, np.int32(3))):
+        out = unbroadcast(g, shape)
+        assert out.shape == (1, 3) and np.abs(out - expected).max() <= TOL
+    assert unbroadcast(np.ones((2, 0, 3)), [0, 3]).shape == (0, 3)  # an empty axis is a valid size
+
+
+# --- autograd: bad input names the argument and what was expected ---------------------------------
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: Tensor(np.ones(2)) ** "2", TypeError,
+     r"^k \(the exponent, a constant int or float\) must be a real number"),
+    (lambda: cross_entropy(np.ones((2, 3)), [0, 1]), TypeError,
+     r"^logits must be an autograd Tensor of shape \(n, classes\), got"),
+    (lambda: cross_entropy(Tensor(np.ones(3)), [0, 1, 2]), ValueError,
+     r"^logits must be 2-D \(samples, classes\), got shape \(3,\)$"),
+    (lambda: mse(np.ones(2), np.ones(2)), TypeError, r"^pred must be an autograd Tensor, got"),
+    (lambda: mse(Tensor(np.ones(2)), np.array([1, 2])), TypeError, r"^target must be floating point"),
+    (lambda: mse(Tensor(np.ones(2)), np.array([np.nan, 1.0])), ValueError,
+     r"^target must be finite, but it holds NaN or infinity$"),
+    (lambda: Tensor(np.ones(3)) * np.arange(3), TypeError, r"^other must be floating point .*got dtype int64"),
+    (lambda: Tensor(np.ones(3)).tanh().backward(np.arange(3)), TypeError, r"^grad must be floating point"),
+    (lambda: Tensor(np.ones(3)).tanh().backward(np.ones(2)), ValueError,
+     r"^grad must have this tensor's shape \(3,\), got \(2,\)$"),
+    (lambda: unbroadcast(np.ones((2, 3)), "ab"), TypeError, r"^shape must be a tuple of ints, got str 'ab'$"),
+    (lambda: unbroadcast(np.ones((2, 3)), (-1, 3)), ValueError, r"^shape\[0\] must be >= 0, got -1$"),
+    (lambda: unbroadcast(np.ones((2, 3)), [2, 3.0]), TypeError, r"^shape\[1\] must be an integer"),
+    (lambda: unbroadcast(np.ones((2, 3)), (4,)), ValueError,
+     r"^grad of shape \(2, 3\) cannot come from broadcasting shape \(4,\)$"),
+    (lambda: unbroadcast(np.arange(3), (3,)), TypeError, r"^grad must be floating point"),
+])
+def test_autograd_bad_input_messages(call, error, words):
+    with pytest.raises(error, match=words):
+        call()
+
+
+# --- optim ------------------------------------------------------------------------------------------
+
+def test_optimizers_record_their_checked_hyper_parameters():
+    p = [Tensor(np.zeros(2))]
+    assert SGD(p, lr=0.1, momentum=0).hyper == {"lr": 0.1, "momentum": 0.0, "weight_decay": 0.0}
+    assert RMSProp(p).hyper == {"lr": 1e-2, "rho": 0.99, "eps": 1e-8, "weight_decay": 0.0}
+    assert Adam(p, betas=(0, 0), eps=1).hyper == {"lr": 1e-3, "beta1": 0.0, "beta2": 0.0, "eps": 1.0,
+                                                 "weight_decay": 0.0}
+    for opt in (SGD(p, lr=0.1, momentum=0), Adam(p, betas=(0, 0), eps=1)):
+        assert all(type(v) is float for v in opt.hyper.values()), opt.hyper  # checked numbers become floats
+
+
+def test_an_optimizer_s_repr_lists_its_hyper_parameters():
+    opt = SGD([Tensor(np.zeros(2))], lr=0.1, momentum=0.9)
+    assert repr(opt) == "SGD(lr=0.1, momentum=0.9, weight_decay=0, convention='torch')"
+    assert repr(Adam([Tensor(np.zeros(2))], convention="keras")).startswith("Adam(lr=0.001, beta1=0.9, ")
+
+
+def test_an_optimizer_can_be_deep_copied_and_the_copy_steps_alike():
+    p = Tensor(np.array([1.0, -2.0]))
+    opt = Adam([p], lr=0.1)
+    p.grad = np.array([0.5, 0.25])
+    opt.step()
+    twin = copy.deepcopy(opt)  # copies its parameter too: a checkpoint
+    for o in (opt, twin):
+        o.params[0].grad = np.array([-1.0, 2.0])
+        o.step()
+    assert twin.params[0] is not p and twin.params[0].data.tolist() == p.data.tolist()
+    with pytest.raises(AttributeError, match="^beta3$"):
+        opt.beta3
+
+
+def test_a_nan_in_the_first_of_several_gradients_is_caught():
+    a, b = Tensor(np.ones(2)), Tensor(np.ones(2))
+    opt = SGD([a, b], lr=0.1)
+    a.grad, b.grad = np.array([np.nan, 1.0]), np.ones(2)
+    with pytest.raises(ValueError, match=r"^params\[0\].grad holds NaN or infinity"):
+        opt.step()
+    assert a.data.tolist() == b.data.tolist() == [1.0, 1.0]
+
+
+def test_the_state_of_a_float32_parameter_stays_float32():
+    """A float64 gradient of a float32 parameter is cast to float32 first, as torch keeps one dtype per parameter."""
+    for make, keys in ((lambda ps: SGD(ps, lr=0.1, momentum=0.9), ["momentum"]),
+                       (lambda ps: RMSProp(ps), ["v"]), (lambda ps: Adam(ps), ["m", "v"])):
+        p = Tensor(np.ones(3, dtype=np.float32))
+        opt = make([p])
+        p.grad = np.array([0.1, -0.2, 0.3])  # float64
+        opt.step()
+        assert p.data.dtype == np.float32 and all(opt.state[0][k].dtype == np.float32 for k in keys), keys
+
+
+class _Param:
+    def __init__(self, data):
+        self.data, self.grad = data, None
+
+
+@pytest.mark.parametrize("make, error, words", [
+    (lambda p: Adam(p, betas={0.9, 0.999}), TypeError,
+     r"^betas must be a pair of numbers such as \(0.9, 0.999\), got set$"),
+    (lambda p: Adam(p, betas=0.9), TypeError, r"^betas must be a pair of numbers such as \(0.9, 0.999\), got float$"),
+    (lambda p: Adam(p, betas=(1.0, 0.999)), ValueError, r"^betas\[0\] must be in \[0(.0)?, 1(.0)?\), got 1"),
+    (lambda p: AdamW(p, betas=(1.5, 0.999)), ValueError, r"^betas\[0\] must be in \[0(.0)?, 1(.0)?\), got 1.5"),
+    (lambda p: SGD(p, lr=0.1, nesterov=True), ValueError, r"^nesterov=True needs momentum > 0$"),
+    (lambda p: SGD([], lr=0.1), ValueError, r"^params must hold at least one parameter, got an empty iterable$"),
+    (lambda p: SGD(np.zeros(3), lr=0.1), TypeError, r"^params must have .data and .grad .* params\[0\] is a float64$"),
+    (lambda p: SGD([_Param(np.zeros(2, dtype=np.int64))], lr=0.1), TypeError,
+     r"^params\[0\].data must be a floating-point NumPy array \(updated in place\), got int64$"),
+    (lambda p: SGD([_Param([1.0, 2.0])], lr=0.1), TypeError, r"^params\[0\].data must be .* got list$"),
+])
+def test_optim_bad_input_messages(make, error, words):
+    with pytest.raises(error, match=words):
+        make([Tensor(np.zeros(2))])
