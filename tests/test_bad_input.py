@@ -580,10 +580,10 @@ def table() -> Any:
 
 @functools.lru_cache(maxsize=None)
 def nas_data() -> Any:
-    from troikadl.nas.benchmark import Data
+    from troikadl.data.tabular import Split
 
     X, y = arr(24, 1, 8, 8, dtype=np.float32), np.arange(24) % 10
-    return Data(X[:12], y[:12], X[12:18], y[12:18], X[18:], y[18:])
+    return Split(X[:12], y[:12], X[18:], y[18:], X_val=X[12:18], y_val=y[12:18])
 
 
 def keras_dense(n_in: int, n_out: int) -> Any:
@@ -703,7 +703,9 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
       model=Obj(Lazy(lambda: cnn.lenet(8, (2, 4), 8, 3))), keras_model=Obj(Lazy(lambda: cnn.lenet_keras(8, (2, 4), 8, 3))),
       input_shape=IntSeq((1, 8, 8)))
     E("cnn", "cnn1d", cnn.cnn1d, length=Pos(40), channels=Pos(4), n_classes=Pos(10))
-    E("cnn", "mlp", cnn.mlp, sizes=IntSeq([4, 6, 3], minlen=2))
+    E("cnn", "mlp", cnn.mlp, sizes=IntSeq([4, 6, 3], minlen=2), activation=Choice("tanh", ["relu", "tanh", "sigmoid"]))
+    E("cnn", "mlp_keras", cnn.mlp_keras, _tf=True, sizes=IntSeq([4, 6, 3], minlen=2),
+      activation=Choice("tanh", ["relu", "tanh", "sigmoid"]))
     E("cnn", "count_parameters", cnn.count_parameters, model=Obj(Lazy(tiny_mlp)))
     E("cnn", "trace_shapes", cnn.trace_shapes, model=Obj(Lazy(tiny_mlp)), input_shape=IntSeq((4,)), batch=Pos(2))
 
@@ -716,6 +718,18 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("train", "evaluate", train.evaluate, model=Obj(Lazy(tiny_mlp)), X=Floats(Xtr), y=Lab(ytr, 3, lo=None),
       loss=Choice("cross_entropy", list(train.LOSSES)), metric=Choice("accuracy", ["auto", "accuracy", None]))
     E("train", "predict", train.predict, model=Obj(Lazy(tiny_mlp)), X=Floats(Xtr), batch_size=Pos(4))
+    # a model with two inputs (pixels, token ids) given a tuple of inputs: what fit itself checks of the tuple
+    two = (arr(8, 64, dtype=np.float32), np.array([[1, 2, 8, 10, 0, 0]] * 8))
+    bad_two = {"lengths differ": lambda X: (X[0], X[1][:-1]), "empty tuple": lambda X: (),
+               "a single number": lambda X: (X[0], np.int64(3)), "ids: complex": lambda X: (X[0], X[1] + 0.5j),
+               "ids: strings": lambda X: (X[0], X[1].astype(str)), "pixels: NaN": lambda X: (_put(X[0], 0, NAN), X[1]),
+               "pixels: empty": lambda X: (X[0][:0], X[1])}
+    concat = Obj(Lazy(lambda: fmodels.ConcatFusion(vocab_size=21, hidden=8)))
+    E("train", "fit (two inputs)", train.fit, model=concat, epochs=Pos(1), loss=Fixed("bce"), show_progress=Fixed(False),
+      train=Custom((two, ytr % 2), {k: (lambda v, f=f: (f(v[0]), v[1])) for k, f in bad_two.items()}))
+    E("train", "predict (two inputs)", train.predict, model=concat, X=Custom(two, bad_two))
+    E("train", "evaluate (two inputs)", train.evaluate, model=concat, X=Custom(two, bad_two), y=Fixed(ytr % 2),
+      loss=Fixed("bce"))
     E("train", "accuracy", train.accuracy, y_true=Ints(ytr, sz=(0,), lo=None, bool_ok=True),
       scores=Floats(arr(8, 3), sz=(0,)))
     hist = train.History({"train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7]})
@@ -734,9 +748,9 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("report", "status_markdown", report.status_markdown, results=Mapping({}),
       chapters=Custom([("01_neuron", "1. The neuron")], {"bare string": "01_neuron", "not pairs": ["01_neuron"],
                                                           "numbers": [(1, 2)]}))
-    E("twins", "linear_to_dense", twins.linear_to_dense, _tf=True, linear=Obj(Lazy(lambda: nn.Linear(3, 2))),
+    E("twins", "copy_linear_to_keras", twins.copy_linear_to_keras, _tf=True, linear=Obj(Lazy(lambda: nn.Linear(3, 2))),
       dense=Obj(Lazy(lambda: keras_dense(3, 2))), flatten_chw=IntSeq((3, 1, 1), length=3, none=True))
-    E("twins", "dense_to_linear", twins.dense_to_linear, _tf=True, dense=Obj(Lazy(lambda: keras_dense(3, 2))),
+    E("twins", "copy_dense_to_torch", twins.copy_dense_to_torch, _tf=True, dense=Obj(Lazy(lambda: keras_dense(3, 2))),
       linear=Obj(Lazy(lambda: nn.Linear(3, 2))))
 
     def conv_keras() -> Any:
@@ -746,7 +760,7 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
         layer.build((None, 8, 8, 2))
         return layer
 
-    E("twins", "conv2d_to_keras", twins.conv2d_to_keras, _tf=True, conv=Obj(Lazy(lambda: nn.Conv2d(2, 4, 3))),
+    E("twins", "copy_conv2d_to_keras", twins.copy_conv2d_to_keras, _tf=True, conv=Obj(Lazy(lambda: nn.Conv2d(2, 4, 3))),
       keras_conv=Obj(Lazy(conv_keras)))
     E("notebook", "show_source", tk.show_source, obj=Obj(tk.accuracy))
     def restoring(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -773,9 +787,9 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
       cores=Pos(2, none=True))
 
     # --- data ---------------------------------------------------------------------------------------------
-    E("data.mnist1d", "mnist1d", mnist1d.mnist1d, num_samples=Int(100, lo=10), seed=Seed(42))
+    E("data.mnist1d", "mnist1d", mnist1d.mnist1d, n=Int(100, lo=10), seed=Seed(42))
     E("data.sequences", "adding_problem", sequences.adding_problem, n=Pos(4), length=Int(5, lo=2), seed=Seed())
-    E("data.sequences", "token_task", sequences.token_task, n=Pos(4), length=Pos(5), vocab=Pos(7),
+    E("data.sequences", "token_task", sequences.token_task, n=Pos(4), length=Pos(5), vocab_size=Pos(7),
       task=Choice("sort", ["sort", "reverse"]), seed=Seed())
     E("data.shapes", "captioned_shapes", shapes.captioned_shapes, n=Pos(3), seed=Seed(),
       combos=Custom([(0, 1), (2, 3)], {"bare pair": (0, 1), "fractional": [(0, 1.5)], "out of range": [(9, 0)],
@@ -785,11 +799,14 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("data.shapes", "Shapes.text", lambda i: shapes.captioned_shapes(3).text(i), i=Int(0, lo=0, hi=2))
     Xs, ys = arr(20, 3), np.arange(20) % 2
     E("data.tabular", "split_and_scale", tabular.split_and_scale, X=Floats(Xs, nd=(2,), sz=(0,)), y=Lab(ys, None),
-      test_size=Float(0.25, lo=0.0, hi=1.0, lo_open=True, hi_open=True), seed=Seed())
+      test_size=Float(0.25, lo=0.0, hi=1.0, lo_open=True, hi_open=True), seed=Seed(),
+      val_size=Custom(4, {"zero": 0, "fraction above 1": 1.5, "string": "4", "bool": True, "too large": 20}, none=True))
     ts = Float(0.25, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     E("data.tabular", "breast_cancer", tabular.breast_cancer, seed=Seed(), test_size=ts)
-    E("data.tabular", "moons", tabular.moons, n_samples=Pos(40), noise=Float(0.2, lo=0.0), seed=Seed(), test_size=ts)
-    E("data.tabular", "digits", tabular.digits, seed=Seed(), test_size=ts)
+    E("data.tabular", "moons", tabular.moons, n=Pos(40), noise=Float(0.2, lo=0.0), seed=Seed(), test_size=ts)
+    E("data.tabular", "digits", tabular.digits, seed=Seed(), test_size=ts, images=Fixed(True),
+      val_size=Custom(360, {"zero": 0, "fraction above 1": 1.5, "string": "360", "bool": True, "too large": 1797},
+                      none=True))
     E("data.vqa", "mini_vqa", vqa.mini_vqa, n=Pos(5), seed=Seed(),
       image_ids=Ints(np.arange(50), nd=(1,), lo=0, hi=1796, none=True))
     E("data.vqa", "encode_question", vqa.encode_question, text=Str("is it even ?", extra={"unknown word": "is it blue ?"}))
@@ -847,7 +864,7 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
         layer(np.zeros((1, 3, 4)), np.zeros((1, 3, 4)))
         return layer
 
-    E("attention", "MHAWeights.to_keras", mhaw.to_keras, _tf=True, layer=Obj(Lazy(keras_mha)), heads=Pos(2))
+    E("attention", "MHAWeights.copy_to_keras", mhaw.copy_to_keras, _tf=True, layer=Obj(Lazy(keras_mha)))
     E("attention", "multi_head_attention", attention.multi_head_attention,
       x_q=Floats(arr(2, 3, 4), nd=(3,), sz=(-1,), empty=True), x_kv=Floats(arr(2, 5, 4), nd=(3,), sz=(-1,), empty=True),
       w=Obj(mhaw), heads=Pos(2), mask=Bools(np.ones((3, 5), bool), sz=(-1,), none=True))
@@ -857,10 +874,10 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("attention", "EncoderWeights.from_torch", attention.EncoderWeights.from_torch, layer=Obj(enc))
     E("attention", "encoder_block", attention.encoder_block, x=Floats(arr(2, 3, 4), nd=(3,), sz=(-1,), empty=True),
       w=Obj(encw), heads=Pos(2), mask=Bools(np.ones((3, 3), bool), sz=(-1,), none=True))
-    E("transformer", "TokenEncoder", transformer.TokenEncoder, vocab=Pos(10), length=Pos(5), d_model=Pos(8),
+    E("transformer", "TokenEncoder", transformer.TokenEncoder, vocab_size=Pos(10), length=Pos(5), d_model=Pos(8),
       heads=Pos(2), layers=Pos(1), d_ff=Pos(16), n_out=Pos(10, none=True),
       positions=Choice("learned", ["learned", "sinusoidal", "none"]))
-    encoder = functools.lru_cache(None)(lambda: transformer.TokenEncoder(10, 5, 8, 2, 1, 16))
+    encoder = functools.lru_cache(None)(lambda: transformer.TokenEncoder(10, 5, d_model=8, heads=2, layers=1, d_ff=16))
     ids = torch.as_tensor(np.arange(10).reshape(2, 5) % 10)
     for m in ("forward", "attention_maps"):
         E("transformer", f"TokenEncoder.{m}", lambda ids, m=m: getattr(encoder(), m)(ids),
@@ -1025,10 +1042,9 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("nas.space", "SearchSpace.sample", sspace.sample, rng=Obj(Lazy(np.random.default_rng)))
     E("nas.space", "SearchSpace.mutate", sspace.mutate, arch=Arch(a0), rng=Obj(Lazy(np.random.default_rng)))
     arch0 = benchmark.SPACE[0]
-    E("nas.benchmark", "digits_data", benchmark.digits_data, seed=Seed(), val_size=Pos(360), test_size=Pos(360))
     E("nas.benchmark", "build_cnn", benchmark.build_cnn, arch=Arch(arch0), in_channels=Pos(1), n_classes=Pos(10),
       side=Int(8, lo=2))
-    E("nas.benchmark", "count_parameters", benchmark.count_parameters, arch=Arch(arch0))
+    E("nas.benchmark", "arch_parameters", benchmark.arch_parameters, arch=Arch(arch0))
     E("nas.benchmark", "train_architecture", benchmark.train_architecture, arch=Arch(arch0), seed=Seed(),
       data=Obj(Lazy(nas_data), none=True),
       settings=Custom({"epochs": 1}, {"not a mapping": "fast", "bad value": {"epochs": 0}}, none=True,
@@ -1037,8 +1053,8 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
       indices=IntSeq([0], lo=0, hi=143, none=True), workers=Pos(1), log=Obj(lambda s: None), _slow=True)
     E("nas.benchmark", "Table.load", benchmark.Table.load, path=PathK(None, none=True))
     E("nas.benchmark", "Table.row", lambda arch: table().row(arch), arch=Arch(arch0))
-    E("nas.benchmark", "Table.objective", lambda rng: table().objective(rng), rng=Obj(Lazy(np.random.default_rng)))
-    objective = Obj(Lazy(lambda: table().objective(np.random.default_rng(0))))
+    E("nas.benchmark", "Table.objective", lambda rng: table().objective(rng=rng), rng=Obj(Lazy(np.random.default_rng)))
+    objective = Obj(Lazy(lambda: table().objective(rng=np.random.default_rng(0))))
     rng = Obj(Lazy(np.random.default_rng))
     E("nas.search", "random_search", search.random_search, space=Obj(benchmark.SPACE), objective=objective,
       budget=Pos(3), rng=rng)
@@ -1071,13 +1087,12 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
       text_emb=Floats(tarr(4, 8, seed=1), nd=(2,), sz=(-1,), fin=False), temperature=PosF(0.1))
     E("fusion.contrastive", "clip_loss", contrastive.clip_loss, logits=Floats(tarr(4, 4), nd=(2,), sz=(-1,), fin=False))
     caps = np.array([[0, 1, 7], [0, 2, 8]])
-    E("fusion.contrastive", "pack_pairs", contrastive.pack_pairs, images=Floats(arr(2, 3, 16, 16), nd=(4,), sz=(1,)),
-      captions=Ints(caps, nd=(2,), sz=(0, -1), lo=0, hi=11))
-    E("fusion.contrastive", "ClipModel", contrastive.ClipModel, vocab=Pos(12), dim=Pos(8),
+    E("fusion.contrastive", "ClipModel", contrastive.ClipModel, vocab_size=Pos(12), dim=Pos(8),
       text=Choice("tokens", ["tokens", "caption"]))
-    clip = functools.lru_cache(None)(lambda: contrastive.ClipModel(12, 8))
-    packed = torch.as_tensor(contrastive.pack_pairs(arr(2, 3, 16, 16), caps))
-    E("fusion.contrastive", "ClipModel.forward", lambda x: clip()(x), x=Floats(packed, nd=(2,), sz=(-1,), empty=True))
+    clip = functools.lru_cache(None)(lambda: contrastive.ClipModel(vocab_size=12, dim=8))
+    E("fusion.contrastive", "ClipModel.forward", lambda images, captions: clip()(images, captions),
+      images=Floats(tarr(2, 3, 16, 16), nd=(4,), sz=(0, 1), empty=True),
+      captions=Ints(torch.as_tensor(caps), nd=(2,), sz=(0, -1), lo=0, hi=11, empty=True))
     E("fusion.contrastive", "ClipModel.encode_images", lambda images: clip().encode_images(images),
       images=Floats(tarr(2, 3, 16, 16), nd=(4,), sz=(1,), empty=True))
     E("fusion.contrastive", "ClipModel.encode_captions", lambda captions: clip().encode_captions(captions),
@@ -1085,21 +1100,23 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("fusion.contrastive", "recall_at_k", contrastive.recall_at_k, similarity=Floats(arr(4, 5), nd=(2,)),
       targets=Ints(np.arange(4), nd=(1,), sz=(0,), lo=0, hi=4), k=Int(1, lo=1, hi=5))
     qs = np.array([[1, 2, 8, 10, 0, 0]] * 3)
-    E("fusion.models", "pack", fmodels.pack, images=Floats(arr(3, 64), nd=(2,), sz=(0, 1)),
-      questions=Ints(qs, nd=(2,), sz=(0, 1), lo=0))
-    fpacked = torch.as_tensor(fmodels.pack(arr(3, 64), qs))
-    E("fusion.models", "unpack", fmodels.unpack, x=Floats(fpacked, nd=(2,), sz=(-1,), empty=True))
+    fimage = Floats(tarr(3, 64), nd=(2,), sz=(0, -1), empty=True)  # a forward's two inputs
+    ftokens = Ints(torch.as_tensor(qs), nd=(2,), sz=(0, -1), lo=0, hi=20, empty=True)
     for cls in (fmodels.ImageOnly, fmodels.TextOnly, fmodels.EarlyFusion, fmodels.LateFusion, fmodels.ConcatFusion,
                 fmodels.FiLMFusion, fmodels.CrossAttentionFusion):
         extra = {"heads": Pos(2)} if cls is fmodels.CrossAttentionFusion else {}
-        E("fusion.models", cls.__name__, cls, vocab=Pos(21), hidden=Pos(8), **extra)
-        made = functools.lru_cache(None)(lambda cls=cls: cls(21, 8))
-        E("fusion.models", f"{cls.__name__}.forward", lambda x, made=made: made()(x),
-          x=Floats(fpacked, nd=(2,), sz=(-1,), empty=True))
+        E("fusion.models", cls.__name__, cls, vocab_size=Pos(21), hidden=Pos(8), **extra)
+        made = functools.lru_cache(None)(lambda cls=cls: cls(vocab_size=21, hidden=8))
+        E("fusion.models", f"{cls.__name__}.forward", lambda image, tokens, made=made: made()(image, tokens),
+          image=fimage, tokens=ftokens)
     E("fusion.models", "ModalityDropout", fmodels.ModalityDropout, model=model, p=Float(0.2, lo=0.0, hi=0.5, hi_open=True))
-    E("fusion.models", "concat_fusion_keras", fmodels.concat_fusion_keras, _tf=True, vocab=Pos(21), hidden=Pos(8))
-    E("fusion.models", "copy_concat_fusion_to_keras", fmodels.copy_concat_fusion_to_keras, _tf=True,
-      model=Obj(Lazy(lambda: fmodels.ConcatFusion(21, 8))), keras_model=Obj(Lazy(lambda: fmodels.concat_fusion_keras(21, 8))))
+    dropout = functools.lru_cache(None)(lambda: fmodels.ModalityDropout(fmodels.ConcatFusion(vocab_size=21, hidden=8)))
+    E("fusion.models", "ModalityDropout.forward", lambda image, tokens: dropout()(image, tokens), image=fimage,
+      tokens=ftokens)
+    E("fusion.models", "concat_fusion_keras", fmodels.concat_fusion_keras, _tf=True, vocab_size=Pos(21), hidden=Pos(8))
+    E("fusion.models", "copy_to_keras", fmodels.copy_to_keras, _tf=True,
+      model=Obj(Lazy(lambda: fmodels.ConcatFusion(vocab_size=21, hidden=8))),
+      keras_model=Obj(Lazy(lambda: fmodels.concat_fusion_keras(vocab_size=21, hidden=8))))
 
 
 _catalogue()
@@ -1227,7 +1244,7 @@ SKIPPED = {
     **{f"troikadl.{n}": "a record built by the package and read by readers (a dataclass)" for n in (
         "bert.pretrain.PretrainSettings", "cnn.ShapeTrace", "compress.measure.Timing", "compress.quantize.QParams",
         "data.tabular.Split", "data.vqa.VQA", "landscapes.Landscape", "nas.analysis.Interval",
-        "nas.analysis.SelectionOptimism", "nas.benchmark.Data", "nas.darts.DartsResult", "nas.search.SearchResult",
+        "nas.analysis.SelectionOptimism", "nas.darts.DartsResult", "nas.search.SearchResult",
         "runtime.Runtime", "train.History")},
     **{f"troikadl.{n}": "takes no data argument" for n in (
         "runtime.Timer", "runtime.current", "runtime.import_tf", "runtime.load_triton_first", "runtime.quiet",

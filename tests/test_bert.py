@@ -10,8 +10,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from troikadl.bert import IGNORE, SPECIALS, Bert, BertSettings, WordPiece, mask_tokens, to_huggingface
+from troikadl.bert import SPECIALS, Bert, BertSettings, WordPiece, mask_tokens, to_huggingface
 from troikadl.data.corpus import sentence_pairs, stdlib_corpus
+from troikadl.train import IGNORE
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +173,27 @@ def test_masking_proportions():
     # p = 0 selects nothing, p = 1 every regular token
     assert (mask_tokens(ids, special, vocab_size=500, mask_id=4, rng=rng, p=0.0)[1] == IGNORE).all()
     assert (mask_tokens(ids, special, vocab_size=500, mask_id=4, rng=rng, p=1.0)[1] != IGNORE).all()
+
+
+def test_the_ignore_label_is_pytorchs_and_has_one_home():
+    """Unselected positions get PyTorch's ``ignore_index`` default; ``troikadl.train.IGNORE`` is the only
+    definition in the package (bert and distillation import it; ``troikadl.bert.IGNORE`` is no second name)."""
+    import pathlib
+    import re
+
+    import troikadl
+    import troikadl.bert
+
+    assert IGNORE == torch.nn.CrossEntropyLoss().ignore_index == -100
+    ids = np.arange(5, 25).reshape(2, 10)
+    labels = mask_tokens(ids, np.zeros(ids.shape, dtype=bool), vocab_size=30, mask_id=4,
+                         rng=np.random.default_rng(0), p=0.0)[1]
+    assert (labels == torch.nn.CrossEntropyLoss().ignore_index).all()
+    assert not hasattr(troikadl.bert, "IGNORE") and "IGNORE" not in troikadl.bert.__all__
+    root = pathlib.Path(troikadl.__file__).parent
+    defined = [str(py.relative_to(root)) for py in sorted(root.rglob("*.py"))
+               if re.search(r"^\s*(IGNORE\s*(:[^=]*)?=|\w+\s*=\s*-100\b)", py.read_text(), re.M)]
+    assert defined == ["train.py"], defined
 
 
 @pytest.mark.parametrize("kwargs, error, match", [

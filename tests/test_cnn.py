@@ -35,6 +35,17 @@ def test_lenet_variants():
     assert count_parameters(mlp([40, 100, 100, 10])) == 40 * 100 + 100 + 100 * 100 + 100 + 100 * 10 + 10
 
 
+@pytest.mark.parametrize("activation, act", [("relu", torch.relu), ("tanh", torch.tanh), ("sigmoid", torch.sigmoid)])
+def test_mlp_computes_the_layers_it_lists(activation, act):
+    net = mlp([5, 4, 3, 2], activation)
+    x = torch.randn(6, 5)
+    (W1, b1), (W2, b2), (W3, b3) = [(m.weight, m.bias) for m in net if isinstance(m, nn.Linear)]
+    ref = act(act(x @ W1.T + b1) @ W2.T + b2) @ W3.T + b3  # no activation after the last layer
+    assert torch.allclose(net(x), ref, atol=1e-6)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        mlp([5, 2], "gelu")
+
+
 @pytest.mark.tf
 @pytest.mark.parametrize("channels, hidden", [((16, 32), 64), ((8, 4), 12)])
 def test_keras_twin_computes_the_same_function(channels, hidden):
@@ -73,27 +84,27 @@ def test_mnist1d_is_generated_locally_and_leaves_global_rng_alone():
     generate = importlib.import_module("troikadl.data.mnist1d")._generate  # cached per process
     generate.cache_clear()
     np_state, py_state = np.random.get_state(), random.getstate()
-    first = tk.data.mnist1d(num_samples=500, seed=7)
+    first = tk.data.mnist1d(n=500, seed=7)
     assert _same_numpy_state(np.random.get_state(), np_state) and random.getstate() == py_state
     generate.cache_clear()  # a second, independent generation
-    again = tk.data.mnist1d(num_samples=500, seed=7)
+    again = tk.data.mnist1d(n=500, seed=7)
     for name in ("X_train", "y_train", "X_test", "y_test"):
         assert not np.shares_memory(getattr(first, name), getattr(again, name)), name
         np.testing.assert_array_equal(getattr(first, name), getattr(again, name), err_msg=name)
     # the cache hands out copies: writing into one result does not change the next
     again.X_train[:], again.y_train[:] = 0, 0
-    cached = tk.data.mnist1d(num_samples=500, seed=7)
+    cached = tk.data.mnist1d(n=500, seed=7)
     np.testing.assert_array_equal(cached.X_train, first.X_train)
     np.testing.assert_array_equal(cached.y_train, first.y_train)
-    other = tk.data.mnist1d(num_samples=500, seed=8)
+    other = tk.data.mnist1d(n=500, seed=8)
     assert not np.array_equal(other.X_train, first.X_train)  # the seed reaches the generator
     assert (first.X_train.shape, first.X_test.shape) == ((400, 40), (100, 40))
     d = tk.data.mnist1d()
     assert d.X_train.shape == (4000, 40) and d.X_test.shape == (1000, 40)
     assert d.X_train.dtype == np.float32 and d.y_train.dtype == np.int64
     assert set(np.unique(d.y_train)) == set(range(10))
-    with pytest.raises(ValueError, match="num_samples must be at least 10"):
-        tk.data.mnist1d(num_samples=5)
+    with pytest.raises(ValueError, match="n must be at least 10"):
+        tk.data.mnist1d(n=5)
 
 
 def test_digits_images_use_one_global_scale():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import pickle
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from torch.nn.utils import prune as tprune
 import troikadl as tk
 from troikadl.compress import distill, lowrank, measure
 from troikadl.compress import prune as P
+from troikadl.train import IGNORE
 
 
 def _mlp(seed=0, sizes=(64, 48, 32, 10)):
@@ -283,12 +285,12 @@ def test_distillation_loss_with_unlabelled_examples_and_its_gradient():
     torch.manual_seed(1)
     zs = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
     zt = torch.randn(6, 4, dtype=torch.float64)
-    y = torch.tensor([1, distill.IGNORE, 2, distill.IGNORE, distill.IGNORE, 0])
+    y = torch.tensor([1, IGNORE, 2, IGNORE, IGNORE, 0])
     loss = distill.distillation_loss(zs, zt, y, T=2.0, alpha=0.5)
     hard = F.cross_entropy(zs[[0, 2, 5]], y[[0, 2, 5]], reduction="sum") / 6  # averaged over all 6 examples
     soft = 4.0 * F.kl_div(F.log_softmax(zs / 2, 1), F.log_softmax(zt / 2, 1), reduction="batchmean", log_target=True)
     torch.testing.assert_close(loss, 0.5 * soft + 0.5 * hard, rtol=1e-12, atol=1e-12)  # float64
-    torch.testing.assert_close(distill.distillation_loss(zs, zt, torch.full((6,), distill.IGNORE), T=2.0), soft,
+    torch.testing.assert_close(distill.distillation_loss(zs, zt, torch.full((6,), IGNORE), T=2.0), soft,
                                rtol=1e-12, atol=1e-12)
     # the soft term's gradient is (p_s - p_t) * T / batch: zero when the student matches the teacher
     z = zt.clone().requires_grad_(True)
@@ -318,13 +320,13 @@ def test_distiller_trains_only_the_student():
     assert [n for n, _ in d.named_parameters()] == ["student.weight", "student.bias"]
     X = torch.randn(32, 8)
     y = teacher(X).argmax(1).detach()
-    y[::4] = distill.IGNORE  # a quarter unlabelled
+    y[::4] = IGNORE  # a quarter unlabelled
 
     def reference():
         with torch.no_grad():
             zs, zt = student(X), teacher(X)
             soft = 4.0 * F.kl_div(F.log_softmax(zs / 2, 1), F.softmax(zt / 2, 1), reduction="batchmean")
-            hard = F.cross_entropy(zs, y, ignore_index=distill.IGNORE, reduction="sum") / len(y)
+            hard = F.cross_entropy(zs, y, ignore_index=IGNORE, reduction="sum") / len(y)
             return float(0.5 * soft + 0.5 * hard), torch.stack([zs, zt])
 
     start, out = reference()
@@ -335,6 +337,23 @@ def test_distiller_trains_only_the_student():
     end, _ = reference()
     assert torch.equal(teacher.weight, before)
     assert end < 0.5 * start, (start, end)  # measured: 0.62 -> 0.23
+
+
+def test_distiller_is_a_picklable_module_class():
+    """A module-level class: ``isinstance`` works, and a pickled copy computes the same outputs and loss
+    (with its own copy of the frozen teacher); T and alpha are keyword-only."""
+    torch.manual_seed(2)
+    d = distill.Distiller(nn.Linear(5, 3), nn.Linear(5, 3), T=3.0, alpha=0.25)
+    clone = pickle.loads(pickle.dumps(d))
+    assert isinstance(d, distill.Distiller) and isinstance(clone, distill.Distiller) and isinstance(clone, nn.Module)
+    assert (clone.T, clone.alpha) == (3.0, 0.25)
+    X, y = torch.randn(6, 5), torch.tensor([0, IGNORE, 2, 1, IGNORE, 0])
+    with torch.no_grad():
+        assert torch.equal(clone(X), d(X))
+        assert torch.equal(clone.loss(clone(X), y), d.loss(d(X), y))
+    assert [n for n, _ in clone.named_parameters()] == ["student.weight", "student.bias"]
+    with pytest.raises(TypeError):
+        distill.Distiller(nn.Linear(5, 3), nn.Linear(5, 3), 3.0)
 
 
 # --- measuring -----------------------------------------------------------------------------------------
@@ -486,7 +505,7 @@ def test_transforms_keep_the_device():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_distillation_loss_has_the_students_dtype(dtype):
     zs, zt = torch.randn(5, 4, dtype=dtype), torch.randn(5, 4, dtype=torch.float64)
-    assert distill.distillation_loss(zs, zt, torch.tensor([0, 1, 2, 3, distill.IGNORE])).dtype == dtype
+    assert distill.distillation_loss(zs, zt, torch.tensor([0, 1, 2, 3, IGNORE])).dtype == dtype
 
 
 # --- the T^2 factor ----------------------------------------------------------------------------------------

@@ -96,8 +96,12 @@ def test_clear_errors():
         conv2d(x, np.ones((1, 3, 9, 9)))
     with pytest.raises(ValueError, match="stride must be >= 1"):
         conv2d(x, w, stride=0)
-    with pytest.raises(TypeError, match="padding must be an int or a pair of ints"):
+    with pytest.raises(TypeError, match="padding must be an integer, got float 1.5"):
         conv2d(x, w, padding=1.5)
+    with pytest.raises(ValueError, match=r"stride must hold 2 integers such as \(2, 3\), got 3"):
+        conv2d(x, w, stride=(1, 1, 1))
+    with pytest.raises(TypeError, match=r"dilation\[1\] must be an integer"):
+        conv2d(x, w, dilation=(1, 2.0))
     with pytest.raises(TypeError, match="x must hold numbers"):
         conv2d(np.array([[[["a"]]]]), w)
     with pytest.raises(ValueError, match="padding must be at most half the kernel size"):

@@ -58,30 +58,25 @@ def test_shapes_are_deterministic_and_respect_combos():
         S.captioned_shapes(5, combos=[(9, 0)])
 
 
-# --- packing and models ----------------------------------------------------------------------------------
-def test_pack_refuses_mismatched_batches():
-    d = vqa.mini_vqa(10, seed=0)
-    with pytest.raises(ValueError, match="same number of examples, got 10 and 9"):
-        fusion.pack(d.images, d.questions[:9])
-    with pytest.raises(ValueError, match="must be integer token ids"):
-        fusion.pack(d.images, d.questions.astype(float))
-    with pytest.raises(ValueError, match="images and captions must hold the same number"):
-        fusion.pack_pairs(np.zeros((4, 3, 16, 16)), np.zeros((3, 3), dtype=int))
-    x = torch.as_tensor(fusion.pack(d.images, d.questions))
-    img, tok = fusion.unpack(x)
-    assert torch.equal(tok, torch.as_tensor(d.questions)) and torch.allclose(img, torch.as_tensor(d.images).float())
+# --- models ----------------------------------------------------------------------------------------------
+def _inputs(d, dtype=torch.float32):
+    """A VQA set's two model inputs: float pixels and integer token ids."""
+    return torch.as_tensor(d.images, dtype=dtype), torch.as_tensor(d.questions)
 
 
 @pytest.mark.parametrize("name", list(fusion.MODELS))
 def test_every_model_gives_one_logit_and_handles_missing_inputs(name):
     torch.manual_seed(0)
-    model = fusion.MODELS[name](V).eval()
-    d = vqa.mini_vqa(7, seed=0)
-    x = torch.as_tensor(fusion.pack(d.images, d.questions))
-    assert model(x).shape == (7, 1)
-    empty = x.clone()
-    empty[:, fusion.models.IMAGE_DIM:] = 0
-    assert torch.isfinite(model(empty)).all()
+    model = fusion.MODELS[name](vocab_size=V).eval()
+    image, tokens = _inputs(vqa.mini_vqa(7, seed=0))
+    assert model(image, tokens).shape == (7, 1)
+    assert torch.isfinite(model(image, torch.zeros_like(tokens))).all()
+    with pytest.raises(TypeError, match="tokens must hold integers"):  # token ids are never floats
+        model(image, tokens.float())
+    with pytest.raises(ValueError, match="image and tokens must hold the same number of examples, got 7 and 6"):
+        model(image, tokens[:6])
+    with pytest.raises(TypeError, match="takes 1 positional argument"):  # settings are keyword arguments
+        fusion.MODELS[name](V)
 
 
 # Each model's forward pass written again here in NumPy, from the model's own weights, in float64 (so 1e-12).
@@ -195,25 +190,25 @@ def _batch_with_missing_inputs():
 def test_every_model_equals_its_forward_pass_written_in_numpy(name):
     cls = fusion.MODELS[name]
     torch.manual_seed(1)
-    model = (cls(V, hidden=8, heads=2) if cls is fusion.models.CrossAttentionFusion else cls(V, hidden=6))
+    model = (cls(vocab_size=V, hidden=8, heads=2) if cls is fusion.models.CrossAttentionFusion
+             else cls(vocab_size=V, hidden=6))
     model = model.double().eval()
     with torch.no_grad():  # random, larger weights than at initialization, so that every term shows
         for p in model.parameters():
             p.normal_(0.0, 0.5)
     images, questions = _batch_with_missing_inputs()
     with torch.no_grad():
-        out = model(torch.as_tensor(fusion.pack(images, questions), dtype=torch.float64)).numpy()
-    np.testing.assert_allclose(out, _REFERENCES[cls](model, images.astype(np.float32).astype(np.float64), questions),
-                               atol=1e-12, rtol=0)
+        out = model(torch.as_tensor(images), torch.as_tensor(questions)).numpy()
+    np.testing.assert_allclose(out, _REFERENCES[cls](model, images, questions), atol=1e-12, rtol=0)
 
 
 def test_cross_attention_weights_are_the_head_average_over_the_16_patches():
     torch.manual_seed(2)
-    model = fusion.models.CrossAttentionFusion(V, hidden=8, heads=2).double().eval()
+    model = fusion.models.CrossAttentionFusion(vocab_size=V, hidden=8, heads=2).double().eval()
     images, questions = _batch_with_missing_inputs()
     with torch.no_grad():
-        logit, weights = model(torch.as_tensor(fusion.pack(images, questions), dtype=torch.float64), need_weights=True)
-    ref_logit, ref_weights = _cross_attention_ref(model, images.astype(np.float32).astype(np.float64), questions)
+        logit, weights = model(torch.as_tensor(images), torch.as_tensor(questions), need_weights=True)
+    ref_logit, ref_weights = _cross_attention_ref(model, images, questions)
     assert weights.shape == (9, 6, 16)  # (batch, question tokens, image patches)
     np.testing.assert_allclose(weights.numpy(), ref_weights, atol=1e-12, rtol=0)
     np.testing.assert_allclose(logit.numpy(), ref_logit, atol=1e-12, rtol=0)
@@ -239,12 +234,10 @@ def test_vqa_indexing_selects_the_same_examples_from_every_array():
         d[[12]]
 
 
-def _interaction(model, x1, x2):
-    """f(x1 with q1) + f(x2 with q2) - f(x1 with q2) - f(x2 with q1): zero for every additive model."""
-    swapped = x1.clone(), x2.clone()
-    swapped[0][:, 64:], swapped[1][:, 64:] = x2[:, 64:], x1[:, 64:]
+def _interaction(model, x1, q1, x2, q2):
+    """f(x1, q1) + f(x2, q2) - f(x1, q2) - f(x2, q1): zero for every additive model."""
     with torch.no_grad():
-        return model(x1) + model(x2) - model(swapped[0]) - model(swapped[1])
+        return model(x1, q1) + model(x2, q2) - model(x1, q2) - model(x2, q1)
 
 
 class _NonlinearLate(torch.nn.Module):
@@ -253,13 +246,13 @@ class _NonlinearLate(torch.nn.Module):
 
     def __init__(self, width):
         super().__init__()
-        self.image, self.text = fusion.models.ImageOnly(V), fusion.models.TextOnly(V)
+        self.image, self.text = fusion.models.ImageOnly(vocab_size=V), fusion.models.TextOnly(vocab_size=V)
         self.image.net[-1] = torch.nn.Linear(128, width)  # each branch outputs `width` numbers
         self.text.head[-1] = torch.nn.Linear(128, width)
         self.combine = torch.nn.Linear(3 * width, 1)
 
-    def forward(self, x):
-        u, v = self.image(x), self.text(x)
+    def forward(self, image, tokens):
+        u, v = self.image(image, tokens), self.text(image, tokens)
         return self.combine(torch.cat([u, v, u * v], dim=1))
 
 
@@ -267,38 +260,41 @@ def test_additive_late_fusion_cannot_express_an_interaction_but_a_nonlinear_comb
     """The chapter's statement: the sum of per-modality scores has no interaction, whatever its weights;
     a nonlinear combiner of per-modality outputs, or feature fusion, has one."""
     d = vqa.mini_vqa(64, seed=1)
-    x = torch.as_tensor(fusion.pack(d.images, d.questions), dtype=torch.float64)
-    x1, x2 = x[:32], x[32:]
+    x, q = _inputs(d, torch.float64)
+    halves = x[:32], q[:32], x[32:], q[32:]
     for seed in range(3):
         torch.manual_seed(seed)
-        late = fusion.models.LateFusion(V).double().eval()
-        torch.testing.assert_close(_interaction(late, x1, x2), torch.zeros(32, 1, dtype=torch.float64),
+        late = fusion.models.LateFusion(vocab_size=V).double().eval()
+        torch.testing.assert_close(_interaction(late, *halves), torch.zeros(32, 1, dtype=torch.float64),
                                    atol=1e-12, rtol=0)
-        for model in (_NonlinearLate(1), _NonlinearLate(4), fusion.models.ConcatFusion(V)):
-            assert _interaction(model.double().eval(), x1, x2).abs().max() > 1e-6, type(model).__name__
+        for model in (_NonlinearLate(1), _NonlinearLate(4), fusion.models.ConcatFusion(vocab_size=V)):
+            assert _interaction(model.double().eval(), *halves).abs().max() > 1e-6, type(model).__name__
 
 
 def test_modality_dropout_hides_one_input_in_training_only():
     seen = []
 
     class Spy(torch.nn.Module):
-        def forward(self, x):
-            seen.append(x.clone())
-            return x[:, :1]
+        def forward(self, image, tokens):
+            seen.append((image.clone(), tokens.clone()))
+            return image[:, :1]
 
     md = fusion.ModalityDropout(Spy(), p=0.3)
-    d = vqa.mini_vqa(4000, seed=0)
-    x = torch.as_tensor(fusion.pack(d.images, d.questions))
+    x, q = _inputs(vqa.mini_vqa(4000, seed=0))
     md.train()
-    md(x)
-    out = seen[-1]
-    no_img = (out[:, :64] == 0).all(1)
-    no_q = (out[:, 64:] == 0).all(1)
+    md(x, q)
+    image, tokens = seen[-1]
+    no_img = (image == 0).all(1)
+    no_q = (tokens == 0).all(1)
     assert not (no_img & no_q).any()
     assert abs(no_img.float().mean() - 0.3) < 0.03 and abs(no_q.float().mean() - 0.3) < 0.03
+    kept = ~no_img & ~no_q  # an example that keeps both inputs keeps them unchanged
+    assert torch.equal(image[kept], x[kept]) and torch.equal(tokens[kept], q[kept])
+    assert torch.equal(image[no_q], x[no_q]) and torch.equal(tokens[no_img], q[no_img])
+    assert tokens.dtype == torch.int64  # the token ids stay integers
     md.eval()
-    md(x)
-    assert torch.equal(seen[-1], x)
+    md(x, q)
+    assert torch.equal(seen[-1][0], x) and torch.equal(seen[-1][1], q)
     with pytest.raises(ValueError, match=r"p must be in \[0, 0.5\)"):
         fusion.ModalityDropout(Spy(), p=0.5)
 
@@ -307,14 +303,23 @@ def test_modality_dropout_hides_one_input_in_training_only():
 def test_keras_twin_of_concat_fusion():
     tk.setup(0)
     torch.manual_seed(0)
-    model = fusion.models.ConcatFusion(V, hidden=16).eval()
+    model = fusion.models.ConcatFusion(vocab_size=V, hidden=16).eval()
+    with torch.no_grad():  # weights away from initialization, so that every copied tensor matters
+        for p in model.parameters():
+            p.normal_(0.0, 0.3)
     tk.import_tf()
-    k = fusion.models.concat_fusion_keras(V, hidden=16)
-    fusion.models.copy_concat_fusion_to_keras(model, k)
+    k = fusion.models.concat_fusion_keras(vocab_size=V, hidden=16)
+    assert fusion.models.copy_to_keras(model, k) is None
     d = vqa.mini_vqa(50, seed=0)
-    X = fusion.pack(d.images, d.questions)
-    X[:5, 64:] = 0  # some questions missing
-    np.testing.assert_allclose(k.predict(X, verbose=0), tk.predict(model, X), atol=1e-5)
+    images, questions = d.images.astype(np.float32), d.questions.copy()
+    questions[:5] = 0  # some questions missing
+    with torch.no_grad():
+        ref = model(torch.as_tensor(images), torch.as_tensor(questions)).numpy()
+    np.testing.assert_allclose(k.predict([images, questions], verbose=0), ref, atol=1e-5)  # float32
+    for other, differs in ((fusion.models.concat_fusion_keras(vocab_size=V + 1, hidden=16), "'embed'"),
+                           (fusion.models.concat_fusion_keras(vocab_size=V, hidden=8), "'image'")):
+        with pytest.raises(ValueError, match=f"keras_model's layer {differs} must have weights of shape"):
+            fusion.models.copy_to_keras(model, other)
 
 
 # --- contrastive learning -----------------------------------------------------------------------------------
@@ -364,18 +369,17 @@ def test_clip_model_learns_to_retrieve_quickly():
     tk.setup(0)
     torch.manual_seed(0)
     data = S.captioned_shapes(1200, seed=0)
-    model = fusion.ClipModel(len(S.CAPTION_VOCAB))
-    X = fusion.pack_pairs(data.images, data.captions)
-    tk.fit(model, (X, np.zeros(len(X))), epochs=4, loss=fusion.clip_loss, metric=None, lr=3e-3, batch_size=128,
-           show_progress=False)
+    model = fusion.ClipModel(vocab_size=len(S.CAPTION_VOCAB))
+    tk.fit(model, ((data.images, data.captions), np.zeros(len(data))), epochs=4, loss=fusion.clip_loss, metric=None,
+           lr=3e-3, batch_size=128, show_progress=False)
     gallery = np.stack([S.caption_tokens(s, c) for s in range(len(S.SHAPES)) for c in range(len(S.COLOURS))])
     test = S.captioned_shapes(300, seed=9)
     with torch.no_grad():
         sim = (model.encode_images(torch.as_tensor(test.images, dtype=torch.float32))
-               @ model.encode_captions(torch.as_tensor(gallery, dtype=torch.float32)).T).numpy()
+               @ model.encode_captions(torch.as_tensor(gallery)).T).numpy()
     assert fusion.recall_at_k(sim, test.combo, 1) > 0.5  # chance is 1/30
     with pytest.raises(ValueError, match="text must be 'tokens' or 'caption'"):
-        fusion.ClipModel(5, text="chars")
+        fusion.ClipModel(vocab_size=5, text="chars")
 
 
 @pytest.mark.tf
@@ -392,29 +396,37 @@ def test_info_nce_equals_a_tensorflow_computation():
 
 # --- bad input ------------------------------------------------------------------------------------------------
 _D = vqa.mini_vqa(4, seed=0)
-_X = torch.as_tensor(fusion.pack(_D.images, _D.questions))
+_X, _Q = _inputs(_D)
 
 
 def _with_token(token):
-    x = _X.clone()
-    x[0, 64] = token
-    return x
+    q = _Q.clone()
+    q[0, 0] = token
+    return q
 
 
 @pytest.mark.parametrize("call, error, match", [
-    (lambda: fusion.pack(np.full((4, 64), np.nan), _D.questions), ValueError, "images must be finite"),
-    (lambda: fusion.pack(_D.images, -_D.questions - 1), ValueError, "token ids >= 0"),
-    (lambda: fusion.pack(_D.images.reshape(4, 8, 8), _D.questions), ValueError, r"images must have shape \(n, 64\)"),
-    (lambda: fusion.unpack(_X.numpy()), TypeError, "x must be a float tensor"),
-    (lambda: fusion.unpack(_X[:, :60]), ValueError, r"x must be packed \(batch, 70\)"),
-    (lambda: fusion.models.ConcatFusion(V)(_with_token(V)), ValueError, rf"token ids in \[0, {V}\)"),
-    (lambda: fusion.models.EarlyFusion(V)(_X[:, :64]), ValueError, "x must be packed"),
-    (lambda: fusion.models.FiLMFusion(V, hidden=0), ValueError, "hidden must be >= 1"),
-    (lambda: fusion.models.ImageOnly(float(V)), TypeError, "vocab must be an integer"),
-    (lambda: fusion.models.CrossAttentionFusion(V, hidden=63, heads=2), ValueError,
+    (lambda: fusion.models.ConcatFusion(vocab_size=V)(torch.full((4, 64), float("nan")), _Q), ValueError,
+     "image must be finite"),
+    (lambda: fusion.models.ConcatFusion(vocab_size=V)(_X, _with_token(-1)), ValueError, rf"token ids in \[0, {V}\)"),
+    (lambda: fusion.ModalityDropout(fusion.models.ConcatFusion(vocab_size=V))(_X, _with_token(-1)), ValueError,
+     "token ids >= 0"),
+    (lambda: fusion.models.ImageOnly(vocab_size=V)(_X.reshape(4, 8, 8), _Q), ValueError, "image must be 2-D"),
+    (lambda: fusion.models.ImageOnly(vocab_size=V)(_X.numpy(), _Q), TypeError, "image must be a torch tensor"),
+    (lambda: fusion.models.TextOnly(vocab_size=V)(_X, _Q.numpy()), TypeError, "tokens must be a torch tensor"),
+    (lambda: fusion.models.ConcatFusion(vocab_size=V)(_X, _with_token(V)), ValueError, rf"token ids in \[0, {V}\)"),
+    (lambda: fusion.models.EarlyFusion(vocab_size=V)(_X[:, :60], _Q), ValueError,
+     r"image must have shape \(batch, 64\)"),
+    (lambda: fusion.models.EarlyFusion(vocab_size=V)(_X, _Q[:, :5]), ValueError,
+     r"tokens must have shape \(batch, 6\)"),
+    (lambda: fusion.models.FiLMFusion(vocab_size=V, hidden=0), ValueError, "hidden must be >= 1"),
+    (lambda: fusion.models.ImageOnly(vocab_size=float(V)), TypeError, "vocab_size must be an integer"),
+    (lambda: fusion.models.CrossAttentionFusion(vocab_size=V, hidden=63, heads=2), ValueError,
      "hidden must be divisible by heads"),
-    (lambda: fusion.ModalityDropout(fusion.models.ConcatFusion(V), p=float("nan")), ValueError, "p must be finite"),
-    (lambda: fusion.ModalityDropout(fusion.models.ConcatFusion(V), p="0.1"), TypeError, "p must be a number"),
+    (lambda: fusion.ModalityDropout(fusion.models.ConcatFusion(vocab_size=V), p=float("nan")), ValueError,
+     "p must be finite"),
+    (lambda: fusion.ModalityDropout(fusion.models.ConcatFusion(vocab_size=V), p="0.1"), TypeError,
+     "p must be a number"),
     (lambda: fusion.ModalityDropout(lambda x: x, p=0.1), TypeError, "model must be a torch.nn.Module"),
     (lambda: fusion.info_nce(np.ones((4, 3)), torch.ones(4, 3)), TypeError, "image_emb must be a torch tensor"),
     (lambda: fusion.info_nce(torch.ones(4, 3), torch.ones(4, 3, dtype=torch.long)), TypeError,
@@ -427,14 +439,16 @@ def _with_token(token):
     (lambda: fusion.info_nce(torch.ones(4, 3), torch.ones(4, 3), "0.1"), TypeError, "temperature must be a number"),
     (lambda: fusion.info_nce(torch.ones(0, 3), torch.ones(0, 3)), ValueError, "at least one pair"),
     (lambda: fusion.clip_loss(torch.zeros(3, 4)), ValueError, r"logits must be a square \(B, B\)"),
-    (lambda: fusion.pack_pairs(np.zeros((2, 3, 8, 8)), np.zeros((2, 3), dtype=int)), ValueError,
+    (lambda: fusion.ClipModel(vocab_size=len(S.CAPTION_VOCAB), dim=0), ValueError, "dim must be >= 1"),
+    (lambda: fusion.ClipModel(vocab_size=4)(torch.zeros(2, 3, 16, 16), torch.zeros(3, 3, dtype=torch.long)),
+     ValueError, "images and captions must hold the same number of pairs, got 2 and 3"),
+    (lambda: fusion.ClipModel(vocab_size=4)(torch.zeros(2, 771), torch.zeros(2, 3, dtype=torch.long)), ValueError,
      r"images must be \(n, 3, 16, 16\)"),
-    (lambda: fusion.pack_pairs(np.zeros((2, 3, 16, 16)), np.zeros((2, 3))), ValueError, "integer token ids"),
-    (lambda: fusion.ClipModel(len(S.CAPTION_VOCAB), dim=0), ValueError, "dim must be >= 1"),
-    (lambda: fusion.ClipModel(len(S.CAPTION_VOCAB))(torch.zeros(2, 770)), ValueError, "x must be packed pairs"),
-    (lambda: fusion.ClipModel(4).encode_captions(torch.tensor([[1.0, 2.0, 4.0]])), ValueError,
+    (lambda: fusion.ClipModel(vocab_size=4).encode_captions(torch.tensor([[1, 2, 4]])), ValueError,
      r"token ids in \[0, 4\)"),
-    (lambda: fusion.ClipModel(4).encode_images(torch.zeros(2, 3, 8, 8)), ValueError,
+    (lambda: fusion.ClipModel(vocab_size=4).encode_captions(torch.tensor([[1.0, 2.0, 3.0]])), TypeError,
+     "captions must hold integers"),
+    (lambda: fusion.ClipModel(vocab_size=4).encode_images(torch.zeros(2, 3, 8, 8)), ValueError,
      r"images must be \(n, 3, 16, 16\)"),
     (lambda: fusion.recall_at_k(np.eye(3), np.arange(3), 1.0), TypeError, "k must be an integer"),
     (lambda: fusion.recall_at_k(np.eye(3), np.array([0, 1, 3]), 1), ValueError, r"targets must be gallery indices"),

@@ -1,4 +1,5 @@
-"""Tests that kill the mutants of autograd.py and optim.py that the rest of the suite let survive.
+"""Tests that kill the mutants of autograd.py, optim.py, conv.py and compress/quantize.py that the rest of the suite
+let survive.
 
 `make mutation` (mutmut) changes one operator, constant or argument at a time and runs the fast tests; each
 test here was added for a change that no other test noticed: the gradient of ReLU at exactly 0, the axis
@@ -235,3 +236,250 @@ class _Param:
 def test_optim_bad_input_messages(make, error, words):
     with pytest.raises(error, match=words):
         make([Tensor(np.zeros(2))])
+
+
+# --- compress.quantize ------------------------------------------------------------------------------
+# Expected values are written out by hand from the definitions (Li et al. 2016 for ternary weights:
+# delta = 0.7 mean |w|, alpha = mean of the |w| above delta; Rastegari et al. 2016 for binary weights).
+
+def test_binarize_maps_zero_to_plus_alpha():
+    """``sign(0) = +1`` (docstring): a zero weight becomes +alpha, not -alpha (``t > 0`` instead of ``t >= 0``)."""
+    from troikadl.compress import quantize as Q
+
+    w = np.array([0.0, -2.0, 1.0])  # alpha = mean |w| = 1
+    assert Q.binarize(w).tolist() == [1.0, -1.0, 1.0]
+    assert Q.binarize(torch.tensor(w)).tolist() == [1.0, -1.0, 1.0]
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_ternarize_threshold_and_scale_by_hand(kind):
+    from troikadl.compress import quantize as Q
+
+    wrap = (lambda a: a) if kind == "numpy" else torch.tensor
+    # mean |w| = 1.6, delta = 0.7 * 1.6 = 1.12: 4 and -2 are kept, alpha = (4 + 2) / 2 = 3
+    # (a default of 1.7 keeps only 4; delta_factor / mean = 0.44 keeps 1 and -0.8 too)
+    assert np.asarray(Q.ternarize(wrap(np.array([4.0, -2.0, 1.0, 0.2, -0.8])))).tolist() == [3.0, -3.0, 0, 0, 0]
+    # |w| equal to delta is set to 0 ("0 where |w| <= delta"): mean |w| = 1 exactly, delta_factor 1
+    assert np.asarray(Q.ternarize(wrap(np.array([1.0, -1.0, 1.0, -1.0])), delta_factor=1.0)).tolist() == [0.0] * 4
+    # a single weight above delta = 0.7 * 0.85: alpha is that weight itself (divided by 1, not 2)
+    assert np.asarray(Q.ternarize(wrap(np.array([3.0, 0.1, -0.1, 0.2])))).tolist() == [3.0, 0.0, 0.0, 0.0]
+
+
+def test_binary_and_ternary_accept_lists_and_make_other_numpy_dtypes_float64():
+    """Docstring of ``_float_weights``: NumPy float32 stays float32, other inputs become float64 (an int array
+    must not stay int: ternary alpha = 2.5 would be truncated to 2)."""
+    from troikadl.compress import quantize as Q
+
+    t = Q.ternarize(np.array([3, -1, 0, 2]))  # mean 1.5, delta 1.05: alpha = (3 + 2) / 2
+    assert t.dtype == np.float64 and t.tolist() == [2.5, 0.0, 0.0, 2.5]
+    for f in (Q.binarize, Q.ternarize):
+        assert f(np.array([1.0, -3.0], dtype=np.float16)).dtype == np.float64
+    assert Q.binarize([1.0, -3.0]).tolist() == [2.0, -2.0]  # a list has no .dtype
+
+
+@pytest.mark.parametrize("w", [np.zeros(0), torch.zeros(0), torch.zeros(2, 0)])
+def test_binary_and_ternary_refuse_an_empty_numpy_array_or_tensor(w):
+    from troikadl.compress import quantize as Q
+
+    for f in (Q.binarize, Q.ternarize):
+        with pytest.raises(ValueError, match=r"^w must hold at least one weight, got an empty array$"):
+            f(w)
+
+
+@pytest.mark.parametrize("symmetric, lo, hi", [(False, 0, 255), (True, -127, 127)])
+def test_quantize_saturates_values_outside_the_calibrated_range(symmetric, lo, hi):
+    """Calibrated on [-1, 2], then given -5 and 10 (an activation larger than any seen in calibration):
+    the codes saturate at qmin and qmax of the 8-bit grid."""
+    from troikadl.compress import quantize as Q
+
+    qp = Q.choose_qparams(np.array([-1.0, 0.5, 2.0]), bits=8, symmetric=symmetric)
+    assert Q.quantize(np.array([-5.0, 10.0]), qp).tolist() == [lo, hi]
+
+
+def test_quantize_and_dequantize_bad_input_messages():
+    from troikadl.compress import quantize as Q
+
+    qp = Q.choose_qparams(np.ones((2, 3)), axis=1)  # one scale per column: 3
+    words = r"^{} must have 3 entries along axis 1 \(one per channel of these QParams\), got shape \(2,\)$"
+    with pytest.raises(ValueError, match=words.format("x")):
+        Q.quantize(np.ones(2), qp)  # too few dimensions: no axis 1 at all
+    with pytest.raises(ValueError, match=words.format("q")):
+        Q.dequantize(np.ones(2, dtype=np.int64), qp)
+    with pytest.raises(ValueError, match=r"^x must be finite, but it holds NaN or infinity$"):
+        Q.quantize(np.array([1.0, np.nan]), Q.choose_qparams(np.ones(2)))
+    for call in (lambda: Q.quantize(np.ones(3), (0.1, 0)), lambda: Q.dequantize(np.ones(3, dtype=int), (0.1, 0))):
+        with pytest.raises(TypeError, match=r"^qp must be QParams \(from choose_qparams\), got tuple"):
+            call()
+
+
+# --- conv: defaults, no bias, and messages that name the argument ----------------------------------
+
+def _conv_case(seed=7):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(2, 3, 7, 6)), rng.normal(size=(4, 3, 3, 2))
+
+
+def test_conv_without_bias_and_with_default_geometry_equals_torch():
+    """``b=None`` adds nothing (not 1), and the defaults are stride 1, padding 0, dilation 1 (float64: 1e-12)."""
+    import torch.nn.functional as F
+
+    from troikadl.conv import conv2d, conv2d_loops, conv_output_size
+
+    x, w = _conv_case()
+    ref = F.conv2d(torch.as_tensor(x), torch.as_tensor(w)).numpy()
+    for fn in (conv2d_loops, conv2d):
+        out = fn(x, w)
+        assert out.shape == ref.shape == (2, 4, 5, 5)
+        np.testing.assert_allclose(out, ref, atol=TOL, rtol=0)
+    ref = F.conv2d(torch.as_tensor(x), torch.as_tensor(w), stride=(2, 1), dilation=(1, 2)).numpy()
+    for fn in (conv2d_loops, conv2d):  # a list is a pair too
+        np.testing.assert_allclose(fn(x, w, stride=[2, 1], dilation=[1, 2]), ref, atol=TOL, rtol=0)
+    ref = F.conv2d(torch.as_tensor(x), torch.as_tensor(w), padding=(2, 1)).numpy()  # more rows than columns
+    for fn in (conv2d_loops, conv2d):
+        np.testing.assert_allclose(fn(x, w, padding=(2, 1)), ref, atol=TOL, rtol=0)
+    assert conv_output_size(7, 3) == 5  # stride 1, padding 0 and dilation 1 by default
+
+
+@pytest.mark.parametrize("k", [2, 3, (3, 2)])
+def test_pooling_with_default_stride_and_padding_equals_torch(k):
+    import torch.nn.functional as F
+
+    from troikadl.conv import avg_pool2d, max_pool2d
+
+    x, _ = _conv_case(8)
+    xt = torch.as_tensor(x)
+    np.testing.assert_allclose(max_pool2d(x, k), F.max_pool2d(xt, k).numpy(), atol=0, rtol=0)
+    np.testing.assert_allclose(avg_pool2d(x, k), F.avg_pool2d(xt, k).numpy(), atol=TOL, rtol=0)
+
+
+def test_pooling_with_a_rectangular_kernel_and_the_largest_padding_equals_torch():
+    """Kernel (4, 2), padding (2, 1): each axis may pad up to half of its own kernel size."""
+    import torch.nn.functional as F
+
+    from troikadl.conv import avg_pool2d, max_pool2d
+
+    x, _ = _conv_case(9)
+    xt = torch.as_tensor(x)
+    for s in ((1, 2), (3, 1)):
+        np.testing.assert_allclose(max_pool2d(x, (4, 2), s, (2, 1)), F.max_pool2d(xt, (4, 2), s, (2, 1)).numpy(),
+                                   atol=0, rtol=0)
+        np.testing.assert_allclose(avg_pool2d(x, (4, 2), s, (2, 1)), F.avg_pool2d(xt, (4, 2), s, (2, 1)).numpy(),
+                                   atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda c: c.conv_output_size(3, 6, padding=1), ValueError,
+     r"^the kernel spans 6 inputs \(k=6, dilation=1\) but the padded input has only 5 \(n=3, padding=1\)$"),
+    (lambda c: c.conv_output_size(0, 1), ValueError, r"^n must be >= 1, got 0$"),
+    (lambda c: c.conv_output_size(3, 0), ValueError, r"^k must be >= 1, got 0$"),
+    (lambda c: c.conv_output_size(3, 1, stride=0), ValueError, r"^stride must be >= 1, got 0$"),
+    (lambda c: c.conv_output_size(3, 1, padding=-1), ValueError, r"^padding must be >= 0, got -1$"),
+    (lambda c: c.conv_output_size(3, 1, dilation=0), ValueError, r"^dilation must be >= 1, got 0$"),
+    (lambda c: c.conv2d(np.ones((1, 3, 4, 4)), np.ones((2, 2, 1, 1))), ValueError,
+     r"^x has 3 channels but w expects 2 \(x is \(batch, channels, H, W\) = \(1, 3, 4, 4\); "
+     r"w is \(out, in, kH, kW\) = \(2, 2, 1, 1\)\)$"),
+    (lambda c: c.conv2d(np.ones((1, 3, 4, 4)), np.ones((2, 3, 1, 1)), np.ones(3)), ValueError,
+     r"^b must have one entry per output channel \(2\), got 3$"),
+    (lambda c: c.conv2d(np.ones((3, 4, 4)), np.ones((2, 3, 1, 1))), ValueError, r"^x must be 4-D, got shape"),
+    (lambda c: c.conv2d_loops(np.ones((1, 3, 4, 4)), np.ones((2, 3, 1))), ValueError, r"^w must be 4-D, got shape"),
+    (lambda c: c.conv2d(np.ones((1, 3, 4, 4)), np.ones((0, 3, 1, 1))), ValueError, r"^w must not be empty"),
+    (lambda c: c.conv2d(np.ones((1, 3, 4, 4)), np.ones((2, 3, 1, 1)), np.ones((2, 1))), ValueError,
+     r"^b must be 1-D, got shape"),
+    (lambda c: c.conv2d(np.ones((1, 3, 4, 4)), np.ones((2, 3, 1, 1)), stride=0), ValueError,
+     r"^stride must be >= 1, got 0$"),
+    (lambda c: c.conv2d(np.ones((1, 3, 4, 4)), np.ones((2, 3, 1, 1)), padding=-1), ValueError,
+     r"^padding must be >= 0, got -1$"),
+    (lambda c: c.conv2d(np.ones((1, 3, 4, 4)), np.ones((2, 3, 1, 1)), dilation=(1, 0)), ValueError,
+     r"^dilation\[1\] must be >= 1, got 0$"),
+    (lambda c: c.conv2d(np.ones((1, 3, 4, 4)), np.ones((2, 3, 1, 1)), stride=(1, 0)), ValueError,
+     r"^stride\[1\] must be >= 1, got 0$"),
+    (lambda c: c.conv2d_loops(np.ones((1, 3, 4, 4)), np.ones((2, 3, 1, 1)), padding=(0, -1)), ValueError,
+     r"^padding\[1\] must be >= 0, got -1$"),
+    (lambda c: c.avg_pool2d(np.ones((1, 1, 4, 4)), 2, padding=(0, -1)), ValueError,
+     r"^padding\[1\] must be >= 0, got -1$"),
+    (lambda c: c.max_pool2d(np.ones((1, 1, 4, 4)), 0), ValueError, r"^kernel_size must be >= 1, got 0$"),
+    (lambda c: c.max_pool2d(np.ones((1, 1, 4, 4)), 2, stride=(1, 0)), ValueError, r"^stride\[1\] must be >= 1"),
+    (lambda c: c.avg_pool2d(np.ones((1, 1, 4, 4)), 2, padding=-1), ValueError, r"^padding must be >= 0, got -1$"),
+    (lambda c: c.avg_pool2d(np.ones((4, 4)), 2), ValueError, r"^x must be 4-D, got shape"),
+    (lambda c: c.max_pool2d(np.ones((1, 1, 4, 4)), 2, padding=(2, 0)), ValueError,  # one axis too much is enough
+     r"^padding must be at most half the kernel size \(2, 2\), got \(2, 0\)$"),
+    (lambda c: c.max_pool2d(np.ones((1, 1, 4, 4)), 2, padding=(0, 2)), ValueError,
+     r"^padding must be at most half the kernel size \(2, 2\), got \(0, 2\)$"),
+])
+def test_conv_bad_input_messages(call, error, words):
+    from troikadl import conv
+
+    with pytest.raises(error, match=words):
+        call(conv)
+
+
+@pytest.mark.parametrize("values, scale, zero", [
+    ([-2.0, -1.0], 2 / 255, 255),  # all negative: the range [-2, 0], 0.0 at the top of the grid
+    ([1.0, 3.0], 3 / 255, 0),  # all positive: the range [0, 3]
+    ([-0.5, 0.25], 0.75 / 255, 170),  # inside [-1, 1]: 0 - (-0.5) / (0.75 / 255) = 170
+])
+def test_asymmetric_qparams_of_one_signed_or_small_ranges_by_hand(values, scale, zero):
+    """The range is [min(x, 0), max(x, 0)] onto [0, 255] (8 bits); float64: 1e-15 relative on the scale."""
+    from troikadl.compress import quantize as Q
+
+    qp = Q.choose_qparams(np.array(values), bits=8)
+    assert abs(float(qp.scale) - scale) <= 1e-15 * scale and int(qp.zero_point) == zero
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_an_all_zero_tensor_gets_a_positive_scale_and_round_trips_exactly(symmetric):
+    from troikadl.compress import quantize as Q
+
+    x = np.zeros((2, 3))
+    for axis in (None, 0):
+        qp = Q.choose_qparams(x, bits=4, symmetric=symmetric, axis=axis)
+        assert np.all(qp.scale > 0) and np.all(qp.zero_point == 0)
+        q = Q.quantize(x, qp)
+        assert q.tolist() == [[0] * 3] * 2 and Q.dequantize(q, qp).tolist() == x.tolist()
+
+
+def test_choose_qparams_bad_input_messages():
+    from troikadl.compress import quantize as Q
+
+    with pytest.raises(ValueError, match=r"^x must hold at least one value to calibrate on, got an empty array$"):
+        Q.choose_qparams(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match=r"^x must hold at least one value, got an empty tensor$"):
+        Q.fake_quantize(torch.zeros(2, 0))
+
+
+def test_choose_qparams_takes_a_list_and_keeps_one_zero_point_per_channel():
+    """A list has no ``.dtype``; symmetric per channel, the zero points are int64 arrays shaped like the scales."""
+    from troikadl.compress import quantize as Q
+
+    qp = Q.choose_qparams([-1.0, 0.5, 2.0], bits=8)  # [-1, 2] onto [0, 255]: zero point round(255 / 3) = 85
+    assert qp.dtype == np.float64 and int(qp.zero_point) == 85
+    x = np.array([[1.0, -2.0, 0.5], [0.25, 0.0, -0.5], [3.0, 1.0, 0.0]])
+    qp = Q.choose_qparams(x, bits=8, symmetric=True, axis=1)
+    assert qp.zero_point.shape == qp.scale.shape == (3,) and qp.zero_point.dtype == np.int64
+    np.testing.assert_allclose(qp.scale, [3 / 127, 2 / 127, 0.5 / 127], rtol=1e-15, atol=0)
+
+
+def test_quantize_weights_bad_input_messages():
+    from torch import nn
+
+    from troikadl.compress import quantize as Q
+
+    with pytest.raises(TypeError, match=r"^symmetric must be True or False"):
+        Q.quantize_weights(nn.Linear(2, 2), 8, symmetric="yes")
+    with pytest.raises(ValueError, match=r"^model has no nn.Linear layers to quantize$"):
+        Q.quantize_weights(nn.ReLU(), 8)
+
+
+def test_fake_quantize_is_symmetric_by_default_like_torch():
+    """Default: 8 bits, symmetric, per tensor: scale max|x| / 127 = 3 / 127, zero point 0 (asymmetric would put
+    0 at code 64). Against the formula in float64 (1e-12) and torch.fake_quantize_per_tensor_affine, which
+    keeps its scale in float32 (1e-6)."""
+    from troikadl.compress import quantize as Q
+
+    a = np.array([-1.0, 0.0, 0.5, 1.3, 3.0])
+    out = Q.fake_quantize(torch.tensor(a)).numpy()
+    np.testing.assert_allclose(out, np.clip(np.round(a / (3 / 127)), -127, 127) * (3 / 127), rtol=0, atol=TOL)
+    ref = torch.fake_quantize_per_tensor_affine(torch.tensor(a), 3 / 127, 0, -127, 127).numpy()
+    np.testing.assert_allclose(out, ref, rtol=0, atol=TOL32)
+    with pytest.raises(ValueError, match=r"^x must be finite, but it holds NaN or infinity$"):
+        Q.fake_quantize(torch.tensor([1.0, float("nan")]))

@@ -20,6 +20,17 @@ from troikadl.nas import analysis, benchmark, darts, search
 SMALL = SearchSpace({"a": [1, 2, 3], "b": ["x", "y"], "c": [False, True]})
 
 
+def _bench_data():
+    """The benchmark's split, loaded here from its stored settings with the one digits loader."""
+    s = benchmark.SETTINGS
+    return tk.data.digits(seed=s["data_seed"], test_size=s["test_size"], val_size=s["val_size"], images=True)
+
+
+def _split(X, y):
+    """A Split whose train, validation and test parts are all (X, y)."""
+    return tk.data.Split(X, y, X, y, X_val=X, y_val=y)
+
+
 # --- the space ------------------------------------------------------------------------------------------
 def test_size_is_the_product_and_iteration_lists_every_member_once():
     assert SMALL.size == len(SMALL) == 12
@@ -37,7 +48,7 @@ def test_index_and_getitem_are_inverse():
 
 def test_sampling_is_uniform_over_the_space():
     rng = np.random.default_rng(0)
-    counts = np.bincount([SMALL.index(SMALL.sample(rng)) for _ in range(12_000)], minlength=12)
+    counts = np.bincount([SMALL.index(SMALL.sample(rng=rng)) for _ in range(12_000)], minlength=12)
     expected = 1000
     chi2 = ((counts - expected) ** 2 / expected).sum()
     assert chi2 < 31.3  # the 99.9% quantile of chi-square with 11 degrees of freedom
@@ -48,7 +59,7 @@ def test_mutation_changes_exactly_one_option_and_reaches_every_neighbour_evenly(
     parent = {"a": 2, "b": "x", "c": False}
     seen: dict[tuple, int] = {}
     for _ in range(4000):
-        child = SMALL.mutate(parent, rng)
+        child = SMALL.mutate(parent, rng=rng)
         assert sum(child[k] != parent[k] for k in parent) == 1
         SMALL.check(child)
         seen[tuple(child.items())] = seen.get(tuple(child.items()), 0) + 1
@@ -103,7 +114,7 @@ def test_the_shipped_table_is_complete_and_plausible(table):
     np.testing.assert_allclose((table.test_a + table.test_b) / 2, table.test, atol=1e-6)
     assert 0.97 < table.val.mean(1).max() < 1.0
     for i in (0, 77, 143):
-        assert table.params[i] == benchmark.count_parameters(benchmark.SPACE[i])
+        assert table.params[i] == benchmark.arch_parameters(benchmark.SPACE[i])
 
 
 def test_row_reports_one_architecture_as_the_arrays_and_the_shipped_file_hold_it(table):
@@ -118,7 +129,7 @@ def test_row_reports_one_architecture_as_the_arrays_and_the_shipped_file_hold_it
         row = table.row(arch)
         assert set(row) == {*arch, "index", "params", "val_acc", "test_acc", "val_per_seed", "seconds"}
         assert {k: row[k] for k in arch} == arch and row["index"] == i
-        assert row["params"] == int(table.params[i]) == benchmark.count_parameters(arch)
+        assert row["params"] == int(table.params[i]) == benchmark.arch_parameters(arch)
         assert row["val_per_seed"] == table.val[i].tolist()
         for key, array in (("val_acc", table.val), ("test_acc", table.test), ("seconds", table.seconds)):
             assert row[key] == pytest.approx(sum(array[i]) / len(table.seeds), abs=1e-12), key
@@ -138,10 +149,10 @@ def test_row_reports_one_architecture_as_the_arrays_and_the_shipped_file_hold_it
 def test_table_rows_rebuild_with_their_stored_seeds(table):
     """Retrain three cheap architectures with their stored seeds: the same scores within half a point."""
     tk.setup(0)
-    data = benchmark.digits_data()
+    data = _bench_data()
     cheap = np.argsort(table.seconds.mean(1))[[0, 20, 40]]
     for i in cheap:
-        row = benchmark.train_architecture(benchmark.SPACE[int(i)], table.seeds[0], data)
+        row = benchmark.train_architecture(benchmark.SPACE[int(i)], seed=table.seeds[0], data=data)
         assert abs(row["val_acc"] - table.val[i, 0]) <= 0.005, (i, row["val_acc"], table.val[i, 0])
         assert abs(row["test_acc"] - table.test[i, 0]) <= 0.005, (i, row["test_acc"], table.test[i, 0])
 
@@ -156,18 +167,10 @@ def test_build_table_writes_a_table_that_loads(tmp_path):
 
 
 def test_the_objective_draws_one_seed_per_call(table):
-    f = table.objective(np.random.default_rng(0))
+    f = table.objective(rng=np.random.default_rng(0))
     arch = benchmark.SPACE[50]
     values = {f(arch) for _ in range(50)}
     assert values == set(table.val[50].tolist()) or len(set(table.val[50])) < len(table.seeds)
-
-
-def test_digits_data_is_split_three_ways_without_overlap():
-    d = benchmark.digits_data()
-    assert (len(d.y_train), len(d.y_val), len(d.y_test)) == (1077, 360, 360)
-    rows = {x.tobytes() for x in d.X_train.reshape(len(d.X_train), -1)}
-    assert not any(x.tobytes() in rows for x in d.X_test.reshape(len(d.X_test), -1)[:50])
-    assert abs(d.X_train.mean()) < 1e-12 and abs(d.X_train.std() - 1) < 1e-12
 
 
 # --- strategies ---------------------------------------------------------------------------------------
@@ -185,7 +188,7 @@ def _counting(space):
 @pytest.mark.parametrize("name", list(search.STRATEGIES))
 def test_every_strategy_spends_exactly_its_budget_and_reports_what_it_saw(name):
     objective, calls = _counting(SMALL)
-    result = search.STRATEGIES[name](SMALL, objective, 9, np.random.default_rng(0))
+    result = search.STRATEGIES[name](SMALL, objective, 9, rng=np.random.default_rng(0))
     assert len(calls) == len(result.scores) == len(result.archs) == 9
     assert result.archs == calls
     curve = result.best_so_far()
@@ -195,7 +198,7 @@ def test_every_strategy_spends_exactly_its_budget_and_reports_what_it_saw(name):
 
 def test_regularized_evolution_mutates_tournament_winners_and_removes_the_oldest():
     objective, calls = _counting(benchmark.SPACE)
-    result = search.regularized_evolution(benchmark.SPACE, objective, 60, np.random.default_rng(3),
+    result = search.regularized_evolution(benchmark.SPACE, objective, 60, rng=np.random.default_rng(3),
                                           population=8, sample_size=3)
     children = result.archs[8:]
     for k, child in enumerate(children):
@@ -208,8 +211,8 @@ def test_regularized_evolution_mutates_tournament_winners_and_removes_the_oldest
 
 def test_strategies_repeat_exactly_with_the_same_rng():
     for strategy in search.STRATEGIES.values():
-        a = strategy(SMALL, _counting(SMALL)[0], 8, np.random.default_rng(5))
-        b = strategy(SMALL, _counting(SMALL)[0], 8, np.random.default_rng(5))
+        a = strategy(SMALL, _counting(SMALL)[0], 8, rng=np.random.default_rng(5))
+        b = strategy(SMALL, _counting(SMALL)[0], 8, rng=np.random.default_rng(5))
         assert a.archs == b.archs
 
 
@@ -226,8 +229,8 @@ def test_tpe_concentrates_its_trials_on_the_good_region_more_than_random_search(
     space, obj = benchmark.SPACE, _counting(benchmark.SPACE)[0]
     late_tpe, late_rnd, best_tpe = [], [], []
     for s in range(8):
-        tpe = search.tpe_search(space, obj, 30, np.random.default_rng(s), n_startup_trials=5)
-        rnd = search.random_search(space, obj, 30, np.random.default_rng(s))
+        tpe = search.tpe_search(space, obj, 30, rng=np.random.default_rng(s), n_startup_trials=5)
+        rnd = search.random_search(space, obj, 30, rng=np.random.default_rng(s))
         late_tpe.append(np.mean(tpe.scores[10:]))
         late_rnd.append(np.mean(rnd.scores[10:]))
         best_tpe.append(tpe.best_so_far()[-1])
@@ -240,13 +243,13 @@ def test_tpe_concentrates_its_trials_on_the_good_region_more_than_random_search(
 
 def test_bad_strategy_arguments():
     with pytest.raises(ValueError, match="budget"):
-        search.random_search(SMALL, _counting(SMALL)[0], 0, np.random.default_rng(0))
+        search.random_search(SMALL, _counting(SMALL)[0], 0, rng=np.random.default_rng(0))
     with pytest.raises(TypeError, match="objective must be callable"):
-        search.random_search(SMALL, 3, 5, np.random.default_rng(0))
+        search.random_search(SMALL, 3, 5, rng=np.random.default_rng(0))
     with pytest.raises(TypeError, match="space must be"):
-        search.random_search({"a": [1, 2]}, _counting(SMALL)[0], 5, np.random.default_rng(0))
+        search.random_search({"a": [1, 2]}, _counting(SMALL)[0], 5, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="sample_size must be at most population"):
-        search.regularized_evolution(SMALL, _counting(SMALL)[0], 5, np.random.default_rng(0), population=2,
+        search.regularized_evolution(SMALL, _counting(SMALL)[0], 5, rng=np.random.default_rng(0), population=2,
                                      sample_size=3)
 
 
@@ -370,17 +373,17 @@ A144 = np.linspace(0.5, 1.0, 144)
     (lambda: SMALL.check([("a", 1)]), TypeError, "arch must be a dict"),
     (lambda: SMALL.check({"a": [1], "b": "x", "c": True}), TypeError, r"arch\['a'\] must be one of"),
     (lambda: SMALL.check({"a": 1.5, "b": "x", "c": True}), ValueError, r"arch\['a'\] = 1.5 is not one of"),
-    (lambda: SMALL.sample(0), TypeError, "rng must be a numpy.random.Generator"),
-    (lambda: SMALL.mutate({"a": 1, "b": "x", "c": True}, np.random.RandomState(0)), TypeError, "rng must be"),
+    (lambda: SMALL.sample(rng=0), TypeError, "rng must be a numpy.random.Generator"),
+    (lambda: SMALL.mutate({"a": 1, "b": "x", "c": True}, rng=np.random.RandomState(0)), TypeError, "rng must be"),
     (lambda: SMALL[1.0], TypeError, "index must be an integer"),
-    (lambda: search.random_search(SMALL, _counting(SMALL)[0], 2.5, RNG), TypeError, "budget must be an integer"),
-    (lambda: search.random_search(SMALL, _counting(SMALL)[0], -3, RNG), ValueError, "budget must be > 0"),
-    (lambda: search.random_search(SMALL, _counting(SMALL)[0], 3, 7), TypeError, "rng must be"),
-    (lambda: search.random_search(SMALL, lambda a: float("nan"), 3, RNG), ValueError, "validation score.*finite"),
-    (lambda: search.random_search(SMALL, lambda a: "0.9", 3, RNG), TypeError, "validation score.*number"),
-    (lambda: search.regularized_evolution(SMALL, _counting(SMALL)[0], 5, RNG, population=0), ValueError,
+    (lambda: search.random_search(SMALL, _counting(SMALL)[0], 2.5, rng=RNG), TypeError, "budget must be an integer"),
+    (lambda: search.random_search(SMALL, _counting(SMALL)[0], -3, rng=RNG), ValueError, "budget must be > 0"),
+    (lambda: search.random_search(SMALL, _counting(SMALL)[0], 3, rng=7), TypeError, "rng must be"),
+    (lambda: search.random_search(SMALL, lambda a: float("nan"), 3, rng=RNG), ValueError, "validation score.*finite"),
+    (lambda: search.random_search(SMALL, lambda a: "0.9", 3, rng=RNG), TypeError, "validation score.*number"),
+    (lambda: search.regularized_evolution(SMALL, _counting(SMALL)[0], 5, rng=RNG, population=0), ValueError,
      "population must be > 0"),
-    (lambda: search.tpe_search(SMALL, _counting(SMALL)[0], 5, RNG, n_startup_trials=1.5), TypeError,
+    (lambda: search.tpe_search(SMALL, _counting(SMALL)[0], 5, rng=RNG, n_startup_trials=1.5), TypeError,
      "n_startup_trials must be an integer"),
     (lambda: search.simulate(search.random_search, {"val": 1}, budget=3, n_searches=2), TypeError,
      "table must be a troikadl.nas.benchmark.Table"),
@@ -397,14 +400,11 @@ A144 = np.linspace(0.5, 1.0, 144)
     (lambda: analysis.selection_bias_interval(A144, A144, A144, 5, level=1.0, rng=RNG), ValueError, "level must be in"),
     (lambda: analysis.mean_difference([1.0], [2.0]), ValueError, "at least 2 values"),
     (lambda: analysis.mean_difference([1.0, 2.0], [2.0, 3.0], paired="yes"), TypeError, "paired must be True or False"),
-    (lambda: benchmark.digits_data(-1), ValueError, "seed must be >= 0"),
-    (lambda: benchmark.digits_data(0, val_size=1000, test_size=900), ValueError, "val_size \\+ test_size"),
-    (lambda: benchmark.digits_data(0, val_size=36.0), TypeError, "val_size must be an integer"),
     (lambda: benchmark.build_cnn(benchmark.SPACE[0], side=0), ValueError, "side must be >= 2"),
-    (lambda: benchmark.train_architecture(benchmark.SPACE[0], 1.0), TypeError, "seed must be an integer"),
-    (lambda: benchmark.train_architecture(benchmark.SPACE[0], 0, settings={"epoch": 3}), ValueError,
+    (lambda: benchmark.train_architecture(benchmark.SPACE[0], seed=1.0), TypeError, "seed must be an integer"),
+    (lambda: benchmark.train_architecture(benchmark.SPACE[0], seed=0, settings={"epoch": 3}), ValueError,
      "unknown \\['epoch'\\]"),
-    (lambda: benchmark.train_architecture(benchmark.SPACE[0], 0, data=(1, 2)), TypeError, "data must be a"),
+    (lambda: benchmark.train_architecture(benchmark.SPACE[0], seed=0, data=(1, 2)), TypeError, "data must be a"),
     (lambda: benchmark.build_table("t.csv", seeds=[0, 0]), ValueError, "seeds must not repeat"),
     (lambda: benchmark.build_table("t.csv", seeds=[]), ValueError, "seeds must hold at least one"),
     (lambda: benchmark.build_table("t.csv", indices=[144]), ValueError, r"indices\[0\] must be <= 143"),
@@ -414,11 +414,11 @@ A144 = np.linspace(0.5, 1.0, 144)
     (lambda: benchmark.Table([{"index": "0"}]), ValueError, "rows must have the columns"),
     (lambda: darts.Supernet(ops="skip"), TypeError, "ops must be a list of operation names"),
     (lambda: darts.Supernet(channels=0), ValueError, "channels must be > 0"),
-    (lambda: darts.darts_search(benchmark.Data(*(np.zeros((4, 8, 8)), np.zeros(4, int)) * 3), steps=1), ValueError,
+    (lambda: darts.darts_search(_split(np.zeros((4, 8, 8)), np.zeros(4, int)), steps=1), ValueError,
      "data.X_train must be 4-D"),
-    (lambda: darts.darts_search(benchmark.Data(*(np.zeros((4, 1, 8, 8)), np.zeros(5, int)) * 3), steps=1),
+    (lambda: darts.darts_search(_split(np.zeros((4, 1, 8, 8)), np.zeros(5, int)), steps=1),
      ValueError, "data.y_train must have one label per sample"),
-    (lambda: darts.darts_search(benchmark.digits_data(), steps=2.0), TypeError, "steps must be an integer"),
+    (lambda: darts.darts_search(_bench_data(), steps=2.0), TypeError, "steps must be an integer"),
 ])
 def test_bad_input_is_refused_with_a_message_naming_the_argument(call, error, match):
     with pytest.raises(error, match=match):
@@ -431,7 +431,7 @@ def test_bad_input_is_refused_with_a_message_naming_the_argument(call, error, ma
 def test_every_strategy_refuses_a_budget_that_is_not_a_positive_integer(budget):
     for strategy in search.STRATEGIES.values():
         with pytest.raises((TypeError, ValueError), match="budget"):
-            strategy(SMALL, _counting(SMALL)[0], budget, np.random.default_rng(0))
+            strategy(SMALL, _counting(SMALL)[0], budget, rng=np.random.default_rng(0))
 
 
 # --- the command and its documentation -----------------------------------------------------------------
@@ -448,9 +448,8 @@ def test_the_documented_command_and_the_defaults_rebuild_the_shipped_table(table
     defaults = parser.parse_args([])
     assert defaults.seeds == table.seeds == list(benchmark.SEEDS) and defaults.indices is None
     assert inspect.signature(benchmark.build_table).parameters["seeds"].default == tuple(table.seeds)
-    split = inspect.signature(benchmark.digits_data).parameters
-    assert (split["seed"].default, split["val_size"].default, split["test_size"].default) == (
-        header["settings"]["data_seed"], header["settings"]["val_size"], header["settings"]["test_size"])
+    split = _bench_data()
+    assert (len(split.y_val), len(split.y_test)) == (header["settings"]["val_size"], header["settings"]["test_size"])
     chapter = Path(__file__).resolve().parents[1] / "chapters" / "08_nas.ipynb"
     for doc in (benchmark.__doc__, chapter.read_text()):
         commands = re.findall(r"python -m troikadl\.nas\.benchmark ([-\w .]+)", doc)
@@ -492,7 +491,7 @@ def test_a_supernet_whose_alpha_selects_one_op_computes_that_op():
 
 def test_darts_search_moves_alpha_and_leaves_test_alone():
     tk.setup(0)
-    data = benchmark.digits_data()
+    data = _bench_data()
     data.X_test = None  # must not be needed
     r = darts.darts_search(data, steps=20, channels=4)
     assert r.mixture.shape == (21, 2, len(darts.OPS))
@@ -518,3 +517,87 @@ def test_the_command_rebuilds_rows_in_worker_processes(tmp_path, table, capsys):
         i = int(r["index"])
         assert abs(float(r["val_acc"]) - table.val[i, 0]) <= 0.005
         assert abs(float(r["test_acc"]) - table.test[i, 0]) <= 0.005
+
+
+# --- conventions: models are classes, randomness stays inside, seeds and generators are keywords ---------
+def test_supernet_is_a_module_level_class_that_pickles_with_its_state():
+    import pickle
+
+    import torch
+
+    tk.setup(0)
+    net = darts.Supernet(channels=3, edges=2, ops=("conv 3x3", "skip", "zero"), n_classes=4, side=6)
+    with torch.no_grad():
+        net.alpha[1, 2] = 2.0  # a state that initialization alone would not give
+    copy = pickle.loads(pickle.dumps(net))
+    assert type(copy) is darts.Supernet and isinstance(copy, torch.nn.Module)
+    assert copy.ops == ("conv 3x3", "skip", "zero")
+    state, copied = net.state_dict(), copy.state_dict()
+    assert list(state) == list(copied) and all(torch.equal(state[k], copied[k]) for k in state)
+    x = torch.randn(2, 1, 6, 6)
+    torch.testing.assert_close(copy(x), net(x), rtol=0, atol=0)
+    assert copy.derive() == net.derive()
+    cnn = benchmark.build_cnn({"depth": 2, "width": 4, "kernel": 3, "activation": "tanh", "skip": True})
+    torch.testing.assert_close(pickle.loads(pickle.dumps(cnn))(x[:, :, :4, :4].repeat(1, 1, 2, 2)),
+                               cnn(x[:, :, :4, :4].repeat(1, 1, 2, 2)), rtol=0, atol=0)
+
+
+def _row_without_time(row):
+    return {k: v for k, v in row.items() if k != "seconds"}
+
+
+def test_nas_functions_leave_torchs_global_stream_alone_and_repeat_with_their_seed():
+    """darts_search, train_architecture and arch_parameters draw torch numbers only inside fork_rng: the
+    caller's stream is the same after the call, and the result depends on ``seed`` alone, not on it."""
+    import torch
+
+    tk.setup(0)
+    data = _bench_data()
+    arch = {"depth": 1, "width": 4, "kernel": 1, "activation": "relu", "skip": False}
+    calls = {"darts_search": lambda: darts.darts_search(data, steps=3, channels=2, edges=1, seed=4).mixture,
+             "train_architecture": lambda: _row_without_time(benchmark.train_architecture(
+                 arch, seed=4, data=data, settings={"epochs": 1})),
+             "arch_parameters": lambda: benchmark.arch_parameters(arch)}
+    for name, call in calls.items():
+        results = []
+        for global_seed in (11, 12):
+            torch.manual_seed(global_seed)
+            before = torch.get_rng_state()
+            results.append(call())
+            assert torch.equal(torch.get_rng_state(), before), f"{name} changed torch's global generator"
+        np.testing.assert_equal(results[0], results[1], err_msg=f"{name}: same seed, different result")
+    other = benchmark.train_architecture(arch, seed=5, data=data, settings={"epochs": 1})
+    assert _row_without_time(other) != calls["train_architecture"](), "the seed must matter"
+
+
+def test_every_seed_rng_and_generator_parameter_of_nas_is_keyword_only():
+    found = []
+    for module in (benchmark, darts, search, analysis, tk.nas.space):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            members = [obj] + ([m for _, m in inspect.getmembers(obj, inspect.isfunction)]
+                               if inspect.isclass(obj) else [])
+            for fn in filter(callable, members):
+                try:
+                    params = inspect.signature(fn).parameters
+                except (TypeError, ValueError):
+                    continue
+                for p in params.values():
+                    if p.name in ("seed", "rng", "generator"):
+                        found.append(f"{module.__name__}.{name}:{p.name}")
+                        assert p.kind is inspect.Parameter.KEYWORD_ONLY, f"{fn.__qualname__}({p.name})"
+    assert {"troikadl.nas.search.random_search:rng", "troikadl.nas.darts.darts_search:seed",
+            "troikadl.nas.benchmark.train_architecture:seed", "troikadl.nas.space.SearchSpace:rng",
+            "troikadl.nas.benchmark.Table:rng"} <= set(found), found
+
+
+def test_arch_parameters_counts_what_the_architecture_describes():
+    """Against a count written out here: per block, a k x k conv (cin x width weights, width biases), a 1x1
+    projection when a skip changes the channels; then a linear layer from width x 4 x 4 pooled pixels to 10."""
+    for arch in benchmark.SPACE:
+        w, k, total = arch["width"], arch["kernel"], 0
+        for i in range(arch["depth"]):
+            cin = 1 if i == 0 else w
+            total += cin * w * k * k + w + ((cin * w + w) if arch["skip"] and cin != w else 0)
+        total += w * 4 * 4 * 10 + 10
+        assert benchmark.arch_parameters(arch) == total, arch

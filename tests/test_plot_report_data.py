@@ -12,7 +12,7 @@ from troikadl.report import load_results, status_markdown  # noqa: E402
 
 
 def test_decision_boundary_and_learning_curves():
-    s = tk.data.moons(n_samples=200, seed=0)
+    s = tk.data.moons(n=200, seed=0)
     ax = tk.plot.decision_boundary(lambda g: (g[:, 1] > 0).astype(int), s.X_test, s.y_test, title="t")
     assert ax.get_title() == "t"
     h = tk.History()
@@ -79,10 +79,10 @@ def test_breast_cancer_split_is_stratified_and_scaled_on_train_only():
 
 
 def test_moons_and_errors():
-    s = tk.data.moons(n_samples=1000, noise=0.2, seed=0)
+    s = tk.data.moons(n=1000, noise=0.2, seed=0)
     assert s.X_train.shape == (750, 2) and set(np.unique(s.y_test)) == {0, 1}
-    with pytest.raises(ValueError, match="n_samples must be > 0"):
-        tk.data.moons(n_samples=0)
+    with pytest.raises(ValueError, match="n must be > 0"):
+        tk.data.moons(n=0)
     with pytest.raises(ValueError, match="test_size must be in"):
         tk.data.split_and_scale(np.ones((10, 2)), np.arange(10) % 2, test_size=1.5)
 

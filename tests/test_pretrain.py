@@ -72,7 +72,7 @@ def _batches(data, batches, batch_size, seed):
 def test_masked_accuracy_is_the_share_of_masked_tokens_predicted_exactly(small):
     """Known answers, counted here with NumPy over the same seeded batches: pooled over all masked tokens
     of all batches (not a mean of per-batch shares), unmasked and padding positions never counted."""
-    from troikadl.bert import IGNORE
+    from troikadl.train import IGNORE
 
     tok, data = small
     v = len(tok)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import warnings
 
 import numpy as np
@@ -84,6 +85,43 @@ def test_sequence_model_equals_its_recurrence_then_a_readout_of_the_last_state(c
     if n_in == 1:  # (batch, time) is one feature per step
         with torch.no_grad():
             np.testing.assert_array_equal(model(torch.as_tensor(x[..., 0])).numpy(), out64)
+
+
+@pytest.mark.parametrize("cell", ["RNN", "LSTM"])
+def test_sequence_model_is_a_picklable_module_initialised_like_torch_layers_built_in_order(cell):
+    """A module-level class (isinstance, pickle); from one seed it holds what ``nn.RNN``/``nn.LSTM`` then
+    ``nn.Linear``, built here in that order, hold, and draws as many numbers from torch's generator."""
+    torch.manual_seed(5)
+    model = rnn.SequenceModel(cell, 3, 6, 2)
+    after = torch.random.get_rng_state()
+    torch.manual_seed(5)
+    recurrent = getattr(torch.nn, cell)(3, 6, batch_first=True)
+    readout = torch.nn.Linear(6, 2)
+    assert torch.equal(torch.random.get_rng_state(), after)
+    expected = {**{f"recurrent.{k}": v for k, v in recurrent.state_dict().items()},
+                **{f"readout.{k}": v for k, v in readout.state_dict().items()}}
+    state = model.state_dict()
+    assert list(state) == list(expected)
+    assert all(torch.equal(state[k], expected[k]) for k in expected)
+    x = torch.as_tensor(_x(seed=11, n=4, T=5, D=3), dtype=torch.float32)
+    with torch.no_grad():
+        np.testing.assert_array_equal(model(x).numpy(), readout(recurrent(x)[0][:, -1]).numpy())
+    clone = pickle.loads(pickle.dumps(model))
+    assert isinstance(model, rnn.SequenceModel) and isinstance(clone, rnn.SequenceModel)
+    assert isinstance(clone, torch.nn.Module) and type(rnn.SequenceModel(cell, 1, 2, 1)) is rnn.SequenceModel
+    with torch.no_grad():
+        np.testing.assert_array_equal(clone(x).numpy(), model(x).numpy())
+
+
+def test_weights_random_takes_its_seed_by_keyword_only():
+    """``Weights.random(n_in, hidden, gates, *, seed)``: a positional seed is refused, a keyword one is used."""
+    with pytest.raises(TypeError):
+        rnn.Weights.random(4, 5, 1, 3)
+    r = np.random.default_rng(3)  # PyTorch's init, U(-1/sqrt(H), 1/sqrt(H)), drawn W_ih, W_hh, b in order
+    k = 1 / np.sqrt(5)
+    w = rnn.Weights.random(4, 5, 1, seed=3)
+    for got, shape in ((w.W_ih, (5, 4)), (w.W_hh, (5, 5)), (w.b, (5,))):
+        np.testing.assert_array_equal(got, r.uniform(-k, k, shape))
 
 
 @pytest.mark.tf

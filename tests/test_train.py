@@ -8,7 +8,7 @@ import troikadl as tk
 @pytest.fixture()
 def moons():
     tk.setup(seed=0)
-    return tk.data.moons(n_samples=400, seed=0)
+    return tk.data.moons(n=400, seed=0)
 
 
 def _mlp():
@@ -91,7 +91,7 @@ def test_fit_with_per_token_labels_and_clipping():
 
     tk.setup(seed=0)
     X, y = tk.data.token_task(512, 6, 5, "reverse", seed=0)
-    model = TokenEncoder(vocab=5, length=6, d_model=16, heads=2, layers=1, d_ff=32)
+    model = TokenEncoder(vocab_size=5, length=6, d_model=16, heads=2, layers=1, d_ff=32)
     h = tk.fit(model, (X, y), loss="cross_entropy", lr=3e-3, epochs=8, batch_size=64, clip_norm=1.0)
     assert "grad_norm_max" in h and h.last("train_acc") > 2 * h["train_acc"][0]  # learns per-token labels
     scores = np.zeros((2, 3, 4))
@@ -163,3 +163,105 @@ def test_fit_records_accuracy_only_for_classification_losses(moons):
     assert h["train_acc"] == [pytest.approx(np.mean((before > 0) == moons.y_train), abs=1e-12)]
     with pytest.raises(ValueError, match="metric must be one of"):
         tk.fit(_mlp(), data, loss="bce", epochs=1, metric="f1")
+
+
+# --- several inputs: a tuple of arrays, each batched with the same indices -----------------------------------
+class _TwoInputs(torch.nn.Module):
+    """Pixels (floats) and token ids (integers): an embedding of the ids next to a linear map of the floats."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed, self.linear = torch.nn.Embedding(7, 3), torch.nn.Linear(4, 3)
+        self.head = torch.nn.Linear(3, 1)
+        self.seen = []  # the dtypes of each call's inputs
+
+    def forward(self, x, ids):
+        self.seen.append((x.dtype, ids.dtype))
+        return self.head(torch.tanh(self.linear(x) + self.embed(ids).mean(1)))
+
+
+def _two_inputs_data(n=50):
+    rng = np.random.default_rng(0)
+    X, ids = rng.normal(size=(n, 4)), rng.integers(0, 7, size=(n, 5))  # float64 and int64
+    y = ((X[:, 0] > 0) ^ (ids[:, 0] > 3)).astype(np.int64)
+    return X, ids, y
+
+
+def _fit_by_hand(model, inputs, y, *, epochs, batch_size, lr, seed):
+    """fit's documented loop written out in the test: Adam, BCE, one torch.randperm per epoch from a generator
+    seeded with ``seed``, each input indexed by the same rows, the model called with every input."""
+    inputs = [torch.as_tensor(x) for x in inputs]
+    inputs = [x.float() if x.is_floating_point() else x for x in inputs]
+    y = torch.as_tensor(y).float()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(len(y), generator=gen)
+        for start in range(0, len(y), batch_size):
+            idx = order[start:start + batch_size]
+            opt.zero_grad()
+            out = model(*[x[idx] for x in inputs])
+            torch.nn.functional.binary_cross_entropy_with_logits(out.reshape(-1), y[idx]).backward()
+            opt.step()
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_fit_on_a_tuple_of_inputs_equals_the_training_written_by_hand():
+    X, ids, y = _two_inputs_data()
+    ours = _TwoInputs()
+    tk.fit(ours, ((X, ids), y), loss="bce", lr=0.05, epochs=3, batch_size=16, seed=3, show_progress=False)
+    expected = _fit_by_hand(_TwoInputs(), (X, ids), y, epochs=3, batch_size=16, lr=0.05, seed=3)
+    for a, b in zip(ours.parameters(), expected):
+        torch.testing.assert_close(a.detach().cpu(), b, atol=1e-6, rtol=0)  # float32, the same 12 steps
+    assert set(ours.seen) == {(torch.float32, torch.int64)}  # floats in torch's default dtype, ids stay int64
+
+
+def test_fit_on_one_tensor_still_shuffles_as_before():
+    """One tensor of inputs: the same single torch.randperm per epoch, so every chapter's numbers stay."""
+    X, _, y = _two_inputs_data()
+    ours, ref = torch.nn.Linear(4, 1), torch.nn.Linear(4, 1)
+    ref.load_state_dict(ours.state_dict())
+    tk.fit(ours, (X, y), loss="bce", lr=0.05, epochs=3, batch_size=16, seed=5, show_progress=False)
+    expected = _fit_by_hand(ref, (X,), y, epochs=3, batch_size=16, lr=0.05, seed=5)
+    for a, b in zip(ours.parameters(), expected):
+        torch.testing.assert_close(a.detach().cpu(), b, atol=1e-6, rtol=0)
+
+
+def test_predict_and_evaluate_take_a_tuple_and_keep_token_ids_integer():
+    X, ids, y = _two_inputs_data(30)
+    model = _TwoInputs()
+    with torch.no_grad():
+        ref = model(torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(ids)).numpy()
+    np.testing.assert_allclose(tk.predict(model, (X, ids), batch_size=7), ref, atol=1e-6, rtol=0)  # 5 batches
+    logits = torch.as_tensor(ref).reshape(-1)
+    expected_loss = float(torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.as_tensor(y).float()))
+    res = tk.evaluate(model, (X, ids), y, loss="bce")
+    assert res["loss"] == pytest.approx(expected_loss, abs=1e-6)
+    assert res["acc"] == pytest.approx(np.mean((ref.reshape(-1) > 0) == y), abs=1e-12)
+    assert set(model.seen) == {(torch.float32, torch.int64)}
+    model.double().seen.clear()  # predict gives float inputs the model's own dtype
+    tk.predict(model, (X, ids))
+    assert model.seen == [(torch.float64, torch.int64)]
+
+
+def test_a_tuple_of_inputs_of_different_lengths_is_refused():
+    X, ids, y = _two_inputs_data(20)
+    model = _TwoInputs()
+    with pytest.raises(ValueError, match=r"train\[0\]\[0\] \(inputs\) and train\[0\]\[1\] \(inputs\) must have the "
+                                         r"same number of samples: .* has 20, .* has 19"):
+        tk.fit(model, ((X, ids[:-1]), y[:-1]), loss="bce", epochs=1, show_progress=False)
+    with pytest.raises(ValueError, match=r"val\[0\]\[0\] \(inputs\) and val\[0\]\[1\] \(inputs\) must have the same"):
+        tk.fit(model, ((X, ids), y), val=((X[:-1], ids), y), loss="bce", epochs=1, show_progress=False)
+    with pytest.raises(ValueError, match=r"train\[0\] \(inputs\) and train\[1\] \(targets\) must have the same"):
+        tk.fit(model, ((X, ids), y[:-1]), loss="bce", epochs=1, show_progress=False)
+    with pytest.raises(ValueError, match=r"X\[0\] and X\[1\] must have the same number of samples"):
+        tk.predict(model, (X[:-2], ids))
+    with pytest.raises(ValueError, match=r"X\[0\] and X\[1\] must have the same number of samples"):
+        tk.evaluate(model, (X, ids[:-2]), y, loss="bce")
+    with pytest.raises(ValueError, match="X must be one array or a tuple of arrays"):
+        tk.predict(model, ())
+    with pytest.raises(ValueError, match=r"X\[1\] must hold one row per example, got a single number"):
+        tk.predict(model, (X, np.int64(3)))
+    with pytest.raises(TypeError, match=r"train\[0\]\[1\] \(inputs\) must hold real numbers"):
+        tk.fit(model, ((X, ids.astype(complex)), y), loss="bce", epochs=1, show_progress=False)

@@ -226,3 +226,42 @@ def test_check_float_tensor_converts_nothing_and_skips_values_on_meta():
                             (torch.tensor([[1.0, float("nan")]]), ValueError, "w must be finite")]:
         with pytest.raises(exc, match=words):
             v.check_float_tensor(bad, "w", ndim=2)
+
+
+def test_check_int_list():
+    assert v.check_int_list((3, np.int64(4)), "sizes", min=1) == [3, 4]
+    assert type(v.check_int_list([np.int32(2)], "s")[0]) is int
+    with pytest.raises(TypeError, match=r"sizes must be a list or tuple of integers such as \[4, 2\], got int 3"):
+        v.check_int_list(3, "sizes", example="[4, 2]")
+    with pytest.raises(TypeError, match="sizes must be a list or tuple of integers, got str"):
+        v.check_int_list("4,2", "sizes")
+    with pytest.raises(TypeError, match="sizes must be a list or tuple"):
+        v.check_int_list(range(3), "sizes")  # a generator or range: say what was meant, as a list
+    with pytest.raises(TypeError, match=r"sizes\[1\] must be an integer, got float 2.5"):
+        v.check_int_list([4, 2.5], "sizes")
+    with pytest.raises(TypeError, match=r"sizes\[0\] must be an integer"):
+        v.check_int_list([True, 2], "sizes")
+    with pytest.raises(ValueError, match=r"sizes\[1\] must be >= 1, got 0"):
+        v.check_int_list([4, 0], "sizes", min=1)
+    with pytest.raises(ValueError, match=r"sizes\[0\] must be <= 9, got 10"):
+        v.check_int_list([10], "sizes", max=9)
+    with pytest.raises(ValueError, match=r"sizes must hold at least 2 integers, got 1: \[4\]"):
+        v.check_int_list([4], "sizes", min_length=2)
+    with pytest.raises(ValueError, match="pair must hold 2 integers, got 3"):
+        v.check_int_list((1, 2, 3), "pair", length=2)
+    assert v.check_int_list([], "empty") == []
+
+
+def test_as_bool_array():
+    import torch
+
+    assert v.as_bool_array([[True, False]], "mask").dtype == bool
+    assert v.as_bool_array(torch.ones(2, dtype=torch.bool), "mask").tolist() == [True, True]
+    with pytest.raises(TypeError, match=r"mask must be boolean \(True = keep\), got dtype int64"):
+        v.as_bool_array(np.array([1, 0]), "mask", what="True = keep")  # 0/1 would index, not mask
+    with pytest.raises(TypeError, match="mask must be boolean, got dtype float"):
+        v.as_bool_array([1.0], "mask")
+    with pytest.raises(TypeError, match="mask must be a boolean array, got None"):
+        v.as_bool_array(None, "mask")
+    with pytest.raises(ValueError, match="mask must be 2-D"):
+        v.as_bool_array([True], "mask", ndim=2)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 __version__ = "0.3.0"
 
-from . import (attention, autograd, cnn, compress, conv, data, gradcheck, grading, landscapes, nas, neuron, nn, optim,
-               plot, rnn, transformer, twins, validate)
+import importlib
+from typing import Any
+
 from .notebook import require, show_source
 from .report import report
 from .runtime import Runtime, Timer, current, import_tf, progress, setup
@@ -19,3 +20,20 @@ __all__ = ["__version__", "setup", "current", "Runtime", "import_tf", "progress"
            "fit", "evaluate", "predict", "accuracy", "History", "show_source", "require",
            "attention", "autograd", "cnn", "compress", "conv", "data", "gradcheck", "grading", "landscapes", "nas",
            "neuron", "nn", "optim", "plot", "rnn", "transformer", "twins", "validate"]
+
+#: Topic modules, imported on first use (``tk.rnn``), so that ``import troikadl`` stays light: a module that
+#: defines PyTorch models imports torch at its top.
+_SUBMODULES = ("attention", "autograd", "cnn", "compress", "conv", "data", "gradcheck", "grading", "landscapes",
+               "nas", "neuron", "nn", "optim", "plot", "rnn", "transformer", "twins", "validate")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'troikadl' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SUBMODULES))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .twins import conv2d_to_keras, linear_to_dense
-from .validate import check_int
+from .twins import copy_conv2d_to_keras, copy_linear_to_keras
+from .validate import check_choice, check_instance, check_int, check_int_list
 
-__all__ = ["lenet", "lenet_keras", "copy_to_keras", "cnn1d", "mlp", "count_parameters", "trace_shapes",
+__all__ = ["lenet", "lenet_keras", "copy_to_keras", "cnn1d", "mlp", "mlp_keras", "count_parameters", "trace_shapes",
            "ShapeTrace"]
 
 
@@ -34,26 +34,16 @@ def _check_lenet(image_size: Any, channels: Any, hidden: Any, n_classes: Any, po
     check_int(image_size, "image_size", min=1)
     if pool and image_size % 4:
         raise ValueError(f"image_size must be divisible by 4 (two 2x2 poolings), got {image_size}")
-    if not isinstance(channels, (tuple, list)) or len(channels) != 2:
-        raise TypeError(f"channels must be a pair of ints (c1, c2), got {channels!r}")
+    c1, c2 = check_int_list(channels, "channels", min=1, length=2, example="(16, 32)")
     check_int(hidden, "hidden", min=1)
     check_int(n_classes, "n_classes", min=1)
-    return check_int(channels[0], "channels[0]", min=1), check_int(channels[1], "channels[1]", min=1)
-
-
-def _check_shape(shape: Any, name: str) -> tuple[int, ...]:
-    """A shape without the batch: a non-empty tuple (or list) of positive ints."""
-    if not isinstance(shape, (tuple, list)) or not shape:
-        raise TypeError(f"{name} must be a non-empty tuple of positive ints such as (1, 8, 8), got {shape!r}")
-    return tuple(check_int(n, f"{name}[{i}]", min=1) for i, n in enumerate(shape))
+    return c1, c2
 
 
 def _check_model(model: Any) -> Any:
     import torch.nn as nn
 
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return model
+    return check_instance(model, "model", nn.Module, "a torch.nn.Module")
 
 
 def lenet_keras(image_size: int = 8, channels: tuple[int, int] = (16, 32), hidden: int = 64,
@@ -91,11 +81,11 @@ def copy_to_keras(model: Any, keras_model: Any, input_shape: tuple[int, ...]) ->
                          f"{len(keras_layers)} Keras layers")
     for (i, layer), klayer in zip(torch_layers, keras_layers):
         if isinstance(layer, nn.Conv2d):
-            conv2d_to_keras(layer, klayer)
+            copy_conv2d_to_keras(layer, klayer)
             continue
         after_flatten = i > 0 and isinstance(model[i - 1], nn.Flatten)
         chw = trace.rows[i - 2].shape if after_flatten and i >= 2 else None
-        linear_to_dense(layer, klayer, flatten_chw=chw if chw and len(chw) == 3 else None)
+        copy_linear_to_keras(layer, klayer, flatten_chw=chw if chw and len(chw) == 3 else None)
 
 
 def cnn1d(length: int = 40, channels: int = 32, n_classes: int = 10) -> Any:
@@ -114,32 +104,34 @@ def cnn1d(length: int = 40, channels: int = 32, n_classes: int = 10) -> Any:
                          nn.Flatten(), nn.Linear(channels * side, n_classes))
 
 
-def mlp(sizes: list[int]) -> Any:
-    """A ReLU multilayer perceptron in PyTorch: ``mlp([40, 100, 100, 10])``."""
+_ACTIVATIONS = ("relu", "tanh", "sigmoid")
+
+
+def mlp(sizes: list[int], activation: str = "relu") -> Any:
+    """A multilayer perceptron in PyTorch, ``activation`` between its layers: ``mlp([40, 100, 100, 10])``."""
     import torch.nn as nn
 
     sizes = _check_sizes(sizes)
+    check_choice(activation, "activation", _ACTIVATIONS)
+    act = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[activation]
     layers: list[Any] = []
     for a, b in zip(sizes, sizes[1:]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
+        layers += [nn.Linear(a, b), act()]
     return nn.Sequential(*layers[:-1])
 
 
-def mlp_keras(sizes: list[int]) -> Any:
+def mlp_keras(sizes: list[int], activation: str = "relu") -> Any:
     """The Keras twin of :func:`mlp` (fill it with :func:`copy_to_keras` and ``input_shape=(sizes[0],)``)."""
     sizes = _check_sizes(sizes)
+    check_choice(activation, "activation", _ACTIVATIONS)
     import keras
 
-    layers = [keras.layers.Dense(b, activation="relu") for b in sizes[1:-1]]
+    layers = [keras.layers.Dense(b, activation=activation) for b in sizes[1:-1]]
     return keras.Sequential([keras.Input((sizes[0],)), *layers, keras.layers.Dense(sizes[-1])])
 
 
 def _check_sizes(sizes: Any) -> list[int]:
-    if not isinstance(sizes, (list, tuple)):
-        raise TypeError(f"sizes must be a list of layer sizes such as [40, 100, 10], got {sizes!r}")
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must list at least an input and an output size, got {list(sizes)}")
-    return [check_int(n, f"sizes[{i}]", min=1) for i, n in enumerate(sizes)]
+    return check_int_list(sizes, "sizes", min=1, min_length=2, example="[40, 100, 10]")
 
 
 def count_parameters(model: Any) -> int:
@@ -182,7 +174,7 @@ def trace_shapes(model: Any, input_shape: tuple[int, ...], batch: int = 2) -> Sh
     import torch
 
     _check_model(model)
-    input_shape = _check_shape(input_shape, "input_shape")
+    input_shape = tuple(check_int_list(input_shape, "input_shape", min=1, min_length=1, example="(1, 8, 8)"))
     check_int(batch, "batch", min=1)
     trace = ShapeTrace(input_shape)
     hooks = []

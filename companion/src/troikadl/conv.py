@@ -15,23 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from .validate import as_float_array
+from .validate import as_float_array, check_int, check_int_list
 
 __all__ = ["conv_output_size", "conv2d_loops", "conv2d", "max_pool2d", "avg_pool2d"]
 
 
 def _pair(v: Any, name: str, minimum: int) -> tuple[int, int]:
-    if isinstance(v, (int, np.integer)):
-        pair: tuple[Any, ...] = (v, v)
-    elif isinstance(v, (tuple, list)):
-        pair = tuple(v)
-    else:
-        raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
-    if len(pair) != 2 or not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pair):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
-    if min(pair) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v!r}")
-    return int(pair[0]), int(pair[1])
+    """An int or a pair of ints, each at least ``minimum``, as a pair."""
+    if isinstance(v, (tuple, list)):
+        first, second = check_int_list(v, name, min=minimum, length=2, example="(2, 3)")
+        return first, second
+    n = check_int(v, name, min=minimum)
+    return n, n
 
 
 def conv_output_size(n: int, k: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
@@ -41,12 +36,9 @@ def conv_output_size(n: int, k: int, stride: int = 1, padding: int = 0, dilation
     ``n + 2 padding - span`` positions past the first, taken every ``stride``. Raises ``ValueError`` if
     the kernel does not fit in the padded input at all.
     """
-    for name, v, lo in (("n", n, 1), ("k", k, 1), ("stride", stride, 1), ("padding", padding, 0),
-                        ("dilation", dilation, 1)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"{name} must be an int, got {v!r}")
-        if v < lo:
-            raise ValueError(f"{name} must be >= {lo}, got {v}")
+    n, k, stride, dilation = (check_int(v, name, min=1) for v, name in
+                              ((n, "n"), (k, "k"), (stride, "stride"), (dilation, "dilation")))
+    padding = check_int(padding, "padding", min=0)
     span = dilation * (k - 1) + 1
     if span > n + 2 * padding:
         raise ValueError(f"the kernel spans {span} inputs (k={k}, dilation={dilation}) but the padded "

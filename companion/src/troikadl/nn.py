@@ -7,7 +7,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .autograd import Tensor
-from .validate import as_float_array, check_instance, check_int, check_positive
+from .validate import as_float_array, check_choice, check_instance, check_int, check_int_list, check_positive
 
 __all__ = ["Linear", "MLP", "sgd_step", "zero_grad"]
 
@@ -65,8 +65,7 @@ class Linear:
         check_positive(n_out, "n_out", integer=True)
         check_instance(rng, "rng", np.random.Generator, "a NumPy Generator (np.random.default_rng(seed))")
         dtype = _check_dtype(dtype)
-        if init not in _INIT_GAIN:
-            raise ValueError(f"init must be one of {sorted(_INIT_GAIN)}, got {init!r}")
+        check_choice(init, "init", sorted(_INIT_GAIN))
         std = np.sqrt(_INIT_GAIN[init] / n_in)
         self.W = Tensor(rng.normal(0.0, std, (n_in, n_out)).astype(dtype), requires_grad=True)
         self.b = Tensor(np.zeros(n_out, dtype=dtype), requires_grad=True)
@@ -87,15 +86,10 @@ class MLP:
     After a forward pass, ``mlp.pre_activations`` holds each hidden layer's ``z`` (chapter 2 uses them).
     """
 
-    def __init__(self, sizes: Iterable[int], activation: str = "relu", *, seed: int = 0,
+    def __init__(self, sizes: list[int], activation: str = "relu", *, seed: int = 0,
                  init: str | None = None, dtype: type = np.float64) -> None:
-        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
-            raise TypeError(f"sizes must be a list of layer sizes such as [64, 32, 10], got {sizes!r}")
-        sizes = [check_int(n, f"sizes[{i}]", min=1) for i, n in enumerate(sizes)]
-        if len(sizes) < 2:
-            raise ValueError(f"sizes must list at least an input and an output size, got {sizes}")
-        if activation not in ("relu", "tanh", "sigmoid"):
-            raise ValueError(f"activation must be 'relu', 'tanh' or 'sigmoid', got {activation!r}")
+        sizes = check_int_list(sizes, "sizes", min=1, min_length=2, example="[64, 32, 10]")
+        check_choice(activation, "activation", ("relu", "tanh", "sigmoid"))
         seed = check_int(seed, "seed", min=0)
         dtype = _check_dtype(dtype)
         init = init or ("he" if activation == "relu" else "lecun")
@@ -118,21 +112,20 @@ class MLP:
         return [p for layer in self.layers for p in layer.parameters()]
 
     def to_torch(self) -> Any:
-        """The same network as a ``torch.nn.Sequential`` with copied weights (``Linear.weight = W^T``)."""
+        """The same network as a ``torch.nn.Sequential`` (:func:`troikadl.cnn.mlp`) holding copies of the
+        weights (``Linear.weight = W^T``), in their dtype."""
         import torch
 
-        mods: list[Any] = []
-        for i, layer in enumerate(self.layers):
-            lin = torch.nn.Linear(*layer.W.shape, dtype=torch.float64 if layer.W.data.dtype == np.float64
-                                  else torch.float32)
-            with torch.no_grad():
+        from .cnn import mlp
+
+        sizes = [self.layers[0].W.shape[0]] + [layer.W.shape[1] for layer in self.layers]
+        net = mlp(sizes, self.activation).to(torch.float64 if self.layers[0].W.data.dtype == np.float64
+                                              else torch.float32)
+        with torch.no_grad():
+            for lin, layer in zip(net[::2], self.layers):
                 lin.weight.copy_(torch.as_tensor(layer.W.data.T))
                 lin.bias.copy_(torch.as_tensor(layer.b.data))
-            mods.append(lin)
-            if i < len(self.layers) - 1:
-                mods.append({"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid}[
-                    self.activation]())
-        return torch.nn.Sequential(*mods)
+        return net
 
     def to_keras(self) -> Any:
         """The same network as a Keras ``Sequential`` (Dense kernels are (in, out), like ours)."""

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
-from .attention import _real_array
 from .neuron import sigmoid
-from .validate import check_positive
+from .validate import as_float_array, check_positive
 
 __all__ = ["Weights", "rnn_cell", "lstm_cell", "rnn_forward", "lstm_forward", "from_torch", "to_torch",
            "to_keras", "from_keras", "clip_grad_norm", "SequenceModel"]
@@ -45,8 +46,8 @@ class Weights:
     nonlinearity: str = "tanh"
 
     def __post_init__(self) -> None:
-        self.W_ih, self.W_hh = _real_array(self.W_ih, "W_ih", ndim=2), _real_array(self.W_hh, "W_hh", ndim=2)
-        self.b = _real_array(self.b, "b", ndim=1)
+        self.W_ih, self.W_hh = as_float_array(self.W_ih, "W_ih", ndim=2), as_float_array(self.W_hh, "W_hh", ndim=2)
+        self.b = as_float_array(self.b, "b", ndim=1)
         GH, H = self.W_hh.shape
         if H == 0 or GH not in (H, 4 * H):
             raise ValueError(f"W_hh must have shape (gates * hidden, hidden) with 1 gate (RNN) or 4 (LSTM), "
@@ -66,7 +67,7 @@ class Weights:
         return self.W_hh.shape[0] // self.W_hh.shape[1]
 
     @classmethod
-    def random(cls, n_in: int, hidden: int, gates: int = 1, seed: int = 0) -> "Weights":
+    def random(cls, n_in: int, hidden: int, gates: int = 1, *, seed: int = 0) -> "Weights":
         """Uniform(-1/sqrt(hidden), 1/sqrt(hidden)) like PyTorch's default initialization."""
         check_positive(n_in, "n_in", integer=True)
         check_positive(hidden, "hidden", integer=True)
@@ -83,7 +84,7 @@ def _check(x: Any, w: Weights, gates: int, states: dict[str, Any], *, step: bool
     """Check inputs: ``x`` is (batch, features) for one step, else (batch, time, features); states (batch, H)."""
     if not isinstance(w, Weights):
         raise TypeError(f"w must be rnn.Weights, got {type(w).__name__}")
-    x = _real_array(x, "x", ndim=2 if step else 3)
+    x = as_float_array(x, "x", ndim=2 if step else 3)
     if w.gates != gates:
         raise ValueError(f"weights must have {gates} gate(s) stacked: W_hh of shape ({gates * w.hidden}, "
                          f"{w.hidden}), got {w.W_hh.shape}")
@@ -92,7 +93,7 @@ def _check(x: Any, w: Weights, gates: int, states: dict[str, Any], *, step: bool
         raise ValueError(f"x must have {w.W_ih.shape[1]} features {layout}, got shape {x.shape}")
     out = []
     for name, s in states.items():
-        s = np.zeros((x.shape[0], w.hidden)) if s is None else _real_array(s, name, ndim=2)
+        s = np.zeros((x.shape[0], w.hidden)) if s is None else as_float_array(s, name, ndim=2)
         if s.shape != (x.shape[0], w.hidden):
             raise ValueError(f"{name} must have shape (batch, hidden) = {(x.shape[0], w.hidden)}, got {s.shape}")
         out.append(s)
@@ -134,7 +135,8 @@ def rnn_forward(x: Any, w: Weights, h0: Any = None) -> tuple[np.ndarray, np.ndar
     return np.stack(hs, axis=1), h
 
 
-def lstm_forward(x: Any, w: Weights, h0: Any = None, c0: Any = None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+def lstm_forward(x: Any, w: Weights, h0: Any = None,
+                 c0: Any = None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Run the LSTM over time; returns every hidden state (batch, time, H) and the last (h, c)."""
     x, (h, c) = _check(x, w, 4, {"h0": h0, "c0": c0})
     hs = []
@@ -152,8 +154,6 @@ def from_torch(module: Any) -> Weights:
     ``nn.GRU`` and other modules (``TypeError``), ``num_layers > 1``, ``bidirectional=True`` and an LSTM's
     ``proj_size > 0`` (``ValueError``).
     """
-    import torch
-
     if not isinstance(module, (torch.nn.RNN, torch.nn.LSTM)):
         raise TypeError(f"module must be a torch.nn.RNN or torch.nn.LSTM, got {type(module).__name__} "
                         f"(a GRU's gates are not modelled here)")
@@ -171,8 +171,6 @@ def from_torch(module: Any) -> Weights:
 
 def to_torch(w: Weights, dtype: Any = None) -> Any:
     """A ``nn.RNN`` or ``nn.LSTM`` (batch_first) holding ``w`` (all the bias goes into ``bias_ih``)."""
-    import torch
-
     if not isinstance(w, Weights):
         raise TypeError(f"w must be rnn.Weights, got {type(w).__name__}")
     dtype = dtype or torch.float64
@@ -241,43 +239,41 @@ def clip_grad_norm(grads: list[np.ndarray], max_norm: float) -> tuple[list[np.nd
     """
     if not isinstance(grads, (list, tuple)):
         raise TypeError(f"grads must be a list or tuple of arrays, got {type(grads).__name__}")
-    grads = [_real_array(g, f"grads[{i}]") for i, g in enumerate(grads)]
+    grads = [as_float_array(g, f"grads[{i}]") for i, g in enumerate(grads)]
     check_positive(max_norm, "max_norm")
     norm = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads)))
     scale = min(1.0, max_norm / (norm + 1e-6))
     return [g * scale for g in grads], norm
 
 
-def SequenceModel(cell: str, n_in: int, hidden: int, n_out: int) -> Any:  # noqa: N802 (a model factory)
+class SequenceModel(nn.Module):
     """A PyTorch ``nn.RNN`` (tanh) or ``nn.LSTM`` layer read out by a linear layer at the last step.
 
+    ``cell`` is "RNN" or "LSTM"; ``n_in`` features per step, ``hidden`` state size, ``n_out`` outputs.
     Outputs (batch, n_out), squeezed to (batch,) when ``n_out == 1``. Accepts (batch, time) inputs
     as one feature per step.
     """
-    import torch
 
-    if cell not in ("RNN", "LSTM"):
-        raise ValueError(f"cell must be 'RNN' or 'LSTM', got {cell!r}")
-    for name, value in (("n_in", n_in), ("hidden", hidden), ("n_out", n_out)):
-        check_positive(value, name, integer=True)
+    def __init__(self, cell: str, n_in: int, hidden: int, n_out: int) -> None:
+        if cell not in ("RNN", "LSTM"):
+            raise ValueError(f"cell must be 'RNN' or 'LSTM', got {cell!r}")
+        for name, value in (("n_in", n_in), ("hidden", hidden), ("n_out", n_out)):
+            check_positive(value, name, integer=True)
+        super().__init__()
+        self.cell, self.n_in, self.hidden, self.n_out = cell, int(n_in), int(hidden), int(n_out)
+        self.recurrent = getattr(nn, cell)(self.n_in, self.hidden, batch_first=True)
+        self.readout = nn.Linear(self.hidden, self.n_out)
 
-    class _SequenceModel(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.recurrent = getattr(torch.nn, cell)(n_in, hidden, batch_first=True)
-            self.readout = torch.nn.Linear(hidden, n_out)
-
-        def forward(self, x: Any) -> Any:
-            if not torch.is_tensor(x) or not x.is_floating_point():
-                raise TypeError(f"x must be a floating-point torch tensor, got {getattr(x, 'dtype', type(x).__name__)}")
-            if not torch.isfinite(x).all():
-                raise ValueError("x must be finite, but it holds NaN or infinity")
-            if x.dim() == 2 and n_in == 1:
-                x = x.unsqueeze(-1)
-            if x.dim() != 3 or x.shape[-1] != n_in or 0 in x.shape:
-                raise ValueError(f"x must be (batch, time, {n_in})" + (" or (batch, time)" if n_in == 1 else "")
-                                 + f" with batch, time >= 1, got {tuple(x.shape)}")
-            out = self.readout(self.recurrent(x)[0][:, -1])
-            return out.squeeze(-1) if n_out == 1 else out
-
-    return _SequenceModel()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_in = self.n_in
+        if not torch.is_tensor(x) or not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point torch tensor, got {getattr(x, 'dtype', type(x).__name__)}")
+        if not torch.isfinite(x).all():
+            raise ValueError("x must be finite, but it holds NaN or infinity")
+        if x.dim() == 2 and n_in == 1:
+            x = x.unsqueeze(-1)
+        if x.dim() != 3 or x.shape[-1] != n_in or 0 in x.shape:
+            raise ValueError(f"x must be (batch, time, {n_in})" + (" or (batch, time)" if n_in == 1 else "")
+                             + f" with batch, time >= 1, got {tuple(x.shape)}")
+        out = self.readout(self.recurrent(x)[0][:, -1])
+        return out.squeeze(-1) if self.n_out == 1 else out

@@ -122,19 +122,38 @@ def _targets(y: Any, name: str, loss: Any) -> Any:
     return yt
 
 
-def _tensors(data: Any, device: Any, name: str, loss: Any) -> tuple[Any, Any]:
-    """The checked ``(X, y)`` pair ``data`` as tensors on ``device`` (float inputs in torch's default dtype)."""
+def _inputs(X: Any, name: str, dtype: Any, desc: str = "") -> tuple[Any, ...]:
+    """``X``, one array or a tuple of arrays (one per model input), as a tuple of checked tensors with one row
+    per example each: float inputs in ``dtype``, integer inputs (token ids) kept integer. A list is one array."""
+    if not isinstance(X, tuple):
+        parts = {f"{name}{desc}": X}
+    elif not X:
+        raise ValueError(f"{name} must be one array or a tuple of arrays (one per model input), got an empty tuple")
+    else:
+        parts = {f"{name}[{i}]{desc}": x for i, x in enumerate(X)}
+    tensors = {}
+    for part, x in parts.items():
+        t = as_tensor(x, part, dtype="any", nonempty=True)
+        if t.ndim == 0:
+            raise ValueError(f"{part} must hold one row per example, got a single number")
+        tensors[part] = t.to(dtype) if t.is_floating_point() else t
+    if len(tensors) > 1:
+        check_same_length(**tensors)
+    return tuple(tensors.values())
+
+
+def _tensors(data: Any, device: Any, name: str, loss: Any) -> tuple[tuple[Any, ...], Any]:
+    """The checked ``(X, y)`` pair ``data`` as tensors on ``device``: ``X`` as a tuple of input tensors (one per
+    model input; float inputs in torch's default dtype, integer ones kept), ``y`` as one tensor."""
     import torch
 
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise TypeError(f"{name} must be a pair (X, y) of inputs and targets, got {type(data).__name__}"
                         + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else ""))
-    Xt = as_tensor(data[0], f"{name}[0] (inputs)", dtype="any", nonempty=True)
+    Xt = _inputs(data[0], f"{name}[0]", torch.get_default_dtype(), " (inputs)")
     yt = _targets(data[1], f"{name}[1] (targets)", loss)
-    check_same_length(**{f"{name}[0] (inputs)": Xt, f"{name}[1] (targets)": yt})
-    if Xt.is_floating_point():
-        Xt = Xt.to(torch.get_default_dtype())
-    return Xt.to(device), yt.to(device)
+    check_same_length(**{f"{name}[0] (inputs)": Xt[0], f"{name}[1] (targets)": yt})
+    return tuple(x.to(device) for x in Xt), yt.to(device)
 
 
 def _check_model(model: Any) -> Any:
@@ -148,27 +167,29 @@ def _check_model(model: Any) -> Any:
 def predict(model: Any, X: Any, *, batch_size: int = 4096) -> np.ndarray:
     """Model outputs for ``X`` as a NumPy array (evaluation mode, no gradients).
 
+    ``X`` is one array, or a tuple of arrays for a model with several inputs (``model(*X)``), as in :func:`fit`.
     A model without parameters (e.g. PyTorch's int8 models, chapter 10) runs on the CPU in float32.
     """
     import torch
 
     first = next(_check_model(model).parameters(), None)  # None for a quantized model (weights in buffers)
     device = first.device if first is not None else torch.device("cpu")
-    Xt = as_tensor(X, "X", dtype="any", nonempty=True)
+    Xt = _inputs(X, "X", first.dtype if first is not None else torch.float32)
     check_int(batch_size, "batch_size", min=1)
-    if Xt.is_floating_point():
-        Xt = Xt.to(first.dtype if first is not None else torch.float32)
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        out = torch.cat([model(Xt[i:i + batch_size].to(device)) for i in range(0, len(Xt), batch_size)])
+        out = torch.cat([model(*(x[i:i + batch_size].to(device) for x in Xt))
+                         for i in range(0, len(Xt[0]), batch_size)])
     model.train(was_training)
     return out.cpu().numpy()
 
 
 def evaluate(model: Any, X: Any, y: Any, *, loss: str | Callable[[Any, Any], Any] = "cross_entropy",
              metric: str | None = "auto") -> dict[str, float]:
-    """Loss (and accuracy) of ``model`` on ``(X, y)``; ``metric`` as in :func:`fit` (accuracy for classifiers)."""
+    """Loss (and accuracy) of ``model`` on ``(X, y)``; ``metric`` as in :func:`fit` (accuracy for classifiers).
+
+    ``X`` is one array, or a tuple of arrays for a model with several inputs, as in :func:`fit`."""
     import torch
 
     loss_fn, metric = _loss_fn(loss), _metric(metric, loss)
@@ -192,7 +213,10 @@ def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable
         show_progress: bool = True) -> History:
     """Train ``model`` on ``train = (X, y)`` for ``epochs`` passes; return the per-epoch :class:`History`.
 
-    Taught in chapter 1. ``loss`` is a name from :data:`LOSSES` or a callable ``loss(outputs, y)``.
+    Taught in chapter 1. ``X`` is one array, or a tuple of arrays of the same length for a model with several
+    inputs, called as ``model(*X)`` (chapter 11: images and questions); a list is one array. Float inputs
+    become torch's default dtype; integer inputs (token ids) stay integer. ``loss`` is a name from
+    :data:`LOSSES` or a callable ``loss(outputs, y)``.
     The optimizer is Adam with learning rate ``lr`` (``None``: :data:`DEFAULT_LR`), or the ``optimizer``
     given, built on the model's parameters with its own learning rate; passing both ``lr`` and
     ``optimizer`` is a ``ValueError``, since ``lr`` would be ignored. ``batch_size=None`` means full batch. The
@@ -218,7 +242,7 @@ def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable
     Xv, yv = _tensors(val, rt.device, "val", loss) if val is not None else (None, None)
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=DEFAULT_LR if lr is None else lr)
-    n = len(X)
+    n = len(y)
     bs = n if batch_size is None else min(batch_size, n)
     gen = torch.Generator().manual_seed(rt.seed if seed is None else seed)
     history = History()
@@ -229,7 +253,7 @@ def fit(model: Any, train: tuple[Any, Any], *, epochs: int, loss: str | Callable
         total, correct, grad_max = 0.0, 0.0, 0.0
         for start in range(0, n, bs):
             idx = order[start:start + bs]
-            out = model(X[idx])
+            out = model(*(x[idx] for x in X))
             batch_loss = loss_fn(out, y[idx])
             optimizer.zero_grad()
             batch_loss.backward()

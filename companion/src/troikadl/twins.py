@@ -17,10 +17,10 @@ import numpy as np
 
 from .validate import check_int
 
-__all__ = ["linear_to_dense", "dense_to_linear", "conv2d_to_keras"]
+__all__ = ["copy_linear_to_keras", "copy_dense_to_torch", "copy_conv2d_to_keras"]
 
 
-def linear_to_dense(linear: Any, dense: Any, *, flatten_chw: tuple[int, int, int] | None = None) -> None:
+def copy_linear_to_keras(linear: Any, dense: Any, *, flatten_chw: tuple[int, int, int] | None = None) -> None:
     """Copy a ``torch.nn.Linear``'s weights into a built Keras ``Dense`` layer (kernel = weight^T).
 
     If the layer follows a ``Flatten`` of a (C, H, W) feature map, pass ``flatten_chw``: the kernel's
@@ -41,17 +41,12 @@ def linear_to_dense(linear: Any, dense: Any, *, flatten_chw: tuple[int, int, int
     if kernel_shape != w.T.shape:
         raise ValueError(f"dense kernel must have shape {w.T.shape} to match linear "
                          f"(out={w.shape[0]}, in={w.shape[1]}), got {kernel_shape}")
-    weights = [w.T]
-    if dense.use_bias:
-        if linear.bias is None:
-            raise ValueError("dense has a bias but linear has none")
-        weights.append(linear.bias.detach().cpu().numpy())
-    elif linear.bias is not None:
-        raise ValueError("linear has a bias but dense has none (use_bias=False)")
+    _check_biases(linear.bias is not None, bool(dense.use_bias), "linear", "dense")
+    weights = [w.T] + ([linear.bias.detach().cpu().numpy()] if linear.bias is not None else [])
     dense.set_weights([np.asarray(x, dtype=dense.kernel.dtype) for x in weights])
 
 
-def dense_to_linear(dense: Any, linear: Any) -> None:
+def copy_dense_to_torch(dense: Any, linear: Any) -> None:
     """Copy a built Keras ``Dense`` layer's weights into a ``torch.nn.Linear`` (weight = kernel^T)."""
     import torch
 
@@ -62,16 +57,18 @@ def dense_to_linear(dense: Any, linear: Any) -> None:
     if tuple(linear.weight.shape) != kernel.T.shape:
         raise ValueError(f"linear weight must have shape {kernel.T.shape} to match dense, "
                          f"got {tuple(linear.weight.shape)}")
+    _check_biases(len(params) > 1, linear.bias is not None, "dense", "linear")
     with torch.no_grad():
         linear.weight.copy_(torch.as_tensor(kernel.T, dtype=linear.weight.dtype))
         if len(params) > 1:
-            if linear.bias is None:
-                raise ValueError("dense has a bias but linear has none")
             linear.bias.copy_(torch.as_tensor(params[1], dtype=linear.bias.dtype))
 
 
-def conv2d_to_keras(conv: Any, keras_conv: Any) -> None:
-    """Copy a ``torch.nn.Conv2d``'s weights into a built Keras ``Conv2D`` (kernel: (kH, kW, in, out))."""
+def copy_conv2d_to_keras(conv: Any, keras_conv: Any) -> None:
+    """Fill a built Keras ``Conv2D`` with a ``torch.nn.Conv2d``'s weights (kernel: (kH, kW, in, out)).
+
+    ``keras_conv`` must have the kernel shape and the bias (or none) that ``conv`` has (``ValueError``).
+    """
     _check_torch(conv, "conv", "Conv2d")
     _check_keras(keras_conv, "keras_conv", "Conv2D")
     w = conv.weight.detach().cpu().numpy()
@@ -79,8 +76,17 @@ def conv2d_to_keras(conv: Any, keras_conv: Any) -> None:
     if tuple(keras_conv.kernel.shape) != kernel.shape:
         raise ValueError(f"keras_conv kernel must have shape {kernel.shape} to match conv "
                          f"(out={w.shape[0]}, in={w.shape[1]}, k={w.shape[2:]}), got {tuple(keras_conv.kernel.shape)}")
+    _check_biases(conv.bias is not None, bool(keras_conv.use_bias), "conv", "keras_conv")
     weights = [kernel] + ([conv.bias.detach().cpu().numpy()] if conv.bias is not None else [])
     keras_conv.set_weights([np.asarray(x, dtype=keras_conv.kernel.dtype) for x in weights])
+
+
+def _check_biases(src_has: bool, dst_has: bool, src: str, dst: str) -> None:
+    """Both layers have a bias or neither has: a bias left behind would keep the destination's own values."""
+    if src_has and not dst_has:
+        raise ValueError(f"{src} has a bias but {dst} has none")
+    if dst_has and not src_has:
+        raise ValueError(f"{dst} has a bias but {src} has none")
 
 
 def _check_torch(layer: Any, name: str, kind: str) -> None:

@@ -26,8 +26,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["as_features", "as_labels", "as_float_array", "as_int_array", "as_tensor", "check_float_tensor",
-           "check_int", "check_float",
+__all__ = ["as_features", "as_labels", "as_float_array", "as_int_array", "as_bool_array", "as_tensor",
+           "check_float_tensor", "check_int", "check_int_list", "check_float",
            "check_positive", "check_in_range", "check_bool", "check_str", "check_choice", "check_str_list",
            "check_shape", "check_same_length", "check_instance", "check_callable"]
 
@@ -111,6 +111,21 @@ def as_int_array(x: Any, name: str, *, ndim: int | Sequence[int] | None = None, 
     if arr.size and ((min is not None and arr.min() < min) or (max is not None and arr.max() > max)):
         lo, hi = "-inf" if min is None else min, "inf" if max is None else max
         raise ValueError(f"{name} must hold values in [{lo}, {hi}], got values from {arr.min()} to {arr.max()}")
+    return arr
+
+
+def as_bool_array(x: Any, name: str, *, ndim: int | Sequence[int] | None = None, what: str | None = None) -> np.ndarray:
+    """Return ``x`` (array-like, or a torch tensor) as a boolean array (a mask), checked.
+
+    Only booleans are accepted: a mask of 0s and 1s, or floats, raises ``TypeError`` (NumPy would index
+    with it instead of masking). ``what`` says what ``True`` means, for the message.
+    """
+    if x is None or isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be a boolean array, got {_got(x)}")
+    arr = np.asarray(x.detach().cpu().numpy() if _is_tensor(x) else x)
+    if arr.dtype != bool:
+        raise TypeError(f"{name} must be boolean{f' ({what})' if what else ''}, got dtype {arr.dtype}")
+    _check_ndim(arr.shape, name, ndim)
     return arr
 
 
@@ -220,6 +235,25 @@ def check_int(value: Any, name: str, *, min: int | None = None, max: int | None 
     if max is not None and value > max:
         raise ValueError(f"{name} must be <= {max}, got {value}")
     return value
+
+
+def check_int_list(value: Any, name: str, *, min: int | None = None, max: int | None = None,
+                   length: int | None = None, min_length: int = 0, example: str | None = None) -> list[int]:
+    """Check that ``value`` is a list or tuple of integers in ``[min, max]`` (layer sizes, a shape, a pair).
+
+    ``length`` fixes the number of items, ``min_length`` bounds it below; ``example`` (such as "[64, 32, 10]")
+    completes the message. Returns a list of ``int``. A bare int, a string or another iterable raise
+    ``TypeError``; a wrong number of items ``ValueError``; each item is checked by :func:`check_int`.
+    """
+    like = f" such as {example}" if example else ""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list or tuple of integers{like}, got {_got(value)}")
+    if length is not None and len(value) != length:
+        raise ValueError(f"{name} must hold {length} integers{like}, got {len(value)}: {list(value)!r:.80}")
+    if len(value) < min_length:
+        raise ValueError(f"{name} must hold at least {min_length} integers{like}, got {len(value)}: "
+                         f"{list(value)!r:.80}")
+    return [check_int(v, f"{name}[{i}]", min=min, max=max) for i, v in enumerate(value)]
 
 
 def check_float(value: Any, name: str, *, min: float | None = None, max: float | None = None,

@@ -11,7 +11,6 @@ rest with a ``ValueError`` or ``TypeError`` naming the option. Dropout is a trai
 functions here compute the modules' evaluation-mode (``.eval()``) output, whatever their ``dropout``.
 """
 
-from .core import _real_array  # noqa: F401  (rnn.py imports it from here; its home should be validate.py)
 from .core import causal_mask, padding_mask, scaled_dot_product_attention, sinusoidal_positions, softmax
 from .encoder import EncoderWeights, encoder_block, layer_norm
 from .multihead import MHAWeights, multi_head_attention

@@ -10,27 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from ..validate import as_float_array, check_bool, check_positive
+from ..validate import as_bool_array, as_float_array, as_int_array, check_bool, check_int, check_positive
 
 __all__ = ["softmax", "scaled_dot_product_attention", "causal_mask", "padding_mask", "sinusoidal_positions"]
 
 
-def _real_array(x: Any, name: str, *, ndim: int | None = None, dtype: Any = np.float64) -> np.ndarray:
-    """``as_float_array`` that also rejects complex numbers (whose imaginary part a cast would drop)."""
-    if hasattr(x, "detach") and hasattr(x, "cpu"):
-        x = x.detach().cpu().numpy()
-    if np.iscomplexobj(x):
-        raise TypeError(f"{name} must hold real numbers, got dtype {np.asarray(x).dtype}")
-    if isinstance(dtype, str) and dtype == "keep32":  # float32 (and smaller types) stay float32
-        kind = np.asarray(x).dtype
-        dtype = np.result_type(kind, np.float32) if np.issubdtype(kind, np.number) else np.float64
-    return as_float_array(x, name, ndim=ndim, dtype=dtype)
-
-
 def _check_qkv(q: Any, k: Any, v: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    arrays = [_real_array(a, n, dtype="keep32") for a, n in ((q, "q"), (k, "k"), (v, "v"))]
-    dtype = np.result_type(*arrays)  # float32 stays float32; integers and float64 give float64
-    q, k, v = (a.astype(dtype, copy=False) for a in arrays)
+    q, k, v = (as_float_array(a, n) for a, n in ((q, "q"), (k, "k"), (v, "v")))  # float64, whatever came in
     if q.ndim < 2 or k.ndim != q.ndim or v.ndim != q.ndim:
         raise ValueError(f"q, k and v must have the same number (>= 2) of dimensions, got shapes "
                          f"{q.shape}, {k.shape}, {v.shape}")
@@ -57,11 +43,7 @@ def _check_mask(mask: Any, shape: tuple[int, ...], causal: Any) -> np.ndarray:
             raise ValueError(f"causal=True needs L_q == L_k, got L_q = {shape[-2]} and L_k = {shape[-1]}")
         allowed = causal_mask(shape[-1])
     if mask is not None:
-        if hasattr(mask, "detach") and hasattr(mask, "cpu"):
-            mask = mask.detach().cpu().numpy()
-        mask = np.asarray(mask)
-        if mask.dtype != bool:
-            raise TypeError(f"mask must be boolean (True = may attend), got dtype {mask.dtype}")
+        mask = as_bool_array(mask, "mask", what="True = may attend")
         try:
             mask = np.broadcast_to(mask, shape)
         except ValueError as exc:
@@ -73,16 +55,10 @@ def _check_mask(mask: Any, shape: tuple[int, ...], causal: Any) -> np.ndarray:
 
 def softmax(z: Any, axis: int = -1) -> np.ndarray:
     """Softmax along ``axis``, shifted by the maximum (same result, no overflow). Rows of -inf give 0."""
-    if hasattr(z, "detach") and hasattr(z, "cpu"):
-        z = z.detach().cpu().numpy()
-    z = np.asarray(z)
-    if z.dtype == bool or not np.issubdtype(z.dtype, np.number) or np.iscomplexobj(z):
-        raise TypeError(f"z must hold real numbers, got dtype {z.dtype}")
+    z = as_float_array(z, "z", finite=False)  # float64; -inf marks masked entries
     if np.isnan(z).any() or np.isposinf(z).any():
         raise ValueError("z must not hold NaN or +inf (-inf marks masked entries)")
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -z.ndim <= axis < max(z.ndim, 1):
-        raise ValueError(f"axis must be an integer in [{-z.ndim}, {z.ndim - 1}], got {axis!r}")
-    z = z.astype(np.result_type(z.dtype, np.float32), copy=False)
+    check_int(axis, "axis", min=-z.ndim, max=z.ndim - 1)
     m = np.max(z, axis=axis, keepdims=True)
     e = np.exp(z - np.where(np.isfinite(m), m, 0.0))
     s = e.sum(axis=axis, keepdims=True)
@@ -98,13 +74,7 @@ def causal_mask(length: int) -> np.ndarray:
 def padding_mask(lengths: Any, max_length: int) -> np.ndarray:
     """(batch, 1, 1, max_length) boolean mask: True for real tokens, False for padding."""
     check_positive(max_length, "max_length", integer=True)
-    if hasattr(lengths, "detach") and hasattr(lengths, "cpu"):
-        lengths = lengths.detach().cpu().numpy()
-    lengths = np.asarray(lengths)
-    if lengths.dtype == bool or not np.issubdtype(lengths.dtype, np.integer):
-        raise TypeError(f"lengths must hold integers (numbers of real tokens), got dtype {lengths.dtype}")
-    if lengths.ndim != 1 or lengths.size == 0 or (lengths < 1).any() or (lengths > max_length).any():
-        raise ValueError(f"lengths must be a non-empty 1-D array of values in [1, {max_length}], got {lengths}")
+    lengths = as_int_array(lengths, "lengths", ndim=1, min=1, max=max_length, nonempty=True)
     return (np.arange(max_length)[None, :] < lengths[:, None])[:, None, None, :]
 
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..validate import check_bool, check_positive
-from .core import _real_array
+from ..validate import as_float_array, check_bool, check_positive
 from .multihead import MHAWeights, _check_heads, _np, multi_head_attention
 
 __all__ = ["layer_norm", "EncoderWeights", "encoder_block"]
@@ -17,10 +16,10 @@ __all__ = ["layer_norm", "EncoderWeights", "encoder_block"]
 
 def layer_norm(x: Any, gamma: Any, beta: Any, eps: float = 1e-5) -> np.ndarray:
     """Normalize each position's features to mean 0 and variance 1, then scale and shift."""
-    x = _real_array(x, "x")
+    x = as_float_array(x, "x")
     if x.ndim < 1 or x.size == 0:
         raise ValueError(f"x must be non-empty with a last (feature) dimension, got shape {x.shape}")
-    gamma, beta = _real_array(gamma, "gamma", ndim=1), _real_array(beta, "beta", ndim=1)
+    gamma, beta = as_float_array(gamma, "gamma", ndim=1), as_float_array(beta, "beta", ndim=1)
     if gamma.shape != x.shape[-1:] or beta.shape != x.shape[-1:]:
         raise ValueError(f"gamma and beta must have shape ({x.shape[-1]},) like x's last dimension, got "
                          f"{gamma.shape} and {beta.shape}")
@@ -60,8 +59,8 @@ class EncoderWeights:
         if self.attn.Wk.shape[1] != E:
             raise ValueError(f"attn must be self-attention with keys and values of width d_model = {E}, "
                              f"got {self.attn.Wk.shape[1]}")
-        self.W1, self.W2 = _real_array(self.W1, "W1", ndim=2), _real_array(self.W2, "W2", ndim=2)
-        self.b1, self.b2 = _real_array(self.b1, "b1", ndim=1), _real_array(self.b2, "b2", ndim=1)
+        self.W1, self.W2 = as_float_array(self.W1, "W1", ndim=2), as_float_array(self.W2, "W2", ndim=2)
+        self.b1, self.b2 = as_float_array(self.b1, "b1", ndim=1), as_float_array(self.b2, "b2", ndim=1)
         F = self.W1.shape[0]
         for name, shape in {"W1": (F, E), "b1": (F,), "W2": (E, F), "b2": (E,)}.items():
             if getattr(self, name).shape != shape:
@@ -71,7 +70,7 @@ class EncoderWeights:
             pair = getattr(self, name)
             if not isinstance(pair, (tuple, list)) or len(pair) != 2:
                 raise TypeError(f"{name} must be a pair (gamma, beta), got {type(pair).__name__}")
-            pair = tuple(_real_array(a, f"{name}[{i}]", ndim=1) for i, a in enumerate(pair))
+            pair = tuple(as_float_array(a, f"{name}[{i}]", ndim=1) for i, a in enumerate(pair))
             if pair[0].shape != (E,) or pair[1].shape != (E,):
                 raise ValueError(f"{name} must hold gamma and beta of shape ({E},), got {pair[0].shape} "
                                  f"and {pair[1].shape}")
@@ -121,7 +120,7 @@ def encoder_block(x: Any, w: EncoderWeights, heads: int, mask: Any = None) -> np
     """
     if not isinstance(w, EncoderWeights):
         raise TypeError(f"w must be EncoderWeights, got {type(w).__name__}")
-    x = _real_array(x, "x", ndim=3)
+    x = as_float_array(x, "x", ndim=3)
     if x.shape[-1] != w.W1.shape[1]:
         raise ValueError(f"x must have d_model = {w.W1.shape[1]} features (batch, length, d_model), got {x.shape}")
     heads = _check_heads(heads, w.attn, "w.attn.heads")

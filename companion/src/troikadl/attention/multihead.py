@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..validate import check_positive
-from .core import _real_array, scaled_dot_product_attention
+from ..validate import as_float_array, check_positive
+from .core import scaled_dot_product_attention
 
 __all__ = ["MHAWeights", "multi_head_attention"]
 
@@ -40,9 +40,9 @@ class MHAWeights:
 
     def __post_init__(self) -> None:
         for name in ("Wq", "Wk", "Wv", "Wo"):
-            setattr(self, name, _real_array(getattr(self, name), name, ndim=2))
+            setattr(self, name, as_float_array(getattr(self, name), name, ndim=2))
         for name in ("bq", "bk", "bv", "bo"):
-            setattr(self, name, _real_array(getattr(self, name), name, ndim=1))
+            setattr(self, name, as_float_array(getattr(self, name), name, ndim=1))
         E, D = self.Wq.shape[0], self.Wk.shape[1]
         expected = {"Wq": (E, E), "Wk": (E, D), "Wv": (E, D), "Wo": (E, E),
                     "bq": (E,), "bk": (E,), "bv": (E,), "bo": (E,)}
@@ -84,36 +84,37 @@ class MHAWeights:
         return cls(Wq, Wk, Wv, _np(mha.out_proj.weight, None), b[:E], b[E:2 * E], b[2 * E:],
                    _np(mha.out_proj.bias, np.zeros(E)), heads=mha.num_heads)
 
-    def to_keras(self, layer: Any, heads: int) -> None:
-        """Copy into a Keras ``MultiHeadAttention`` built for d_model (its kernels are (E, heads, d_head)).
+    def copy_to_keras(self, layer: Any) -> None:
+        """Fill a built Keras ``MultiHeadAttention`` with these weights (its kernels are (E, heads, d_head)).
 
-        ``heads`` must equal ``self.heads``. The layer must have ``num_heads = heads`` and
-        ``key_dim = value_dim = d_model / heads``; a layer built with ``use_bias=False`` receives only the
+        The layer must have ``num_heads = self.heads`` and ``key_dim = value_dim = d_model / heads``
+        (``ValueError`` naming what differs); a layer built with ``use_bias=False`` receives only the
         kernels (our biases must then be zero).
         """
         import keras
 
         if not isinstance(layer, keras.layers.MultiHeadAttention):
             raise TypeError(f"layer must be a keras.layers.MultiHeadAttention, got {type(layer).__name__}")
-        heads = _check_heads(heads, self, "self.heads")
-        E = self.Wq.shape[0]
+        heads, E = self.heads, self.Wq.shape[0]
         d = E // heads
         config = layer.get_config()
         if config["num_heads"] != heads or config["key_dim"] != d or (config.get("value_dim") or d) != d:
-            raise ValueError(f"layer must have num_heads={heads}, key_dim={d} and value_dim={d}, got "
-                             f"num_heads={config['num_heads']}, key_dim={config['key_dim']}, "
-                             f"value_dim={config.get('value_dim')}")
+            raise ValueError(f"layer must have num_heads={heads}, key_dim={d} and value_dim={d} (these weights: "
+                             f"d_model = {E}, heads = {heads}), got num_heads={config['num_heads']}, "
+                             f"key_dim={config['key_dim']}, value_dim={config.get('value_dim')}")
         if config.get("use_gate") or config.get("sliding_window"):
             raise ValueError("layer options use_gate and sliding_window are not modelled here: leave them off")
         per_head = lambda W: W.T.reshape(W.shape[1], heads, d)  # noqa: E731
         kernels = [per_head(self.Wq), per_head(self.Wk), per_head(self.Wv), self.Wo.T.reshape(heads, d, E)]
         biases = [self.bq.reshape(heads, d), self.bk.reshape(heads, d), self.bv.reshape(heads, d), self.bo]
-        if config["use_bias"]:
-            layer.set_weights([a for pair in zip(kernels, biases) for a in pair])
-        elif any(b.any() for b in biases):
+        if not config["use_bias"] and any(b.any() for b in biases):
             raise ValueError("layer has use_bias=False but these weights have non-zero biases")
-        else:
-            layer.set_weights(kernels)
+        arrays = [a for pair in zip(kernels, biases) for a in pair] if config["use_bias"] else kernels
+        want, got = [a.shape for a in arrays], [tuple(v.shape) for v in layer.weights]
+        if got != want:
+            raise ValueError(f"layer must be built (called once) for queries of width d_model = {E} and keys and "
+                             f"values of width {self.Wk.shape[1]}: weights of shapes {want}, got {got}")
+        layer.set_weights(arrays)
 
 
 def _check_heads(heads: Any, w: MHAWeights, where: str) -> int:
@@ -135,7 +136,7 @@ def multi_head_attention(x_q: Any, x_kv: Any, w: MHAWeights, heads: int, mask: A
     """
     if not isinstance(w, MHAWeights):
         raise TypeError(f"w must be MHAWeights, got {type(w).__name__}")
-    x_q, x_kv = _real_array(x_q, "x_q", ndim=3), _real_array(x_kv, "x_kv", ndim=3)
+    x_q, x_kv = as_float_array(x_q, "x_q", ndim=3), as_float_array(x_kv, "x_kv", ndim=3)
     E = w.Wq.shape[0]
     if x_q.shape[-1] != E or x_kv.shape[-1] != w.Wk.shape[1]:
         raise ValueError(f"x_q must have d_model = {E} features and x_kv {w.Wk.shape[1]}, got shapes "

@@ -6,12 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from ..train import IGNORE
 from ..validate import check_in_range, check_instance, check_int, check_positive
 
-__all__ = ["IGNORE", "mask_tokens"]
-
-#: Label of positions that were not selected: PyTorch's cross-entropy skips them (``ignore_index``).
-IGNORE = -100
+__all__ = ["mask_tokens"]
 
 
 def mask_tokens(ids: Any, special: Any, *, vocab_size: int, mask_id: int, rng: np.random.Generator,
@@ -23,7 +21,8 @@ def mask_tokens(ids: Any, special: Any, *, vocab_size: int, mask_id: int, rng: n
     ``special`` is a boolean array, True at [CLS], [SEP] and [PAD] positions, which are never selected.
     ``proportions`` are the shares (mask, random, unchanged) of the selected tokens: three numbers in
     [0, 1] that sum to 1 (``(1, 0, 0)`` is "always [MASK]"). Returns the corrupted inputs and the labels:
-    the original token at selected positions, :data:`IGNORE` elsewhere.
+    the original token at selected positions, :data:`troikadl.train.IGNORE` (-100) elsewhere, which
+    PyTorch's cross-entropy skips (``ignore_index``).
     """
     check_positive(vocab_size, "vocab_size", integer=True)
     mask_id = check_int(mask_id, "mask_id", min=0, max=vocab_size - 1)

@@ -26,8 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..train import IGNORE
 from ..validate import as_int_array, as_labels, check_instance, check_int, check_positive
-from .masking import IGNORE, mask_tokens
+from .masking import mask_tokens
 from .model import Bert, BertSettings
 from .wordpiece import WordPiece
 

@@ -4,7 +4,8 @@
 ``distill`` (the temperature-softened loss), ``measure`` (bytes on disk, sparse formats, latency with
 its spread), ``quantize`` (affine quantization from scratch, fake quantization) and ``deploy`` (PyTorch
 int8, ONNX Runtime, TensorFlow Lite).
-Torch, TensorFlow and ONNX are imported inside the functions that use them.
+`distill` defines PyTorch modules and imports torch at its top; TensorFlow and ONNX are imported inside
+the functions that use them.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..validate import check_int
+from ..validate import check_instance, check_int
 
 
 def check_axis(axis: Any, ndim: int, name: str = "axis") -> int | None:
@@ -23,6 +23,4 @@ def check_module(model: Any, name: str = "model") -> Any:
     """``model``, checked to be a ``torch.nn.Module``."""
     from torch import nn
 
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
-    return model
+    return check_instance(model, name, nn.Module, "a torch.nn.Module")

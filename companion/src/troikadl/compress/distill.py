@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..train import IGNORE
 from ..validate import check_float_tensor, check_in_range, check_positive
 
-__all__ = ["IGNORE", "distillation_loss", "Distiller"]
-
-#: The label of an example without one (PyTorch's default ``ignore_index``).
-IGNORE = -100
+__all__ = ["distillation_loss", "Distiller"]
 
 
 def distillation_loss(student_logits: Any, teacher_logits: Any, labels: Any = None, *, T: float = 4.0,
@@ -34,9 +36,6 @@ def distillation_loss(student_logits: Any, teacher_logits: Any, labels: Any = No
     ``labels=None`` (or every label ``IGNORE``) means no hard term; ``alpha`` then does not matter.
     The loss has the student logits' dtype and device (the teacher's logits are cast to that dtype).
     """
-    import torch
-    import torch.nn.functional as F
-
     check_positive(T, "T")
     check_in_range(alpha, "alpha", 0.0, 1.0)
     check_float_tensor(student_logits, "student_logits", ndim=2)
@@ -70,36 +69,32 @@ def distillation_loss(student_logits: Any, teacher_logits: Any, labels: Any = No
     return alpha * soft + (1 - alpha) * hard
 
 
-def Distiller(student: Any, teacher: Any, *, T: float = 4.0, alpha: float = 0.9) -> Any:
+class Distiller(nn.Module):
     """Wrap a student and a frozen teacher so that :func:`troikadl.fit` trains the student.
 
     ``d = Distiller(student, teacher)``, then ``fit(d, (X, y), loss=d.loss, metric=None, ...)``: the
     forward pass returns the student's logits stacked with the teacher's, and ``d.loss`` splits them.
-    Unlabelled examples carry the label ``IGNORE``. Only the student's parameters are trained.
+    Unlabelled examples carry the label ``IGNORE`` (:data:`troikadl.train.IGNORE`). Only the student's
+    parameters are trained.
     """
-    import torch
-    from torch import nn
 
-    check_positive(T, "T")
-    check_in_range(alpha, "alpha", 0.0, 1.0)
-    for name, m in (("student", student), ("teacher", teacher)):
-        if not isinstance(m, nn.Module):
-            raise TypeError(f"{name} must be a torch.nn.Module, got {type(m).__name__}")
+    def __init__(self, student: nn.Module, teacher: nn.Module, *, T: float = 4.0, alpha: float = 0.9) -> None:
+        check_positive(T, "T")
+        check_in_range(alpha, "alpha", 0.0, 1.0)
+        for name, m in (("student", student), ("teacher", teacher)):
+            if not isinstance(m, nn.Module):
+                raise TypeError(f"{name} must be a torch.nn.Module, got {type(m).__name__}")
+        super().__init__()
+        self.student = student
+        self.teacher = [teacher]  # in a list: not a submodule, so fit neither trains nor saves it
+        self.T, self.alpha = T, alpha
 
-    class _Distiller(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.student = student
-            self.teacher = [teacher]  # in a list: not a submodule, so fit neither trains nor saves it
-            self.T, self.alpha = T, alpha
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        teacher = self.teacher[0].to(x.device).eval()
+        with torch.no_grad():
+            zt = teacher(x)
+        return torch.stack([self.student(x), zt])
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            teacher = self.teacher[0].to(x.device).eval()
-            with torch.no_grad():
-                zt = teacher(x)
-            return torch.stack([self.student(x), zt])
-
-        def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return distillation_loss(out[0], out[1], y, T=self.T, alpha=self.alpha)
-
-    return _Distiller()
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The distillation loss of the stacked (student, teacher) logits ``out`` against labels ``y``."""
+        return distillation_loss(out[0], out[1], y, T=self.T, alpha=self.alpha)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..validate import as_float_array, check_bool, check_float_tensor, check_int
+from ..validate import as_float_array, check_bool, check_float_tensor, check_instance, check_int
 
 __all__ = ["truncated_svd", "low_rank_linear", "factorize_mlp", "break_even_rank"]
 
@@ -63,8 +63,7 @@ def low_rank_linear(layer: Any, rank: int) -> Any:
     import torch
     from torch import nn
 
-    if not isinstance(layer, nn.Linear):
-        raise TypeError(f"layer must be an nn.Linear, got {type(layer).__name__}")
+    check_instance(layer, "layer", nn.Linear, "an nn.Linear")
     W = layer.weight.detach()
     A, B = truncated_svd(W, _check_rank(rank, tuple(W.shape)))
     like = {"dtype": W.dtype, "device": W.device}

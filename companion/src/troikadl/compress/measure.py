@@ -20,7 +20,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..validate import check_positive
+from ..validate import check_callable, check_instance, check_positive
+from ._checks import check_module
 
 __all__ = ["saved_bytes", "storage_bytes", "csr_bytes", "bitmask_bytes", "sparse_state_dict",
            "dense_state_dict", "Timing", "latency", "speedup"]
@@ -128,8 +129,7 @@ def sparse_state_dict(model: Any, *, layout: str = "csr", index_dtype: Any = Non
     index_dtype = torch.int32 if index_dtype is None else index_dtype
     if index_dtype not in (torch.int32, torch.int64):
         raise TypeError(f"index_dtype must be torch.int32 or torch.int64, got {index_dtype!r}")
-    if not (hasattr(model, "state_dict") and hasattr(model, "parameters")):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module(model)
     import warnings
 
     out = {}
@@ -200,8 +200,7 @@ def latency(fn: Callable[[], Any], *, repeats: int = 50, warmup: int = 5, thread
     """
     import torch
 
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    check_callable(fn, "fn", "callable (a function of no arguments)")
     check_positive(repeats, "repeats", integer=True)
     check_positive(warmup, "warmup", integer=True, allow_zero=True)
     before = torch.get_num_threads()
@@ -230,6 +229,5 @@ def speedup(slow: Timing, fast: Timing) -> tuple[float, float, float]:
     finer than the range (say "1.3x" against a range of 1.1 to 1.6) is not.
     """
     for t, n in ((slow, "slow"), (fast, "fast")):
-        if not isinstance(t, Timing):
-            raise TypeError(f"{n} must be a Timing (from latency), got {type(t).__name__}")
+        check_instance(t, n, Timing, "a Timing (from latency)")
     return slow.median / fast.median, slow.q1 / fast.q3, slow.q3 / fast.q1

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
-
 from ..validate import check_float_tensor, check_in_range
 from ._checks import check_module
 
@@ -20,10 +18,7 @@ __all__ = ["prunable", "magnitude_masks", "random_masks", "apply_masks", "remove
 
 
 def _check_sparsity(sparsity: float) -> float:
-    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float, np.floating, np.integer)):
-        raise TypeError(f"sparsity must be a number in [0, 1), got {type(sparsity).__name__}")
-    check_in_range(float(sparsity), "sparsity", 0.0, 1.0, closed="left")
-    return float(sparsity)
+    return check_in_range(sparsity, "sparsity", 0.0, 1.0, closed="left")
 
 
 def prunable(model: Any) -> list[Any]:

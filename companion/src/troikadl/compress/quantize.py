@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ..validate import as_float_array, check_bool, check_float_tensor, check_positive
+from ..validate import (as_float_array, check_bool, check_choice, check_float_tensor, check_instance, check_int,
+                        check_positive)
 from ._checks import check_axis, check_module
 
 __all__ = ["QParams", "SUPPORTED_BITS", "int_range", "choose_qparams", "quantize", "dequantize",
@@ -34,11 +35,7 @@ SUPPORTED_BITS = (2, 3, 4, 5, 6, 7, 8)
 
 
 def _check_bits(bits: Any) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
-        raise TypeError(f"bits must be an integer, got {type(bits).__name__}")
-    if int(bits) not in SUPPORTED_BITS:
-        raise ValueError(f"bits must be one of {list(SUPPORTED_BITS)}, got {bits}")
-    return int(bits)
+    return check_choice(check_int(bits, "bits"), "bits", SUPPORTED_BITS)
 
 
 def int_range(bits: int, symmetric: bool) -> tuple[int, int]:
@@ -119,8 +116,7 @@ def choose_qparams(x: Any, *, bits: int = 8, symmetric: bool = False, axis: int 
 def quantize(x: Any, qp: QParams) -> np.ndarray:
     """``clamp(round(x / scale) + zero_point, qmin, qmax)`` as int64 (round half to even, like NumPy/torch)."""
     arr = as_float_array(x, "x")
-    if not isinstance(qp, QParams):
-        raise TypeError(f"qp must be QParams (from choose_qparams), got {type(qp).__name__}")
+    check_instance(qp, "qp", QParams, "QParams (from choose_qparams)")
     qp._check(arr.shape, "x")
     s, z = qp._shape(qp.scale, arr.ndim), qp._shape(qp.zero_point, arr.ndim)
     return np.clip(np.round(arr / s) + z, qp.qmin, qp.qmax).astype(np.int64)
@@ -131,8 +127,7 @@ def dequantize(q: Any, qp: QParams) -> np.ndarray:
     q = np.asarray(q)
     if not np.issubdtype(q.dtype, np.integer):
         raise TypeError(f"q must hold integers (from quantize), got dtype {q.dtype}")
-    if not isinstance(qp, QParams):
-        raise TypeError(f"qp must be QParams (from choose_qparams), got {type(qp).__name__}")
+    check_instance(qp, "qp", QParams, "QParams (from choose_qparams)")
     qp._check(q.shape, "q")
     out = qp._shape(qp.scale, q.ndim) * (q - qp._shape(qp.zero_point, q.ndim))
     return out.astype(qp.dtype, copy=False)

@@ -18,11 +18,11 @@ __all__ = ["mnist1d"]
 
 
 @functools.lru_cache(maxsize=4)
-def _generate(num_samples: int, seed: int) -> dict[str, np.ndarray]:
+def _generate(n: int, seed: int) -> dict[str, np.ndarray]:
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
-    args.num_samples, args.seed = num_samples, seed
+    args.num_samples, args.seed = n, seed  # the mnist1d package's own names
     np_state, py_state = np.random.get_state(), random.getstate()
     try:  # make_dataset reseeds NumPy's and Python's global generators: give the caller theirs back
         data = make_dataset(args)
@@ -32,17 +32,17 @@ def _generate(num_samples: int, seed: int) -> dict[str, np.ndarray]:
     return {k: data[k] for k in ("x", "y", "x_test", "y_test")}
 
 
-def mnist1d(*, num_samples: int = 5000, seed: int = 42) -> Split:
-    """The MNIST-1D benchmark: 80% train / 20% test (4000 / 1000 by default), standardized signals.
+def mnist1d(*, n: int = 5000, seed: int = 42) -> Split:
+    """The MNIST-1D benchmark, ``n`` examples: 80% train / 20% test (4000 / 1000 by default), standardized signals.
 
     ``seed`` is the generator's (42 reproduces the published data set's recipe). Arrays are float32
     inputs of shape (n, 40) and int64 labels.
     """
-    check_positive(num_samples, "num_samples", integer=True)
-    if num_samples < 10:
-        raise ValueError(f"num_samples must be at least 10 (one per class), got {num_samples}")
+    check_positive(n, "n", integer=True)
+    if n < 10:
+        raise ValueError(f"n must be at least 10 (one per class), got {n}")
     check_int(seed, "seed", min=0, max=2**32 - 1)
-    d = _generate(int(num_samples), int(seed))
+    d = _generate(int(n), int(seed))
     return Split(d["x"].astype(np.float32), d["y"].astype(np.int64), d["x_test"].astype(np.float32),
                  d["y_test"].astype(np.int64), feature_names=[f"t{i}" for i in range(d["x"].shape[1])],
                  target_names=[str(i) for i in range(10)])

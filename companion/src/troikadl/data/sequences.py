@@ -33,15 +33,16 @@ def adding_problem(n: int, length: int, *, seed: int = 0) -> tuple[np.ndarray, n
     return X, y
 
 
-def token_task(n: int, length: int, vocab: int, task: str = "sort", *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Sequences of random tokens in ``range(vocab)`` and their ``task``: "sort" or "reverse" (chapter 6).
+def token_task(n: int, length: int, vocab_size: int, task: str = "sort", *, seed: int = 0
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` sequences of random tokens in ``range(vocab_size)`` and their ``task``: "sort" or "reverse" (chapter 6).
 
     Returns ``X`` and ``y``, both int64 of shape (n, length): ``y[i]`` is ``X[i]`` sorted or reversed.
     """
     check_positive(n, "n", integer=True)
     check_positive(length, "length", integer=True)
-    check_positive(vocab, "vocab", integer=True)
+    check_positive(vocab_size, "vocab_size", integer=True)
     check_choice(task, "task", ("sort", "reverse"))
     check_int(seed, "seed", min=0)
-    X = np.random.default_rng(seed).integers(0, vocab, size=(n, length))
+    X = np.random.default_rng(seed).integers(0, vocab_size, size=(n, length))
     return X, (np.sort(X, axis=1) if task == "sort" else X[:, ::-1].copy())

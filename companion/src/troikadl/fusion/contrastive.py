@@ -5,8 +5,9 @@ the ``B x B`` matrix of cosine similarities divided by a temperature is read as 
 twice: each image must pick its own caption among the batch's captions, and each caption its own image.
 The symmetric InfoNCE loss (van den Oord et al., 2018) averages the two cross-entropies.
 
-Packed inputs, as in :mod:`troikadl.fusion.models`: ``pack_pairs`` puts the 3x16x16 pixels and the 3
-caption tokens side by side, so that :func:`troikadl.fit` trains the model with ``loss=clip_loss``.
+:class:`ClipModel` takes two inputs, ``model(images, captions)``: float (batch, 3, 16, 16) images and integer
+(batch, 3) caption token ids, so that :func:`troikadl.fit` trains it on ``((images, captions), unused labels)``
+with ``loss=clip_loss``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..validate import as_float_array, check_float_tensor, check_int
+from ..validate import as_float_array, as_tensor, check_float_tensor, check_int
 from ._checks import check_number
 
-__all__ = ["info_nce", "clip_loss", "pack_pairs", "ClipModel", "recall_at_k"]
+__all__ = ["info_nce", "clip_loss", "ClipModel", "recall_at_k"]
 
-PIXELS, CAPTION_LENGTH = 3 * 16 * 16, 3
+CAPTION_LENGTH = 3
 
 
 def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature: Any = 0.1) -> torch.Tensor:
@@ -51,73 +52,49 @@ def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature: Any =
     return clip_loss(F.normalize(image_emb, dim=1) @ F.normalize(text_emb, dim=1).T / temperature)
 
 
-def pack_pairs(images: Any, captions: Any, vocab: int | None = None) -> np.ndarray:
-    """``(n, 768 + 3)`` float32: flattened 3x16x16 images, then caption token ids (each below ``vocab``,
-    by default the size of :data:`troikadl.data.shapes.CAPTION_VOCAB`)."""
-    from ..data.shapes import CAPTION_VOCAB
-
-    vocab = len(CAPTION_VOCAB) if vocab is None else check_int(vocab, "vocab", min=2)
-    img = as_float_array(images, "images", dtype=np.float32)
-    if img.shape[1:] not in ((3, 16, 16), (PIXELS,)) or len(img) == 0:
-        raise ValueError(f"images must be (n, 3, 16, 16) with n >= 1, got {img.shape}")
-    img = img.reshape(len(img), -1)
-    cap = np.asarray(captions)
-    if cap.ndim != 2 or cap.shape[1] != CAPTION_LENGTH or not np.issubdtype(cap.dtype, np.integer):
-        raise ValueError(f"captions must be (n, {CAPTION_LENGTH}) integer token ids, got {cap.shape} {cap.dtype}")
-    if cap.size and (cap.min() < 0 or cap.max() >= vocab):
-        raise ValueError(f"captions must hold token ids in [0, {vocab}), got {cap.min()} to {cap.max()}")
-    if len(img) != len(cap):
-        raise ValueError(f"images and captions must hold the same number of examples, got {len(img)} and {len(cap)}")
-    return np.concatenate([img, cap.astype(np.float32)], axis=1)
-
-
 class ClipModel(nn.Module):
     """A small CNN for images and a caption encoder, both projected to unit vectors of size ``dim``.
 
     ``text="tokens"`` averages the caption's token embeddings (a caption is built from its words);
     ``text="caption"`` looks each whole caption up in a table (one vector per distinct caption, however
-    related two captions are). ``forward`` on a packed batch returns the ``B x B`` logits (cosine
-    similarity / temperature); the temperature is learned, as in CLIP, through its logarithm, from 0.1.
+    related two captions are). ``forward(images, captions)`` on a batch of matching pairs returns the ``B x B``
+    logits (cosine similarity / temperature); the temperature is learned, as in CLIP, through its logarithm,
+    from 0.1. Captions are integer tensors of token ids below ``vocab_size``.
     """
 
-    def __init__(self, vocab: int, dim: int = 32, *, text: str = "tokens"):
+    def __init__(self, *, vocab_size: int, dim: int = 32, text: str = "tokens"):
         super().__init__()
-        vocab, dim = check_int(vocab, "vocab", min=2), check_int(dim, "dim", min=1)
+        vocab_size, dim = check_int(vocab_size, "vocab_size", min=2), check_int(dim, "dim", min=1)
         if text not in ("tokens", "caption"):
             raise ValueError(f"text must be 'tokens' or 'caption', got {text!r}")
-        self.vocab, self.text_kind = vocab, text
+        self.vocab_size, self.text_kind = vocab_size, text
         self.image = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                                    nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1),
                                    nn.Flatten(), nn.Linear(32, dim))
-        self.embed = nn.Embedding(vocab if text == "tokens" else vocab ** CAPTION_LENGTH, dim)
+        self.embed = nn.Embedding(vocab_size if text == "tokens" else vocab_size ** CAPTION_LENGTH, dim)
         self.text = nn.Linear(dim, dim)
         self.log_temperature = nn.Parameter(torch.tensor(float(np.log(0.1))))
 
     def caption_rows(self, captions: torch.Tensor) -> torch.Tensor:
         """The caption table's row of each caption (``text="caption"``): its tokens read as the digits of a
-        number in base ``vocab``. Only rows of captions seen in training ever receive a gradient."""
+        number in base ``vocab_size``. Only rows of captions seen in training ever receive a gradient."""
         tokens = self._tokens(captions)
-        return sum(tokens[:, i] * self.vocab ** (CAPTION_LENGTH - 1 - i) for i in range(CAPTION_LENGTH))
+        return sum(tokens[:, i] * self.vocab_size ** (CAPTION_LENGTH - 1 - i) for i in range(CAPTION_LENGTH))
 
     def _tokens(self, captions: torch.Tensor) -> torch.Tensor:
-        if not isinstance(captions, torch.Tensor) or captions.dtype == torch.bool or captions.is_complex():
-            raise TypeError(f"captions must be a tensor of token ids (integer or float), got "
-                            f"{getattr(captions, 'dtype', type(captions).__name__)}")
-        if captions.ndim != 2 or captions.shape[1] != CAPTION_LENGTH:
+        as_tensor(captions, "captions", ndim=2, dtype="integer", convert=False)
+        if captions.shape[1] != CAPTION_LENGTH:
             raise ValueError(f"captions must be (n, {CAPTION_LENGTH}) token ids, got {tuple(captions.shape)}")
-        if captions.is_floating_point() and not bool((captions == captions.round()).all()):
-            raise ValueError("captions must hold whole-number token ids, got fractional or NaN values")
-        tokens = captions.round().long()
-        if len(tokens) and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab):
-            raise ValueError(f"captions must hold token ids in [0, {self.vocab}), got ids from "
-                             f"{int(tokens.min())} to {int(tokens.max())}")
-        return tokens
+        if len(captions) and (int(captions.min()) < 0 or int(captions.max()) >= self.vocab_size):
+            raise ValueError(f"captions must hold token ids in [0, {self.vocab_size}), got ids from "
+                             f"{int(captions.min())} to {int(captions.max())}")
+        return captions
 
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         check_float_tensor(images, "images")
-        if images.shape[1:] not in ((3, 16, 16), (PIXELS,)):
-            raise ValueError(f"images must be (n, 3, 16, 16) or flattened (n, {PIXELS}), got {tuple(images.shape)}")
-        return F.normalize(self.image(images.reshape(-1, 3, 16, 16)), dim=1)
+        if images.shape[1:] != (3, 16, 16):
+            raise ValueError(f"images must be (n, 3, 16, 16), got {tuple(images.shape)}")
+        return F.normalize(self.image(images), dim=1)
 
     def encode_captions(self, captions: torch.Tensor) -> torch.Tensor:
         if self.text_kind == "tokens":
@@ -130,13 +107,11 @@ class ClipModel(nn.Module):
     def temperature(self) -> torch.Tensor:
         return self.log_temperature.exp()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_float_tensor(x, "x")
-        if x.ndim != 2 or x.shape[1] != PIXELS + CAPTION_LENGTH:
-            raise ValueError(f"x must be packed pairs (batch, {PIXELS + CAPTION_LENGTH}) made by pack_pairs(), "
-                             f"got {tuple(x.shape)}")
-        img, cap = x[:, :PIXELS], x[:, PIXELS:]
-        return self.encode_images(img) @ self.encode_captions(cap).T / self.temperature
+    def forward(self, images: torch.Tensor, captions: torch.Tensor) -> torch.Tensor:
+        img, cap = self.encode_images(images), self.encode_captions(captions)
+        if len(img) != len(cap):
+            raise ValueError(f"images and captions must hold the same number of pairs, got {len(img)} and {len(cap)}")
+        return img @ cap.T / self.temperature
 
 
 def clip_loss(logits: torch.Tensor, _: Any = None) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compress.distill import IGNORE  # PyTorch's ignore_index; bert.masking's is the same but imports torch
+from ..train import IGNORE
 from .core import Case, Exercise, register
 
 CHAPTER = "07_bert"

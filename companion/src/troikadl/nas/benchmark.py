@@ -23,18 +23,20 @@ import argparse
 import csv
 import json
 import time
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+import torch
+from torch import nn
 
-from ._checks import check_int_list, check_rng
+from ..data.tabular import Split, digits
 from ..validate import check_int
+from ._checks import check_int_list, check_rng
 from .space import SearchSpace
 
-__all__ = ["SPACE", "SETTINGS", "SEEDS", "Data", "digits_data", "build_cnn", "count_parameters", "train_architecture",
+__all__ = ["SPACE", "SETTINGS", "SEEDS", "build_cnn", "arch_parameters", "train_architecture",
            "build_table", "Table", "TABLE_FILE"]
 
 #: The benchmark's search space: 3 x 4 x 3 x 2 x 2 = 144 CNNs.
@@ -57,105 +59,87 @@ TABLE_FILE = "digits_cnn.csv"
 _FIELDS = ["index", *SPACE.names, "seed", "params", "val_acc", "test_acc", "test_a", "test_b", "seconds"]
 
 
-@dataclass
-class Data:
-    """Digits images (n, 1, 8, 8) split three ways, standardized with the training pixels' mean and std."""
-
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-
-    def __repr__(self) -> str:
-        return f"Data(train {len(self.X_train)}, val {len(self.X_val)}, test {len(self.X_test)}; 8x8 images)"
+def _data(settings: Mapping[str, Any] | None = None) -> Split:
+    """The benchmark's split: ``troikadl.data.digits`` as images, with the data seed, validation and test sizes
+    of ``settings`` (by default :data:`SETTINGS`: 1,077 / 360 / 360 images)."""
+    s = _settings(settings)
+    return digits(seed=s["data_seed"], test_size=s["test_size"], val_size=s["val_size"], images=True)
 
 
-def digits_data(seed: int = 0, *, val_size: int = 360, test_size: int = 360) -> Data:
-    """The benchmark's split of the 1,797 digits: stratified test, then stratified validation, then train."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    check_int(seed, "seed", min=0)
-    check_int(val_size, "val_size", min=10)  # at least one image per class: the splits are stratified
-    check_int(test_size, "test_size", min=10)
-    if val_size + test_size > 1797 - 10:
-        raise ValueError(f"val_size + test_size must leave at least 10 of the 1,797 digits for training, "
-                         f"got {val_size} + {test_size}")
-    d = load_digits()
-    X, y = d.data.astype(np.float64), d.target.astype(np.int64)
-    Xrest, Xte, yrest, yte = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
-    Xtr, Xva, ytr, yva = train_test_split(Xrest, yrest, test_size=val_size, random_state=seed, stratify=yrest)
-    mean, std = Xtr.mean(), Xtr.std()
-
-    def img(a: np.ndarray) -> np.ndarray:
-        return ((a - mean) / std).reshape(-1, 1, 8, 8)
-
-    return Data(img(Xtr), ytr, img(Xva), yva, img(Xte), yte)
+def _settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    if settings is not None and not isinstance(settings, Mapping):
+        raise TypeError(f"settings must be a dict of training settings, got {type(settings).__name__}")
+    unknown = sorted(set(settings or {}) - set(SETTINGS))
+    if unknown:
+        raise ValueError(f"settings may only change {sorted(SETTINGS)}, got unknown {unknown}")
+    return {**SETTINGS, **(settings or {})}
 
 
-def build_cnn(arch: Mapping[str, Any], *, in_channels: int = 1, n_classes: int = 10, side: int = 8) -> Any:
+class Block(nn.Module):
+    """One block of :func:`build_cnn`: conv ('same' padding) and activation, plus the input if ``skip``
+    (through a 1x1 convolution when the channels differ)."""
+
+    def __init__(self, cin: int, cout: int, *, kernel: int, activation: str, skip: bool):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
+        self.act = {"relu": nn.ReLU, "tanh": nn.Tanh}[activation]()
+        self.shortcut = (nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1)) if skip else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.act(self.conv(x))
+        return y + self.shortcut(x) if self.shortcut is not None else y
+
+
+def build_cnn(arch: Mapping[str, Any], *, in_channels: int = 1, n_classes: int = 10, side: int = 8) -> nn.Sequential:
     """The CNN an architecture of :data:`SPACE` describes, in PyTorch.
 
     ``depth`` blocks of conv (``kernel`` x ``kernel``, 'same' padding, ``width`` channels) and activation;
     with ``skip`` each block adds its input (through a 1x1 convolution when the channels differ). Then
     2x2 max pooling, flattening and a linear classifier.
     """
-    import torch
-    from torch import nn
-
     arch = SPACE.check(arch)
     check_int(in_channels, "in_channels", min=1)
     check_int(n_classes, "n_classes", min=2)
     check_int(side, "side", min=2)
-    act = {"relu": nn.ReLU, "tanh": nn.Tanh}[arch["activation"]]
-
-    class Block(nn.Module):
-        def __init__(self, cin: int, cout: int):
-            super().__init__()
-            self.conv = nn.Conv2d(cin, cout, arch["kernel"], padding=arch["kernel"] // 2)
-            self.act = act()
-            self.shortcut = ((nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1)) if arch["skip"] else None)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            y = self.act(self.conv(x))
-            return y + self.shortcut(x) if self.shortcut is not None else y
-
     w = arch["width"]
-    blocks = [Block(in_channels if i == 0 else w, w) for i in range(arch["depth"])]
+    blocks = [Block(in_channels if i == 0 else w, w, kernel=arch["kernel"], activation=arch["activation"],
+                    skip=arch["skip"]) for i in range(arch["depth"])]
     return nn.Sequential(*blocks, nn.MaxPool2d(2), nn.Flatten(), nn.Linear(w * (side // 2) ** 2, n_classes))
 
 
-def count_parameters(arch: Mapping[str, Any]) -> int:
-    """The number of trainable parameters of ``build_cnn(arch)``."""
-    return sum(p.numel() for p in build_cnn(arch).parameters())
+def arch_parameters(arch: Mapping[str, Any]) -> int:
+    """The number of trainable parameters of ``build_cnn(arch)``, the CNN an architecture describes.
+
+    (For a torch model, ``troikadl.cnn.count_parameters(model)``.) Builds the model inside
+    ``torch.random.fork_rng()``: the caller's random stream is left as it was.
+    """
+    with torch.random.fork_rng():
+        return sum(p.numel() for p in build_cnn(arch).parameters() if p.requires_grad)
 
 
-def train_architecture(arch: Mapping[str, Any], seed: int, data: Data | None = None,
+def train_architecture(arch: Mapping[str, Any], *, seed: int, data: Split | None = None,
                        settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Train ``arch`` with ``seed`` (initialization and shuffling) and score it; one row of the table."""
-    import torch
+    """Train ``arch`` with ``seed`` (initialization and shuffling) and score it; one row of the table.
 
+    ``data`` defaults to the split of :data:`SETTINGS`. The model is initialized and trained inside
+    ``torch.random.fork_rng()``: torch's global generator is left as it was.
+    """
     from ..train import fit
 
     check_int(seed, "seed", min=0)
-    if settings is not None and not isinstance(settings, Mapping):
-        raise TypeError(f"settings must be a dict of training settings, got {type(settings).__name__}")
-    unknown = sorted(set(settings or {}) - set(SETTINGS))
-    if unknown:
-        raise ValueError(f"settings may only change {sorted(SETTINGS)}, got unknown {unknown}")
-    if data is not None and not isinstance(data, Data):
-        raise TypeError(f"data must be a troikadl.nas.benchmark.Data (digits_data()), got {type(data).__name__}")
-    s = {**SETTINGS, **(settings or {})}
-    data = data if data is not None else digits_data(s["data_seed"], val_size=s["val_size"],
-                                                     test_size=s["test_size"])
+    s = _settings(settings)
+    if data is not None and not (isinstance(data, Split) and data.X_val is not None):
+        raise TypeError(f"data must be a troikadl.data.Split with a validation split "
+                        f"(troikadl.data.digits(images=True, val_size=...)), "
+                        f"got {type(data).__name__}")
+    data = data if data is not None else _data(settings)
     arch = SPACE.check(arch)
     start = time.perf_counter()
-    torch.manual_seed(int(seed))
-    model = build_cnn(arch)
-    fit(model, (data.X_train, data.y_train), epochs=s["epochs"], loss="cross_entropy", lr=s["lr"],
-        batch_size=s["batch_size"], metric=None, seed=int(seed), show_progress=False)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = build_cnn(arch)
+        fit(model, (data.X_train, data.y_train), epochs=s["epochs"], loss="cross_entropy", lr=s["lr"],
+            batch_size=s["batch_size"], metric=None, seed=seed, show_progress=False)
     seconds = time.perf_counter() - start
     half = len(data.y_test) // 2
     pred = _predictions(model, data.X_test)
@@ -184,11 +168,10 @@ def _train_job(job: tuple[int, int]) -> dict[str, Any]:
 
     if not _WORKER:
         setup(0, threads=1)  # one thread per worker process (also what fit's device and seed come from)
-        _WORKER["data"] = digits_data(SETTINGS["data_seed"], val_size=SETTINGS["val_size"],
-                                      test_size=SETTINGS["test_size"])
-        train_architecture(SPACE[0], 0, _WORKER["data"], {"epochs": 1})
+        _WORKER["data"] = _data()
+        train_architecture(SPACE[0], seed=0, data=_WORKER["data"], settings={"epochs": 1})
     index, seed = job
-    return train_architecture(SPACE[index], seed, _WORKER["data"])
+    return train_architecture(SPACE[index], seed=seed, data=_WORKER["data"])
 
 
 def build_table(out: str | Path, *, seeds: Sequence[int] = SEEDS, indices: Sequence[int] | None = None,
@@ -213,8 +196,8 @@ def build_table(out: str | Path, *, seeds: Sequence[int] = SEEDS, indices: Seque
                 log(f"{len(rows)}/{len(jobs)} trained, {time.perf_counter() - start:.0f} s")
 
     if workers == 1:  # in this process, with its threads
-        data = digits_data(SETTINGS["data_seed"], val_size=SETTINGS["val_size"], test_size=SETTINGS["test_size"])
-        collect(train_architecture(SPACE[i], s, data) for i, s in jobs)
+        data = _data()
+        collect(train_architecture(SPACE[i], seed=s, data=data) for i, s in jobs)
     else:
         import multiprocessing as mp
 
@@ -295,7 +278,7 @@ class Table:
                 "test_acc": float(self.test[i].mean()), "val_per_seed": self.val[i].tolist(),
                 "seconds": float(self.seconds[i].mean())}
 
-    def objective(self, rng: np.random.Generator) -> Callable[[Mapping[str, Any]], float]:
+    def objective(self, *, rng: np.random.Generator) -> Callable[[Mapping[str, Any]], float]:
         """A simulated training run: the validation accuracy of ``arch`` under one seed drawn at random.
 
         Drawing the seed reproduces the noise a real search sees: training the same architecture twice

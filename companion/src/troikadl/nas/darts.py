@@ -15,10 +15,14 @@ edge's strongest operation other than ``zero``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
+from ..data.tabular import Split
 from ..validate import as_float_array, as_labels, check_int, check_positive
 
 __all__ = ["OPS", "Supernet", "DartsResult", "darts_search"]
@@ -27,13 +31,14 @@ __all__ = ["OPS", "Supernet", "DartsResult", "darts_search"]
 OPS: tuple[str, ...] = ("conv 3x3", "conv 5x5", "max pool 3x3", "skip", "zero")
 
 
-def _make_op(name: str, channels: int) -> Any:
-    from torch import nn
+class _Zero(nn.Module):
+    """The ``zero`` operation: no connection (its output is zero, with the input's shape)."""
 
-    class Zero(nn.Module):
-        def forward(self, x: Any) -> Any:
-            return x * 0.0
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 0.0
 
+
+def _make_op(name: str, channels: int) -> nn.Module:
     if name == "conv 3x3":
         return nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU())
     if name == "conv 5x5":
@@ -43,58 +48,56 @@ def _make_op(name: str, channels: int) -> Any:
     if name == "skip":
         return nn.Identity()
     if name == "zero":
-        return Zero()
+        return _Zero()
     raise ValueError(f"ops must be names from {list(OPS)}, got {name!r}")
 
 
-def Supernet(*, channels: int = 8, edges: int = 2, ops: Sequence[str] = OPS, n_classes: int = 10,
-             side: int = 8) -> Any:
+class Supernet(nn.Module):
     """A stem convolution, a chain of ``edges`` mixed edges, then 2x2 max pooling and a linear classifier.
 
-    The returned ``torch.nn.Module`` has a parameter ``alpha`` of shape (edges, len(ops)) and
-    ``weight_parameters()``, every other parameter.
+    The parameter ``alpha`` of shape (edges, len(ops)) holds the architecture; ``weight_parameters()``
+    returns every other parameter.
     """
-    import torch
-    from torch import nn
 
-    check_positive(channels, "channels", integer=True)
-    check_positive(edges, "edges", integer=True)
-    check_int(n_classes, "n_classes", min=2)
-    check_int(side, "side", min=2)
-    if isinstance(ops, (str, bytes)) or not isinstance(ops, Sequence) or not all(isinstance(o, str) for o in ops):
-        raise TypeError(f"ops must be a list of operation names from {list(OPS)}, got {ops!r}")
-    ops = tuple(ops)
-    if len(ops) < 2 or len(set(ops)) != len(ops):
-        raise ValueError(f"ops must name at least two distinct operations from {list(OPS)}, got {list(ops)}")
+    def __init__(self, *, channels: int = 8, edges: int = 2, ops: Sequence[str] = OPS, n_classes: int = 10,
+                 side: int = 8) -> None:
+        check_positive(channels, "channels", integer=True)
+        check_positive(edges, "edges", integer=True)
+        check_int(n_classes, "n_classes", min=2)
+        check_int(side, "side", min=2)
+        if (isinstance(ops, (str, bytes)) or not isinstance(ops, Sequence)
+                or not all(isinstance(o, str) for o in ops)):
+            raise TypeError(f"ops must be a list of operation names from {list(OPS)}, got {ops!r}")
+        ops = tuple(ops)
+        if len(ops) < 2 or len(set(ops)) != len(ops):
+            raise ValueError(f"ops must name at least two distinct operations from {list(OPS)}, got {list(ops)}")
+        super().__init__()
+        self.ops = ops
+        self.stem = nn.Sequential(nn.Conv2d(1, channels, 3, padding=1), nn.ReLU())
+        self.edges = nn.ModuleList(nn.ModuleList(_make_op(o, channels) for o in ops) for _ in range(edges))
+        self.head = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(channels * (side // 2) ** 2, n_classes))
+        self.alpha = nn.Parameter(1e-3 * torch.randn(edges, len(ops)))
 
-    class _Supernet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.ops = ops
-            self.stem = nn.Sequential(nn.Conv2d(1, channels, 3, padding=1), nn.ReLU())
-            self.edges = nn.ModuleList(nn.ModuleList(_make_op(o, channels) for o in ops) for _ in range(edges))
-            self.head = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(channels * (side // 2) ** 2, n_classes))
-            self.alpha = nn.Parameter(1e-3 * torch.randn(edges, len(ops)))
+    def mixture(self) -> torch.Tensor:
+        """``softmax(alpha)`` over each edge's operations, shape (edges, ops)."""
+        return torch.softmax(self.alpha, dim=-1)
 
-        def mixture(self) -> Any:
-            return torch.softmax(self.alpha, dim=-1)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = self.stem(x), self.mixture()
+        for e, candidates in enumerate(self.edges):
+            h = sum(w[e, i] * op(h) for i, op in enumerate(candidates))
+        return self.head(h)
 
-        def forward(self, x: Any) -> Any:
-            h, w = self.stem(x), self.mixture()
-            for e, candidates in enumerate(self.edges):
-                h = sum(w[e, i] * op(h) for i, op in enumerate(candidates))
-            return self.head(h)
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """Every parameter except ``alpha``: what the training batches update."""
+        return [p for n, p in self.named_parameters() if n != "alpha"]
 
-        def weight_parameters(self) -> list[Any]:
-            return [p for n, p in self.named_parameters() if n != "alpha"]
-
-        def derive(self) -> list[str]:
-            w = self.mixture().detach().cpu().numpy().copy()
-            if "zero" in self.ops:
-                w[:, self.ops.index("zero")] = -np.inf
-            return [self.ops[int(i)] for i in w.argmax(1)]
-
-    return _Supernet()
+    def derive(self) -> list[str]:
+        """The strongest operation of each edge, ``zero`` excluded."""
+        w = self.mixture().detach().cpu().numpy().copy()
+        if "zero" in self.ops:
+            w[:, self.ops.index("zero")] = -np.inf
+        return [self.ops[int(i)] for i in w.argmax(1)]
 
 
 @dataclass
@@ -102,25 +105,24 @@ class DartsResult:
     """The supernet after the search, ``softmax(alpha)`` after every step (steps + 1, edges, ops), the
     derived operation per edge, and the supernet's validation accuracy."""
 
-    model: Any
+    model: Supernet
     ops: tuple[str, ...]
     mixture: np.ndarray
     derived: list[str]
     val_acc: float
 
 
-def darts_search(data: Any, *, steps: int = 300, batch_size: int = 64, w_lr: float = 3e-3,
+def darts_search(data: Split, *, steps: int = 300, batch_size: int = 64, w_lr: float = 3e-3,
                  alpha_lr: float = 3e-3, channels: int = 8, edges: int = 2, ops: Sequence[str] = OPS,
                  seed: int = 0) -> DartsResult:
-    """First-order DARTS on ``data`` (a :class:`troikadl.nas.benchmark.Data`): alternate alpha and w steps.
+    """First-order DARTS on ``data`` (a :class:`troikadl.data.Split` of images with a validation split, such
+    as ``troikadl.data.digits(images=True, val_size=360)``): alternate alpha and w steps.
 
     ``alpha`` takes Adam steps that lower the cross-entropy of validation batches (DARTS optimizes the
     validation *loss*, not the validation accuracy, which has no useful gradient) and ``w`` takes Adam
-    steps that lower the cross-entropy of training batches. The test split is not touched.
+    steps that lower the cross-entropy of training batches. The test split is not touched. ``seed`` sets the
+    supernet's initial weights and the batches; torch's global generator is left as it was.
     """
-    import torch
-    import torch.nn.functional as F
-
     from ..runtime import current
     from ..train import predict
 
@@ -130,33 +132,36 @@ def darts_search(data: Any, *, steps: int = 300, batch_size: int = 64, w_lr: flo
     check_positive(alpha_lr, "alpha_lr")
     check_int(seed, "seed", min=0)
     for name in ("X_train", "y_train", "X_val", "y_val"):
-        if not hasattr(data, name):
-            raise TypeError(f"data must have {name} (a troikadl.nas.benchmark.Data), got {type(data).__name__}")
+        if getattr(data, name, None) is None:
+            raise TypeError(f"data must have {name}: a troikadl.data.Split with a validation split "
+                            f"(troikadl.data.digits(images=True, val_size=...)), got {type(data).__name__}")
     for split in ("train", "val"):
         X = as_float_array(getattr(data, f"X_{split}"), f"data.X_{split}", ndim=4)
         if X.shape[1] != 1 or X.shape[2] != X.shape[3] or len(X) == 0:
             raise ValueError(f"data.X_{split} must hold square one-channel images (n, 1, side, side), got {X.shape}")
         as_labels(getattr(data, f"y_{split}"), f"data.y_{split}", n=len(X), allowed=tuple(range(10)))
     device = current().device
-    torch.manual_seed(seed)
     gen = np.random.default_rng(seed)
-    net = Supernet(channels=channels, edges=edges, ops=ops, side=data.X_train.shape[-1]).to(device)
-    Xtr = torch.as_tensor(data.X_train, dtype=torch.float32, device=device)
-    ytr = torch.as_tensor(data.y_train, dtype=torch.long, device=device)
-    Xva = torch.as_tensor(data.X_val, dtype=torch.float32, device=device)
-    yva = torch.as_tensor(data.y_val, dtype=torch.long, device=device)
-    opt_w = torch.optim.Adam(net.weight_parameters(), lr=w_lr)
-    opt_a = torch.optim.Adam([net.alpha], lr=alpha_lr, betas=(0.5, 0.999))
-    history = [net.mixture().detach().cpu().numpy()]
-    for _ in range(steps):
-        iv = torch.as_tensor(gen.integers(len(Xva), size=batch_size), device=device)
-        opt_a.zero_grad()
-        F.cross_entropy(net(Xva[iv]), yva[iv]).backward()
-        opt_a.step()
-        it = torch.as_tensor(gen.integers(len(Xtr), size=batch_size), device=device)
-        opt_w.zero_grad()
-        F.cross_entropy(net(Xtr[it]), ytr[it]).backward()
-        opt_w.step()
-        history.append(net.mixture().detach().cpu().numpy())
+    with torch.random.fork_rng():  # seeded inside, and the caller's torch stream is restored after
+        torch.manual_seed(seed)
+        net = Supernet(channels=channels, edges=edges, ops=ops, side=data.X_train.shape[-1]).to(device)
+        Xtr = torch.as_tensor(data.X_train, dtype=torch.float32, device=device)
+        ytr = torch.as_tensor(data.y_train, dtype=torch.long, device=device)
+        Xva = torch.as_tensor(data.X_val, dtype=torch.float32, device=device)
+        yva = torch.as_tensor(data.y_val, dtype=torch.long, device=device)
+        opt_w = torch.optim.Adam(net.weight_parameters(), lr=w_lr)
+        opt_a = torch.optim.Adam([net.alpha], lr=alpha_lr, betas=(0.5, 0.999))
+        history = [net.mixture().detach().cpu().numpy()]
+        for _ in range(steps):
+            iv = torch.as_tensor(gen.integers(len(Xva), size=batch_size), device=device)
+            opt_a.zero_grad()
+            F.cross_entropy(net(Xva[iv]), yva[iv]).backward()
+            opt_a.step()
+            it = torch.as_tensor(gen.integers(len(Xtr), size=batch_size), device=device)
+            opt_w.zero_grad()
+            F.cross_entropy(net(Xtr[it]), ytr[it]).backward()
+            opt_w.step()
+            history.append(net.mixture().detach().cpu().numpy())
     val_acc = float((predict(net, data.X_val).argmax(1) == data.y_val).mean())
     return DartsResult(net, tuple(ops), np.array(history), net.derive(), val_acc)
+

@@ -1,6 +1,6 @@
 """Search strategies (random search, regularized evolution, Optuna's TPE) and their fair comparison.
 
-Taught in chapter 8. Every strategy has the same signature, ``strategy(space, objective, budget, rng)``:
+Taught in chapter 8. Every strategy has the same signature, ``strategy(space, objective, budget, *, rng)``:
 it may call ``objective(arch)`` (train an architecture and return its **validation** accuracy) exactly
 ``budget`` times, and returns a :class:`SearchResult`. Re-evaluating an architecture counts as another
 trained model, as it would in a real search.
@@ -84,7 +84,7 @@ def _check(space: Any, rng: Any) -> None:
     check_rng(rng)
 
 
-def random_search(space: SearchSpace, objective: Objective, budget: int,
+def random_search(space: SearchSpace, objective: Objective, budget: int, *,
                   rng: np.random.Generator) -> SearchResult:
     """Train ``budget`` architectures drawn uniformly (with replacement) and keep the best.
 
@@ -94,12 +94,12 @@ def random_search(space: SearchSpace, objective: Objective, budget: int,
     _check(space, rng)
     run = _Budget("random search", objective, budget)
     while run.left:
-        run(space.sample(rng))
+        run(space.sample(rng=rng))
     return run.result
 
 
-def regularized_evolution(space: SearchSpace, objective: Objective, budget: int, rng: np.random.Generator,
-                          *, population: int = 10, sample_size: int = 3) -> SearchResult:
+def regularized_evolution(space: SearchSpace, objective: Objective, budget: int, *, rng: np.random.Generator,
+                          population: int = 10, sample_size: int = 3) -> SearchResult:
     """Regularized ("aging") evolution of Real et al. (2019).
 
     Start from ``population`` random architectures. Then repeat: draw ``sample_size`` members at random
@@ -114,19 +114,19 @@ def regularized_evolution(space: SearchSpace, objective: Objective, budget: int,
     run = _Budget("regularized evolution", objective, budget)
     pop: deque[tuple[dict[str, Any], float]] = deque()
     while run.left and len(pop) < population:
-        arch = space.sample(rng)
+        arch = space.sample(rng=rng)
         pop.append((arch, run(arch)))
     while run.left:
         contenders = rng.choice(len(pop), size=sample_size, replace=False)
         parent = max((pop[int(i)] for i in contenders), key=lambda member: member[1])[0]
-        child = space.mutate(parent, rng)
+        child = space.mutate(parent, rng=rng)
         pop.append((child, run(child)))
         pop.popleft()  # the oldest dies, however good it was
     return run.result
 
 
-def tpe_search(space: SearchSpace, objective: Objective, budget: int, rng: np.random.Generator,
-               *, n_startup_trials: int = 5) -> SearchResult:
+def tpe_search(space: SearchSpace, objective: Objective, budget: int, *, rng: np.random.Generator,
+               n_startup_trials: int = 5) -> SearchResult:
     """Bayesian optimization with Optuna's Tree-structured Parzen Estimator (Bergstra et al., 2011).
 
     Each option becomes a categorical parameter; the first ``n_startup_trials`` trials are random, then
@@ -208,7 +208,7 @@ def simulate(strategy: Callable[..., SearchResult], table: Any, *, budget: int, 
     curves, tests, seen, choices, name = [], [], [], [], ""
     for r in range(n_searches):
         rng = np.random.default_rng([seed, r])
-        result = strategy(table.space, table.objective(rng), budget, rng, **options)
+        result = strategy(table.space, table.objective(rng=rng), budget, rng=rng, **options)
         name = result.strategy
         picks = [table.space.index(a) for a in result.incumbents()]
         curves.append(mean_val[picks])

@@ -111,12 +111,12 @@ class SearchSpace:
         return dict(zip(self.options, reversed(picks)))
 
     # --- moves a search strategy makes ---------------------------------------------------------------
-    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+    def sample(self, *, rng: np.random.Generator) -> dict[str, Any]:
         """An architecture drawn uniformly: each option's value independently and uniformly."""
         check_rng(rng)
         return {k: v[int(rng.integers(len(v)))] for k, v in self.options.items()}
 
-    def mutate(self, arch: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    def mutate(self, arch: Mapping[str, Any], *, rng: np.random.Generator) -> dict[str, Any]:
         """A copy of ``arch`` with exactly one option changed to a *different* value, both chosen uniformly.
 
         This is the mutation of regularized evolution (Real et al., 2019): the child always differs from
