@@ -6,7 +6,7 @@ TensorFlow is never imported here: call :func:`import_tf` in the section that ne
 
 from __future__ import annotations
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 import importlib
 from typing import Any
