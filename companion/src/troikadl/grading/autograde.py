@@ -53,7 +53,9 @@ def report(obj):
     out.write(json.dumps(obj) + "\n"); out.flush()
 ns = {"__name__": "__main__"}
 try:
-    exec("import numpy as np\nimport troikadl as tk", ns)
+    # The grader's own code (the exercises' checks, and torch where they use it) is imported before the
+    # student's cells run, so that nothing they do to the folder or the environment can break it.
+    exec("import numpy as np\nimport troikadl as tk\nimport troikadl.grading", ns)
 except BaseException as exc:
     report({"stage": "setup", "ok": False, "message": f"{type(exc).__name__}: {exc}"}); raise SystemExit(0)
 def short(exc):
