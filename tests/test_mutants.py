@@ -483,3 +483,64 @@ def test_fake_quantize_is_symmetric_by_default_like_torch():
     np.testing.assert_allclose(out, ref, rtol=0, atol=TOL32)
     with pytest.raises(ValueError, match=r"^x must be finite, but it holds NaN or infinity$"):
         Q.fake_quantize(torch.tensor([1.0, float("nan")]))
+
+
+# --- attention (mutants that survived tests/test_attention.py; the messages are matched whole) ----------------
+import troikadl.attention as A  # noqa: E402
+
+
+def test_softmax_subtracts_each_rows_own_max():
+    """Rows far apart: a global max (or adding it) underflows or overflows; the stable form does not."""
+    z = np.array([[1000.0, 1001.0], [0.0, 1.0], [-1000.0, -999.0]])
+    p = 1 / (1 + np.exp(-1.0))  # softmax([0, 1]) written out
+    assert np.abs(A.softmax(z, axis=-1) - np.array([[1 - p, p]] * 3)).max() <= 1e-15
+    assert np.abs(A.softmax(z.T, axis=0) - np.array([[1 - p, p]] * 3).T).max() <= 1e-15
+
+
+def test_softmax_refuses_nan_with_its_message():
+    with pytest.raises(ValueError, match=r"^z must not hold NaN or \+inf \(-inf marks masked entries\)$"):
+        A.softmax(np.array([0.0, np.nan]))
+
+
+def test_sinusoidal_positions_wants_an_integer_length():
+    with pytest.raises(TypeError, match="^length must be"):
+        A.sinusoidal_positions(2.5, 4)
+
+
+def test_from_torch_messages_name_what_they_got():
+    with pytest.raises(TypeError, match=r"^mha must be a torch.nn.MultiheadAttention, got Linear$"):
+        A.MHAWeights.from_torch(torch.nn.Linear(8, 8))
+    with pytest.raises(ValueError, match=r"^add_bias_kv=True is not supported: MHAWeights has no extra learned "
+                                         r"key and value$"):
+        A.MHAWeights.from_torch(torch.nn.MultiheadAttention(8, 2, add_bias_kv=True))
+    with pytest.raises(ValueError, match=r"^add_zero_attn=True is not supported: MHAWeights attends to the "
+                                         r"given keys only$"):
+        A.MHAWeights.from_torch(torch.nn.MultiheadAttention(8, 2, add_zero_attn=True))
+    with pytest.raises(TypeError, match=r"^layer must be a torch.nn.TransformerEncoderLayer, got Linear$"):
+        A.EncoderWeights.from_torch(torch.nn.Linear(8, 8))
+    layer = torch.nn.TransformerEncoderLayer(8, 2, dim_feedforward=8)
+    layer.norm2 = torch.nn.LayerNorm(8, eps=1e-3)
+    with pytest.raises(ValueError, match=r"^layer norms with different eps \(1e-05 and 0.001\) are not supported$"):
+        A.EncoderWeights.from_torch(layer)
+
+
+def _encoder_equals_torch(layer):
+    layer = layer.double().train()  # dropout is 0; train mode skips torch's fast path, which needs norm weights
+    x = np.random.default_rng(0).normal(size=(2, 5, 8))
+    ours = A.encoder_block(x, A.EncoderWeights.from_torch(layer), 2)
+    ref = layer(torch.as_tensor(x)).detach().numpy()
+    assert np.abs(ours - ref).max() <= 1e-12  # float64 throughout
+
+
+def test_encoder_from_torch_takes_a_gelu_module():
+    torch.manual_seed(0)
+    _encoder_equals_torch(torch.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True,
+                                                           activation=torch.nn.GELU()))
+
+
+def test_encoder_from_torch_takes_layer_norms_without_weights():
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True)
+    layer.norm1 = torch.nn.LayerNorm(8, elementwise_affine=False)
+    layer.norm2 = torch.nn.LayerNorm(8, elementwise_affine=False)
+    _encoder_equals_torch(layer)
