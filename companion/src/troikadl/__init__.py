@@ -8,9 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.4.0"
 
-import importlib
-from typing import Any
-
+from ._lazy import lazy_submodules
 from .notebook import require, show_source
 from .report import report
 from .runtime import Runtime, Timer, current, import_tf, progress, setup
@@ -26,14 +24,4 @@ __all__ = ["__version__", "setup", "current", "Runtime", "import_tf", "progress"
 _SUBMODULES = ("attention", "autograd", "cnn", "compress", "conv", "data", "gradcheck", "grading", "landscapes",
                "nas", "neuron", "nn", "optim", "plot", "rnn", "transformer", "twins", "validate")
 
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        module = importlib.import_module(f".{name}", __name__)
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'troikadl' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_SUBMODULES))
+__getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES)

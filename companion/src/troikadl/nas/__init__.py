@@ -11,22 +11,10 @@ PyTorch models and import torch; ``search`` imports Optuna inside ``tpe_search``
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from .._lazy import lazy_submodules
 from .space import SearchSpace
 
 __all__ = ["SearchSpace", "analysis", "benchmark", "darts", "search"]
 _SUBMODULES = ("analysis", "benchmark", "darts", "search")
 
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        module = importlib.import_module(f".{name}", __name__)
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'troikadl.nas' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_SUBMODULES))
+__getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES)
