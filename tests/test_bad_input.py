@@ -34,7 +34,8 @@ Skipped, with the reason (the table ``SKIPPED`` below; a test checks that every 
 that the package builds and readers only read (dataclasses such as ``Split``, ``History``, ``QParams``;
 their methods that take data are catalogued); callables without data arguments (``current``, ``Timer``,
 ``stdlib_corpus``...); ``progress`` (its keywords go to tqdm); ``saved_bytes`` and ``storage_bytes`` (any
-object ``torch.save`` accepts is valid); the torchrun ``main``; the abstract ``Optimizer``; and
+object ``torch.save`` accepts is valid); the torchrun ``main``; the abstract ``Optimizer``; the drawing
+primitives of ``troikadl.figures.style`` that draw on a diagram's own Axes (``box``, ``arrow``...); and
 ``troikadl.validate`` itself (tests/test_validate.py). Dunder methods are catalogued where they are the API
 (``Tensor.__add__``, ``__matmul__``, ``__pow__``; layers' ``__call__``), not ``__getitem__`` (``IndexError``
 is Python's convention for indexing).
@@ -1118,6 +1119,98 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
       model=Obj(Lazy(lambda: fmodels.ConcatFusion(vocab_size=21, hidden=8))),
       keras_model=Obj(Lazy(lambda: fmodels.concat_fusion_keras(vocab_size=21, hidden=8))))
 
+    # --- figures (the course's diagrams; isolated() closes the figures each call draws) -------------------------
+    from troikadl.bert import mask_tokens
+    from troikadl.figures import (attention as fattention, bert as fbert, compression as fcompression,
+                                  convolution as fconvolution, fusion as ffusion, graph as fgraph,
+                                  networks as fnetworks, search as fsearch, style as fstyle)
+
+    E("figures.style", "canvas", fstyle.canvas, width=Float(3.0, lo=0.5, hi=fstyle.MAX_WIDTH),
+      height=Float(1.0, lo=0.3, hi=12.0), title=Fixed("a title"))
+    E("figures.style", "text_width", fstyle.text_width, text=Str("softmax"), size=PosF(10.0))
+
+    def graph_build() -> dict[str, Any]:
+        w = ag.Tensor(np.array(0.8))
+        L = ((w * 1.5).tanh() - 0.2) ** 2
+        L.backward()
+        return {"root": L, "names": {"w": w, "L": L}}
+
+    graph_names = Mapping(None, none=True, extra={"a value not a tensor": {"w": 0.8},
+                                                  "a tensor of another graph": {"w": ag.Tensor(np.array(1.0))},
+                                                  "a key not a string": {3: ag.Tensor(np.array(1.0))}})
+    E("figures.graph", "graph_of", fgraph.graph_of, _build=graph_build, root=Obj(), names=graph_names)
+    E("figures.graph", "computational_graph", fgraph.computational_graph,
+      _build=lambda: {**graph_build(), "width": 7.0, "height": 3.6}, root=Obj(),
+      names=graph_names, width=Float(7.0, lo=0.5, hi=fstyle.MAX_WIDTH), height=Float(3.6, lo=0.3, hi=12.0))
+    dag = {"a": [], "b": ["a"], "c": ["a", "b"]}
+    bad_dag = {"a parent not a node": {"a": [], "b": ["z"]}, "a cycle": {"a": ["b"], "b": ["a"]}}
+    E("figures.graph", "layered_layout", fgraph.layered_layout, parents=Mapping(dag, extra=bad_dag))
+    E("figures.graph", "transitive_reduction", fgraph.transitive_reduction,  # no DAG check: layered_layout's
+      parents=Mapping(dag, extra={"a parent not a node": bad_dag["a parent not a node"]}))
+    E("figures.graph", "course_map", fgraph.course_map,
+      prerequisites=Mapping({"01": [], "02": ["01"], "03": ["01", "02"]}, extra={"empty mapping": {}, **bad_dag}),
+      titles=Mapping({"01": "1. Neuron"}, none=True), width=Float(7.0, lo=0.5, hi=fstyle.MAX_WIDTH),
+      height=Float(3.0, lo=0.3, hi=12.0))
+    E("figures.networks", "neuron", fnetworks.neuron, n=Int(3, lo=1, hi=99),
+      activation=Choice("f", ["f", "sigmoid", "tanh", "relu"]))
+    E("figures.networks", "perceptron_update", fnetworks.perceptron_update,
+      w=Floats(np.array([2.0, 0.5]), nd=(1,), sz=(0,), extra={"zero vector": np.zeros(2)}),
+      x=Floats(np.array([-0.5, 1.5]), nd=(1,), sz=(0,)), y=Choice(1, [-1, 1]), b=Float(0.0), lr=PosF(1.0))
+    E("figures.networks", "rnn_unrolled", fnetworks.rnn_unrolled, steps=Int(3, lo=2, hi=5))
+    E("figures.convolution", "conv_sliding", fconvolution.conv_sliding, n=Pos(5, hi=12),
+      kernel=Pos(3, extra={"larger than the padded input": 9}), stride=Pos(1), padding=Int(0, lo=0),
+      dilation=Pos(1, extra={"dilated beyond the padded input": 4}),
+      output=IntSeq((0, 1), lo=0, length=2, extra={"outside the output grid": (3, 0)}))
+    E("figures.convolution", "max_pooling", fconvolution.max_pooling,
+      x=Floats(arr(4, 4), nd=(2,), none=True, extra={"too large": np.ones((11, 4))}), size=Pos(2, hi=4))
+    E("figures.convolution", "shape_trace", fconvolution.shape_trace,
+      shapes=Custom([(1, 8, 8), (4, 8, 8), (16,)],
+                    {"string": "1x8x8", "one shape": [(1, 8, 8)], "a bare shape": (1, 8, 8),
+                     "fractional": [(1, 8, 8.5), (16,)], "zero size": [(1, 8, 8), (0,)],
+                     "two dimensions": [(8, 8), (16,)], "not shapes": [1, 2],
+                     "too many blocks": [(k,) for k in range(1, 11)]}),
+      names=StrList(["conv", "linear"], none=True, extra={"wrong count": ["conv"]}))
+    E("figures.attention", "scaled_dot_product_attention", fattention.scaled_dot_product_attention,
+      shapes=IntSeq((2, 3, 4, 4), hi=10_000, length=4, none=True), mask=Fixed(True))
+    E("figures.attention", "multi_head_attention", fattention.multi_head_attention, heads=Int(2, lo=1, hi=64),
+      d_model=Int(8, lo=1, hi=100_000, none=True, extra={"not divisible by heads": 9}))
+    E("figures.attention", "encoder_block", fattention.encoder_block, norm_first=Fixed(False),
+      activation=Choice("relu", ["relu", "gelu"]))
+    keep = pairs().attention[0] == 1
+    pair_ids = pairs().ids[0][keep]
+    E("figures.bert", "bert_inputs", fbert.bert_inputs, tokens=StrList([tok().vocab[i] for i in pair_ids]),
+      segments=Ints(pairs().segments[0][keep], nd=(1,), sz=(0,), lo=0, hi=1),
+      ids=Ints(pair_ids, nd=(1,), sz=(0,), lo=0, none=True))
+    masked_in, masked_lab = mask_tokens(pair_ids, pairs().special[0][keep], vocab_size=V, mask_id=tok().mask_id,
+                                        rng=np.random.default_rng(0), p=0.5)
+    unselected, other_ids = masked_lab == train.IGNORE, (pair_ids + 1) % V
+    E("figures.bert", "masking", fbert.masking, ids=Ints(pair_ids, nd=(1,), sz=(0,), lo=0, hi=V - 1),
+      inputs=Ints(masked_in, nd=(1,), sz=(0,), lo=0, hi=V - 1,
+                  extra={"changed where not selected": np.where(unselected, other_ids, masked_in)}),
+      labels=Ints(masked_lab, nd=(1,), sz=(0,), lo=train.IGNORE, hi=V - 1,
+                  extra={"not the original ids": np.where(unselected, train.IGNORE, other_ids)}),
+      tok=Obj(Lazy(tok)))
+    E("figures.search", "mixture_weights", fsearch.mixture_weights,
+      alphas=Floats(np.array([0.1, 0.2, 0.3]), nd=(1,), sz=(0,)), n=Pos(3))
+    E("figures.search", "darts_mixed_op", fsearch.darts_mixed_op,
+      ops=StrList(["conv3", "pool", "skip"], none=True, extra={"one op": ["conv3"], "a repeated op": ["conv3", "conv3"],
+                                                               "too many": [f"op{k}" for k in range(9)]}),
+      alphas=Floats(np.array([0.5, -0.5, 0.0]), nd=(1,), sz=(0,), none=True))
+    E("figures.compression", "pruning_masks", fcompression.pruning_masks,
+      W=Floats(arr(3, 4), nd=(2,), none=True, extra={"too large": np.ones((9, 4)), "too small": np.ones((1, 4))}),
+      sparsity=Float(0.5, lo=0.0, hi=1.0, hi_open=True))
+    E("figures.compression", "low_rank", fcompression.low_rank, m=Pos(8), n=Pos(6), r=Pos(2, hi=6))
+    E("figures.compression", "quantization_grid", fcompression.quantization_grid, lo=Float(-1.0, hi=0.0),
+      hi=Float(2.0, lo=0.0), bits=Choice(3, [2, 3, 4]), symmetric=Fixed(False))
+    for f in (ffusion.model_sizes, ffusion.fusion_kinds):
+        E("figures.fusion", f.__name__, f, vocab_size=Int(21, lo=2, none=True))
+    E("figures.fusion", "clip_similarity", ffusion.clip_similarity,
+      S=Floats(arr(3, 3), nd=(2,), sz=(0, 1), extra={"too large": np.eye(9), "too small": np.eye(1)}),
+      image_labels=Custom(["a", "b", "c"], {"wrong count": ["a", "b"], "number": 3, "non-string items": ["a", 3, "c"],
+                                            "images without colour channels": np.zeros((3, 4, 4, 2)),
+                                            "images: NaN": np.full((3, 4, 4, 3), NAN)}, none=True),
+      text_labels=StrList(["x", "y", "z"], none=True, extra={"wrong count": ["x"]}))
+
 
 _catalogue()
 
@@ -1245,10 +1338,13 @@ SKIPPED = {
         "bert.pretrain.PretrainSettings", "cnn.ShapeTrace", "compress.measure.Timing", "compress.quantize.QParams",
         "data.tabular.Split", "data.vqa.VQA", "landscapes.Landscape", "nas.analysis.Interval",
         "nas.analysis.SelectionOptimism", "nas.darts.DartsResult", "nas.search.SearchResult",
-        "runtime.Runtime", "train.History")},
+        "runtime.Runtime", "train.History", "figures.graph.GraphNode", "figures.style.Box")},
     **{f"troikadl.{n}": "takes no data argument" for n in (
         "runtime.Timer", "runtime.current", "runtime.import_tf", "runtime.load_triton_first", "runtime.quiet",
-        "data.corpus.stdlib_corpus")},
+        "data.corpus.stdlib_corpus", "figures.networks.lstm_cell", "figures.networks.lstm_gate_order",
+        "figures.search.search_loop", "figures.search.two_halves")},
+    **{f"troikadl.figures.style.{n}": "a drawing primitive on a diagram's own matplotlib Axes, called by the "
+       "diagrams (tests/test_figures.py)" for n in ("box", "arrow", "note", "cells", "brace")},
     "troikadl.notebook.require": "takes package names as *args; its errors are tested in tests/test_notebook.py",
     "troikadl.runtime.progress": "passes its keywords to tqdm",
     "troikadl.compress.measure.saved_bytes": "any object torch.save accepts is valid",

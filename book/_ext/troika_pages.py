@@ -7,6 +7,8 @@
   read from ``troikadl.grading``.
 - ``book/intro``: ``{troika-learning-path}`` becomes the learning path: what each chapter builds on, and
   its runtime in this build. Like the status page, the intro is read after every chapter.
+  ``{troika-course-map}`` becomes a figure of the same prerequisites (``troikadl.report.PREREQUISITES``),
+  drawn by :func:`troikadl.figures.graph.course_map` into ``book/_generated`` when the build starts.
 """
 
 from __future__ import annotations
@@ -18,16 +20,6 @@ from pathlib import Path
 STATUS_DOC = "book/status"
 EXERCISES_DOC = "book/instructors"
 INTRO_DOC = "book/intro"
-
-#: What each chapter builds on (the chapters a reader should have read first).
-PREREQUISITES = {
-    "01_neuron": [], "02_backprop": ["01_neuron"], "03_optimizers": ["02_backprop"],
-    "04_cnn": ["02_backprop", "03_optimizers"], "05_rnn": ["02_backprop", "03_optimizers"],
-    "06_attention": ["05_rnn"], "07_bert": ["06_attention"],
-    "08_nas": ["03_optimizers", "04_cnn"], "09_compression": ["03_optimizers", "04_cnn"],
-    "10_quantization": ["09_compression"], "11_fusion": ["03_optimizers", "06_attention"],
-}
-
 
 def _chapter_titles(srcdir: str) -> dict[str, str]:
     """chapter id -> the notebook's first Markdown heading."""
@@ -70,7 +62,7 @@ def exercise_table(srcdir: str) -> str:
 
 
 def learning_path(srcdir: str) -> str:
-    from troikadl.report import load_results
+    from troikadl.report import PREREQUISITES, load_results
 
     results_dir = os.environ.get("TROIKA_RESULTS_DIR") or str(Path(srcdir) / "book" / "_results")
     results = load_results(results_dir)
@@ -85,9 +77,37 @@ def learning_path(srcdir: str) -> str:
     return "\n".join(rows) + "\n"
 
 
-PLACEHOLDERS = {STATUS_DOC: ("{troika-status-table}", status_table),
-                EXERCISES_DOC: ("{troika-exercise-table}", exercise_table),
-                INTRO_DOC: ("{troika-learning-path}", learning_path)}
+COURSE_MAP = "book/_generated/course_map.png"
+COURSE_MAP_ALT = ("A diagram of the chapters as boxes with arrows from each chapter to the chapters that build "
+                  "on it directly, from chapter 1 on the left to chapters 7, 10 and 11 on the right.")
+
+
+def course_map(srcdir: str) -> str:
+    """The intro's course-map figure (the PNG is drawn by :func:`_draw_course_map`)."""
+    return (f"```{{figure}} {Path(COURSE_MAP).relative_to('book').as_posix()}\n:name: fig-course-map\n"
+            f":alt: {COURSE_MAP_ALT}\n\nThe course map: an arrow from one chapter to another means the second "
+            f"builds directly on the first (prerequisites of prerequisites are implied). Drawn from the same "
+            f"data as the table below.\n```\n")
+
+
+def _draw_course_map(app):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from troikadl.figures.graph import course_map as draw
+    from troikadl.report import PREREQUISITES, SHORT_TITLES
+
+    out = Path(app.srcdir) / COURSE_MAP
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig = draw(PREREQUISITES, SHORT_TITLES)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+PLACEHOLDERS = {STATUS_DOC: [("{troika-status-table}", status_table)],
+                EXERCISES_DOC: [("{troika-exercise-table}", exercise_table)],
+                INTRO_DOC: [("{troika-learning-path}", learning_path), ("{troika-course-map}", course_map)]}
 
 
 def _read_status_last(app, env, docnames):
@@ -98,8 +118,7 @@ def _read_status_last(app, env, docnames):
 
 
 def _fill(app, docname, source):
-    if docname in PLACEHOLDERS:
-        marker, make = PLACEHOLDERS[docname]
+    for marker, make in PLACEHOLDERS.get(docname, []):
         if marker in source[0]:
             source[0] = source[0].replace(marker, make(app.srcdir))
 
@@ -126,6 +145,7 @@ def _book_static(app):
 def setup(app):
     app.connect("builder-inited", _book_static)
     app.connect("builder-inited", _mathjax_offline)
+    app.connect("builder-inited", _draw_course_map)
     app.add_css_file("troika.css")
     app.connect("env-before-read-docs", _read_status_last)
     app.connect("source-read", _fill)

@@ -20,9 +20,25 @@ from typing import Any, Mapping
 from .runtime import current
 from .validate import check_float
 
-__all__ = ["report", "load_results", "status_markdown", "DEFAULT_BUDGET_S"]
+__all__ = ["report", "load_results", "status_markdown", "DEFAULT_BUDGET_S", "PREREQUISITES", "SHORT_TITLES"]
 
 DEFAULT_BUDGET_S = 120.0
+
+#: What each chapter builds on (the chapters a reader should have read first). The book's learning-path
+#: table and its course map (:func:`troikadl.figures.graph.course_map`) are both drawn from it.
+PREREQUISITES = {
+    "01_neuron": [], "02_backprop": ["01_neuron"], "03_optimizers": ["02_backprop"],
+    "04_cnn": ["02_backprop", "03_optimizers"], "05_rnn": ["02_backprop", "03_optimizers"],
+    "06_attention": ["05_rnn"], "07_bert": ["06_attention"],
+    "08_nas": ["03_optimizers", "04_cnn"], "09_compression": ["03_optimizers", "04_cnn"],
+    "10_quantization": ["09_compression"], "11_fusion": ["03_optimizers", "06_attention"],
+}
+#: Each chapter's label in the course map.
+SHORT_TITLES = {
+    "01_neuron": "1 Neuron", "02_backprop": "2 Backprop", "03_optimizers": "3 Optimizers", "04_cnn": "4 CNNs",
+    "05_rnn": "5 RNNs", "06_attention": "6 Attention", "07_bert": "7 BERT", "08_nas": "8 NAS",
+    "09_compression": "9 Pruning,\nlow rank", "10_quantization": "10 Quantization", "11_fusion": "11 Fusion",
+}
 _CHAPTER = re.compile(r"^\d\d_[a-z0-9_]+$")
 
 

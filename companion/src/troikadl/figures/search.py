@@ -1,0 +1,174 @@
+"""Diagrams of architecture search (chapter 8): the search loop, DARTS's mixed operation, the two test halves.
+
+:func:`search_loop` draws the three parts of every NAS method with the chapter's instances, read from the
+package: the benchmark's space (:data:`troikadl.nas.benchmark.SPACE`), the strategies
+(:data:`troikadl.nas.search.STRATEGIES`) and the shipped table (:class:`troikadl.nas.benchmark.Table`).
+:func:`darts_mixed_op` draws one mixed edge of a DARTS supernet, with the weights ``softmax(alpha)`` of a
+trained edge when given. :func:`two_halves` draws the design of the chapter's selection-bias measurement:
+the benchmark's split, with the test set cut in two halves as :func:`troikadl.nas.benchmark.train_architecture`
+cuts it, and what is chosen on which half.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..validate import as_float_array, check_int, check_str_list
+from .style import ARROWS, EDGES, FONT, arrow, box, brace, canvas, note
+
+__all__ = ["search_loop", "darts_mixed_op", "two_halves", "mixture_weights"]
+
+
+def _titled(ax: Any, x: float, y: float, title: str, lines: Sequence[str], *, w: float, h: float,
+            role: str, gap: float = 0.17) -> Any:
+    """A box with a bold 10-pt title and note-size lines under it, the whole block centred."""
+    b = box(ax, x, y, w=w, h=h, role=role)
+    top = y + (len(lines) * gap) / 2
+    note(ax, x, top, title, size=FONT["label"], fontweight="bold")
+    for i, line in enumerate(lines):
+        note(ax, x, top - (i + 1) * gap - 0.03, line)
+    return b
+
+
+def search_loop() -> Any:
+    """The NAS loop of chapter 8 (section 8.4): search space, search strategy, performance estimation.
+
+    The strategy proposes an architecture from the space, the estimate (a training run scored on
+    validation data, or a look-up in the tabular benchmark) returns its validation accuracy to the
+    strategy, and after the budget the search returns its best architecture, whose test accuracy is
+    reported once. The space's options, the strategies' names and the table's size are the package's.
+    """
+    from ..nas import benchmark, search
+
+    space, table = benchmark.SPACE, benchmark.Table.load()
+    sizes = [f"{k} {len(v)}" for k, v in space.options.items()]
+    fig, ax = canvas(7.0, 3.55)
+    y, h = 2.25, 1.05
+    s = _titled(ax, 1.07, y, "Search space", [f"{space.size} small CNNs:", " × ".join(sizes[:3]),
+                                             "× " + " × ".join(sizes[3:])], w=2.0, h=h, role="data")
+    st = _titled(ax, 3.45, y, "Search strategy", list(search.STRATEGIES), w=1.6, h=h, role="op")
+    pe = _titled(ax, 5.9, y, "Performance estimate",
+                 ["train $a$, score on validation", "or look it up in the table",
+                  f"({len(table)} architectures × {len(table.seeds)} seeds)"], w=2.1, h=h, role="op")
+    arrow(ax, s.right, st.left, text="sample,\nmutate", text_offset=(0.0, 0.27))
+    arrow(ax, (st.x + 0.3, y + h / 2), (pe.x - 0.3, y + h / 2), bend=-0.32, text="architecture $a$",
+          text_offset=(0.0, 0.42))
+    arrow(ax, (pe.x - 0.3, y - h / 2), (st.x + 0.3, y - h / 2), bend=-0.32, text="its validation accuracy",
+          text_offset=(0.0, -0.42))
+    note(ax, (st.x + pe.x) / 2, y, "repeat\nbudget\ntimes", color=EDGES["op"], size=8.5)
+    yb = 0.4
+    r = box(ax, 1.35, yb, "results: every $a$ tried\nand its validation score", w=2.45, h=0.52, role="muted", size=8.5)
+    b = box(ax, 3.95, yb, "best architecture", w=1.5, h=0.42, role="focus")
+    t = box(ax, 5.9, yb, "test accuracy,\nreported once", w=1.55, h=0.52, role="out", size=9.0)
+    arrow(ax, (st.x - 0.55, y - h / 2), (r.x + 0.5, yb + 0.26), text="after the budget", text_offset=(-0.55, 0.0))
+    arrow(ax, r.right, b.left)
+    arrow(ax, b.right, t.left)
+    return fig
+
+
+def mixture_weights(alphas: Any, n: int) -> np.ndarray:
+    """``softmax(alphas)``, checked: ``alphas`` is a 1-D array (or tensor) of ``n`` finite numbers."""
+    a, n = as_float_array(alphas, "alphas", ndim=1), check_int(n, "n", min=1)
+    if len(a) != n:
+        raise ValueError(f"alphas must hold one number per operation ({n}), got {len(a)}")
+    e = np.exp(a - a.max())
+    return e / e.sum()
+
+
+def darts_mixed_op(ops: Sequence[str] | None = None, alphas: Any = None) -> Any:
+    """One mixed edge of a DARTS supernet (chapter 8, section 8.8): every candidate operation on its own edge.
+
+    The input node ``x`` feeds each operation of ``ops`` (default: :data:`troikadl.nas.darts.OPS`); each
+    output is weighted by ``softmax(alpha)`` and the sum is the output node. With ``alphas`` (one number
+    per operation, e.g. ``model.alpha[0]`` of a trained :class:`~troikadl.nas.darts.Supernet`), the real
+    weights are written on the edges (3 decimals) and each edge's line is as thick as its weight;
+    without, the weights are written as formulas.
+    """
+    if ops is None:
+        from ..nas.darts import OPS as ops
+    ops = check_str_list(ops, "ops")
+    if len(ops) < 2 or len(set(ops)) != len(ops):
+        raise ValueError(f"ops must name at least two distinct operations, got {ops}")
+    if len(ops) > 8:
+        raise ValueError(f"ops must hold at most 8 operations (one row each), got {len(ops)}")
+    w = None if alphas is None else mixture_weights(alphas, len(ops))
+    n = len(ops)
+    height = 0.5 * n + 0.85
+    fig, ax = canvas(7.0, height)
+    ymid = (height - 0.35) / 2
+    xin = box(ax, 0.45, ymid, "$x$", w=0.5, h=0.5, role="data", shape="circle")
+    xout = box(ax, 6.45, ymid, r"$\bar o(x)$", w=0.8, h=0.55, role="out", shape="circle")
+    plus = box(ax, 5.35, ymid, "+", w=0.42, h=0.42, role="op", shape="circle", size=13)
+    arrow(ax, plus.right, xout.left)
+    ys = ymid + (np.arange(n)[::-1] - (n - 1) / 2) * 0.5
+    for i, (op, yo) in enumerate(zip(ops, ys)):
+        ob = box(ax, 1.95, yo, op, w=1.35, h=0.36, role="muted" if op == "zero" else "op")
+        arrow(ax, (xin.x + 0.25, ymid), ob.left, lw=1.0)
+        lw = 1.0 if w is None else 0.5 + 6.0 * float(w[i])
+        end = np.array([plus.x, ymid]) - 0.21 * np.array([1.15, ymid - yo]) / np.hypot(1.15, ymid - yo)
+        ax.plot([ob.right[0], 4.2, end[0]], [yo, yo, end[1]], color=ARROWS["forward"]["color"], lw=lw,
+                solid_capstyle="butt", zorder=1, gid=f"weight-line-{i}")
+        label = (r"× $\mathrm{softmax}(\alpha)_{%d}$" % (i + 1)) if w is None else f"× {w[i]:.3f}"
+        note(ax, 3.42, yo + 0.01, label, size=9.0, gid=f"weight-{i}",
+             bbox=dict(facecolor="white", edgecolor="none", pad=1.0))
+    head = (r"$\bar o(x) = \sum_o\, \mathrm{softmax}(\alpha)_o\; o(x)$" if w is None else
+            r"$\bar o(x) = \sum_o\, \mathrm{softmax}(\alpha)_o\; o(x)$" + f": the weights of this edge, sum "
+            f"{w.sum():.3f}; line width ∝ weight")
+    note(ax, 3.5, height - 0.2, head, size=9.5)
+    return fig
+
+
+def two_halves() -> Any:
+    """The design of chapter 8's selection-bias measurement (section 8.6).
+
+    The benchmark's data are split into training, validation and test images, and the test images into
+    halves A and B, with the sizes of the real split. Among ``n`` candidate architectures, each training
+    seed's runs are compared on half A (or on validation, or on the leaky mean of both); the chosen run's
+    score on A is what a search on the test set would report, B measures the same thing untouched by the
+    choice, and the optimism is the chosen run's (A − B) minus the mean (A − B) of its sibling runs
+    (the same architecture, the other seeds).
+    """
+    from ..nas import benchmark
+
+    data, table = benchmark._data(), benchmark.Table.load()
+    n_tr, n_va, n_te = len(data.y_train), len(data.y_val), len(data.y_test)
+    half = n_te // 2  # the cut of train_architecture: test_a is the first half, test_b the rest
+    fig, ax = canvas(7.0, 3.75)
+    x0, span, ybar, hb = 0.25, 6.5, 3.15, 0.4
+    scale = span / (n_tr + n_va + n_te)
+    parts = [(f"train {n_tr:,}", n_tr, "muted"), (f"validation {n_va:,}", n_va, "plain"),
+             (f"A {half:,}", half, "focus"), (f"B {n_te - half:,}", n_te - half, "data")]
+    x, centre = x0, {}
+    for text, size, role in parts:
+        bx = box(ax, x + size * scale / 2, ybar, text, w=size * scale, h=hb, role=role, shape="square")
+        centre[text.split()[0]] = bx
+        x += size * scale
+    a_left = centre["A"].x - centre["A"].w / 2
+    brace(ax, (a_left, ybar + hb / 2 + 0.03), (x, ybar + hb / 2 + 0.03), side=-0.08)
+    note(ax, (a_left + x) / 2, ybar + hb / 2 + 0.28, f"test {n_te:,}: two halves")
+    note(ax, x0, ybar + hb / 2 + 0.28, f"the benchmark's {n_tr + n_va + n_te:,} digits", ha="left")
+    yc = 2.05
+    c = box(ax, 0.95, yc, f"n of the {len(table)}\narchitectures,\ndrawn at random", w=1.45, h=0.72,
+            role="plain", size=9.0)
+    p = _titled(ax, 3.0, yc, "pick the best", ["on half A (or on validation,", "or on their mean)"],
+                w=1.95, h=0.72, role="focus", gap=0.17)
+    k = box(ax, 5.35, yc, "chosen run", w=1.2, h=0.42, role="op")
+    arrow(ax, c.right, p.left)
+    arrow(ax, p.right, k.left)
+    note(ax, 3.0, yc - 0.5, f"each of the {len(table.seeds)} training seeds' runs separately", size=8.5)
+    ys = 1.1
+    ra = box(ax, 4.25, ys, "score on A\nreported: optimistic", w=1.6, h=0.5, role="focus", size=9.0)
+    rb = box(ax, 6.1, ys, "score on B\nuntouched by the choice", w=1.65, h=0.5, role="data", size=8.5)
+    arrow(ax, (k.x - 0.3, yc - 0.21), ra.top)
+    arrow(ax, (k.x + 0.3, yc - 0.21), rb.top)
+    arrow(ax, centre["A"].bottom, (p.x + 0.5, yc + 0.36), kind="skip", lw=1.0)
+    yo = 0.33
+    o = box(ax, 3.5, yo, "", w=6.8, h=0.5, role="out")
+    note(ax, 3.5, yo + 0.09, f"optimism = (A − B) of the chosen run − mean (A − B) of its {len(table.seeds) - 1} "
+         "sibling runs", size=9.5)
+    note(ax, 3.5, yo - 0.12, "siblings: the same architecture, trained with the other seeds", size=8.5)
+    arrow(ax, ra.bottom, (ra.x, yo + 0.25))
+    arrow(ax, rb.bottom, (rb.x, yo + 0.25))
+    return fig
