@@ -21,6 +21,14 @@ from notebooks import CHAPTERS, NOTEBOOKS, ROOT, repository_url
 pytestmark = pytest.mark.slow
 
 
+def book_env(results: Path) -> dict[str, str]:
+    """The build's environment: the chapters' records go to ``results``, and the kernels draw their figures
+    inline, as a reader's do (conftest.py's MPLBACKEND=Agg, inherited, would make every ``plt.show()`` draw
+    nothing, and the browser check would find no figures)."""
+    return {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+            "TROIKA_RESULTS_DIR": str(results)}
+
+
 @pytest.fixture(scope="module")
 def html(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("book")
@@ -35,7 +43,7 @@ def html(tmp_path_factory) -> Path:
     proc = subprocess.run([str(jb), "build", ".", "--config", str(config), "--toc", "book/_toc.yml",
                            "--path-output", str(tmp), "-W", "-n", "--keep-going", "--all"],
                           cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "TROIKA_RESULTS_DIR": str(tmp / "results")})
+                          env=book_env(tmp / "results"))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return tmp / "_build" / "html"
 
