@@ -636,9 +636,16 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     report = importlib.import_module("troikadl.report")  # the package's attributes of these names are functions
     mnist1d = importlib.import_module("troikadl.data.mnist1d")
 
+    # --- activations (re-exported by neuron) ---------------------------------------------------------------
+    for f in (nr.sigmoid, nr.sigmoid_grad, nr.tanh, nr.tanh_grad, nr.relu, nr.relu_grad, nr.silu, nr.silu_grad):
+        E("activations", f.__name__, f, z=Floats(arr(3, 2), empty=True, fin=False))
+    for f in (nr.leaky_relu, nr.leaky_relu_grad):
+        E("activations", f.__name__, f, z=Floats(arr(3, 2), empty=True, fin=False), negative_slope=Float(0.01, lo=0.0))
+    for f in (nr.gelu, nr.gelu_grad):
+        E("activations", f.__name__, f, z=Floats(arr(3, 2), empty=True, fin=False),
+          approximate=Choice("none", ["none", "tanh"]))
+
     # --- neuron -----------------------------------------------------------------------------------------
-    for f in (nr.sigmoid, nr.sigmoid_grad, nr.tanh, nr.tanh_grad, nr.relu, nr.relu_grad):
-        E("neuron", f.__name__, f, z=Floats(arr(3, 2), empty=True, fin=False))
     E("neuron", "neuron", nr.neuron, x=Floats(arr(4, 3), nd=(1, 2), sz=(-1,), empty=True),
       w=Floats(arr(3), nd=(1,), sz=(0,)), b=Float(0.5), activation=Choice("sigmoid", list(nr.ACTIVATIONS)))
     E("neuron", "perceptron_update", nr.perceptron_update, w=Floats(arr(3), nd=(1,), sz=(0,)), b=Float(0.0),
@@ -655,6 +662,19 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
         for m in methods:
             E("neuron", f"{n}.{m}", lambda X, m=m, fitted=fitted: getattr(fitted(), m)(X),
               X=Floats(arr(4, 2), nd=(2,), sz=(1,), empty=True))
+    E("neuron", "LogisticNeuron.loss", lambda loss: nr.LogisticNeuron(loss=loss), loss=Choice("bce", ["bce", "mse"]))
+    E("neuron", "LogisticNeuron.fit.w0", lambda w0, b0: nr.LogisticNeuron(epochs=2).fit(X6, y6, w0=w0, b0=b0),
+      w0=Floats(np.zeros(2), nd=(1,), sz=(0,), none=True), b0=Float(0.0))
+    E("neuron", "SoftmaxRegression", nr.SoftmaxRegression, lr=PosF(0.5), epochs=Pos(2), classes=Int(3, lo=2, none=True))
+    y6k = np.array([0, 1, 2, 1, 2, 0])
+    E("neuron", "SoftmaxRegression.fit", lambda X, y: nr.SoftmaxRegression(epochs=2).fit(X, y),
+      X=Floats(X6, nd=(2,), sz=(0,)), y=Lab(y6k, None))
+    fitted_k = functools.lru_cache(None)(lambda: nr.SoftmaxRegression(epochs=2).fit(X6, y6k))
+    for m in ("decision_function", "predict_proba", "predict"):
+        E("neuron", f"SoftmaxRegression.{m}", lambda X, m=m: getattr(fitted_k(), m)(X),
+          X=Floats(arr(4, 2), nd=(2,), sz=(1,), empty=True))
+    E("neuron", "SoftmaxRegression.loss_and_grad", lambda X, y: fitted_k().loss_and_grad(X, y),
+      X=Floats(X6, nd=(2,), sz=(0,)), y=Lab(y6k, 3))
 
     # --- autograd and gradient checks ------------------------------------------------------------------
     T = lambda *s: Lazy(lambda: ag.Tensor(arr(*s)))  # noqa: E731
@@ -831,16 +851,49 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("nn", "zero_grad", tnn.zero_grad, params=ObjList(params()))
     conv_ = Choice("torch", ["torch", "keras"])
     wd = Float(0.0, lo=0.0, none=True)
-    E("optim", "SGD", optim.SGD, params=ObjList(params()), lr=PosF(0.1, none=True),
+    E("optim.sgd", "SGD", optim.SGD, params=ObjList(params()), lr=PosF(0.1, none=True),
       momentum=Float(0.9, lo=0.0, hi=1.0, hi_open=True, none=True), weight_decay=wd, convention=conv_)
-    E("optim", "RMSProp", optim.RMSProp, params=ObjList(params()), lr=PosF(0.01, none=True),
+    E("optim.adaptive", "AdaGrad", optim.AdaGrad, params=ObjList(params()), lr=PosF(0.01, none=True),
+      initial_accumulator_value=Float(0.1, lo=0.0, none=True), eps=PosF(1e-10, none=True), weight_decay=wd,
+      convention=conv_)
+    E("optim.adaptive", "RMSProp", optim.RMSProp, params=ObjList(params()), lr=PosF(0.01, none=True),
       rho=Float(0.9, lo=0.0, hi=1.0, hi_open=True, none=True), eps=PosF(1e-8, none=True), weight_decay=wd,
       convention=conv_)
     for cls in (optim.Adam, optim.AdamW):
-        E("optim", cls.__name__, cls, params=ObjList(params()), lr=PosF(0.01, none=True),
+        E("optim.adaptive", cls.__name__, cls, params=ObjList(params()), lr=PosF(0.01, none=True),
           betas=FloatSeq((0.9, 0.999), none=True), eps=PosF(1e-8, none=True), weight_decay=wd, convention=conv_)
     E("landscapes", "descend", landscapes.descend, make_optimizer=Obj(lambda ps: optim.SGD(ps, lr=0.01)),
       land=Obj(landscapes.VALLEY), steps=Pos(3), tol=PosF(1e-3), start=Floats(np.array([1.0, 1.0]), nd=(1,), sz=(0,), none=True))
+
+    # --- schedules (chapter 3) -------------------------------------------------------------------------------
+    from troikadl import schedules as sch
+
+    gamma = Float(0.5, lo=0.0, lo_open=True, hi=1.0)
+    E("schedules", "step_lr", sch.step_lr, t=Seed(3), lr=PosF(0.1), step_size=Pos(2), gamma=gamma)
+    E("schedules", "exponential_lr", sch.exponential_lr, t=Seed(3), lr=PosF(0.1), gamma=gamma)
+    E("schedules", "cosine_lr", sch.cosine_lr, t=Seed(3), lr=PosF(0.1), total_steps=Pos(10),
+      min_lr=Float(0.01, lo=0.0, hi=0.1))
+    E("schedules", "warmup_lr", sch.warmup_lr, t=Seed(3), lr=PosF(0.1), warmup_steps=Seed(2), total_steps=Pos(10),
+      decay=Choice("cosine", ["cosine", "linear"]), min_lr=Float(0.0, lo=0.0, hi=0.1),
+      start_lr=Float(0.0, lo=0.0, hi=0.1))
+
+    # --- initialization --------------------------------------------------------------------------------------
+    from troikadl import initialization as ini, memory
+
+    E("initialization", "gain", ini.gain, activation=Choice("leaky_relu", list(ini.ACTIVATIONS)),
+      negative_slope=Float(0.01))
+    E("initialization", "xavier_std", ini.xavier_std, fan_in=Pos(3), fan_out=Pos(2), gain=PosF(1.0))
+    E("initialization", "he_std", ini.he_std, fan=Pos(3), gain=PosF(1.4))
+    for f in (ini.xavier_uniform, ini.xavier_normal):
+        E("initialization", f.__name__, f, fan_in=Pos(3), fan_out=Pos(2), gain=PosF(1.0),
+          rng=Obj(Lazy(np.random.default_rng)))
+    for f in (ini.he_uniform, ini.he_normal):
+        E("initialization", f.__name__, f, fan_in=Pos(3), fan_out=Pos(2), gain=PosF(1.4),
+          mode=Choice("fan_in", ["fan_in", "fan_out"]), rng=Obj(Lazy(np.random.default_rng)))
+    E("initialization", "signal_propagation", ini.signal_propagation, width=Pos(4), depth=Pos(2),
+      activation=Choice("relu", ["tanh", "relu"]), weight_std=PosF(0.5), n=Int(3, lo=2), seed=Seed())
+    E("memory", "saved_activation_bytes", memory.saved_activation_bytes, model=Obj(Lazy(tiny_mlp)),
+      X=Floats(tarr(5, 4), empty=True))
 
     # --- attention, transformer, rnn (others' modules) ------------------------------------------------------
     E("attention", "softmax", attention.softmax, z=Floats(arr(2, 3), empty=True, fin=False), axis=Axis(-1, 2))
@@ -1119,6 +1172,26 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
       model=Obj(Lazy(lambda: fmodels.ConcatFusion(vocab_size=21, hidden=8))),
       keras_model=Obj(Lazy(lambda: fmodels.concat_fusion_keras(vocab_size=21, hidden=8))))
 
+    # --- regularization (chapter 3: dropout, early stopping) -------------------------------------------------
+    from troikadl import regularization as reg
+
+    E("regularization", "dropout", reg.dropout, x=Floats(tarr(3, 4), empty=True, fin=False), p=Prob(0.5),
+      training=Fixed(True), generator=Obj(None, none=True))
+    E("regularization", "Dropout", reg.Dropout, p=Prob(0.5), generator=Obj(None, none=True))
+    E("regularization", "Dropout.forward", lambda x: reg.Dropout(0.5)(x), x=Floats(tarr(3, 4), empty=True, fin=False))
+    E("regularization", "EarlyStopping", reg.EarlyStopping, patience=Int(10, lo=0), min_delta=Float(0.0, lo=0.0))
+    E("regularization", "EarlyStopping.step", lambda loss, model: reg.EarlyStopping(2).step(loss, model),
+      loss=Custom(0.5, {"string": "0.5", "bool": True, "complex": 0.5 + 1j, "list": [0.5]}),  # NaN: no improvement
+      model=Obj(Lazy(tiny_mlp), none=True))
+
+    def _stopper_with_weights() -> Any:
+        stopper = reg.EarlyStopping(2)
+        stopper.step(1.0, tiny_mlp())
+        return stopper
+
+    E("regularization", "EarlyStopping.restore", lambda model: _stopper_with_weights().restore(model),
+      model=Obj(Lazy(tiny_mlp)))
+
     # --- figures (the course's diagrams; isolated() closes the figures each call draws) -------------------------
     from troikadl.bert import mask_tokens
     from troikadl.figures import (attention as fattention, bert as fbert, compression as fcompression,
@@ -1350,7 +1423,7 @@ SKIPPED = {
     "troikadl.compress.measure.saved_bytes": "any object torch.save accepts is valid",
     "troikadl.compress.measure.storage_bytes": "any object torch.save accepts is valid",
     "troikadl.bert.pretrain.main": "the torchrun command line: argparse checks its arguments",
-    "troikadl.optim.Optimizer": "the abstract base of SGD, RMSProp, Adam and AdamW, which are catalogued",
+    "troikadl.optim.base.Optimizer": "the abstract base of SGD, AdaGrad, RMSProp, Adam and AdamW, which are catalogued",
 }
 
 

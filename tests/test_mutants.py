@@ -1,4 +1,4 @@
-"""Tests that kill the mutants of autograd.py, optim.py, conv.py and compress/quantize.py that the rest of the suite
+"""Tests that kill the mutants of autograd.py, optim/, conv.py and compress/quantize.py that the rest of the suite
 let survive.
 
 `make mutation` (mutmut) changes one operator, constant or argument at a time and runs the fast tests; each
@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from troikadl.autograd import Tensor, cross_entropy, mse, unbroadcast
-from troikadl.optim import SGD, Adam, AdamW, RMSProp
+from troikadl.optim import SGD, AdaGrad, Adam, AdamW, RMSProp
 
 TOL = 1e-12  # float64
 TOL32 = 1e-6  # float32, values of order 1
@@ -169,6 +169,10 @@ def test_optimizers_record_their_checked_hyper_parameters():
     p = [Tensor(np.zeros(2))]
     assert SGD(p, lr=0.1, momentum=0).hyper == {"lr": 0.1, "momentum": 0.0, "weight_decay": 0.0}
     assert RMSProp(p).hyper == {"lr": 1e-2, "rho": 0.99, "eps": 1e-8, "weight_decay": 0.0}
+    assert AdaGrad(p).hyper == {"lr": 1e-2, "initial_accumulator_value": 0.0, "eps": 1e-10, "weight_decay": 0.0}
+    assert AdaGrad(p, convention="keras").hyper == {"lr": float(np.float32(1e-3)), "initial_accumulator_value": 0.1,
+                                                    "eps": 1e-7, "weight_decay": 0.0}
+    assert type(AdaGrad(p, initial_accumulator_value=1).initial_accumulator_value) is float
     assert Adam(p, betas=(0, 0), eps=1).hyper == {"lr": 1e-3, "beta1": 0.0, "beta2": 0.0, "eps": 1.0,
                                                  "weight_decay": 0.0}
     for opt in (SGD(p, lr=0.1, momentum=0), Adam(p, betas=(0, 0), eps=1)):
@@ -207,7 +211,8 @@ def test_a_nan_in_the_first_of_several_gradients_is_caught():
 def test_the_state_of_a_float32_parameter_stays_float32():
     """A float64 gradient of a float32 parameter is cast to float32 first, as torch keeps one dtype per parameter."""
     for make, keys in ((lambda ps: SGD(ps, lr=0.1, momentum=0.9), ["momentum"]),
-                       (lambda ps: RMSProp(ps), ["v"]), (lambda ps: Adam(ps), ["m", "v"])):
+                       (lambda ps: RMSProp(ps), ["v"]), (lambda ps: Adam(ps), ["m", "v"]),
+                       (lambda ps: AdaGrad(ps, initial_accumulator_value=0.1), ["sum"])):
         p = Tensor(np.ones(3, dtype=np.float32))
         opt = make([p])
         p.grad = np.array([0.1, -0.2, 0.3])  # float64

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import troikadl as tk
 from troikadl.autograd import Tensor
 from troikadl.landscapes import ROSENBROCK, VALLEY, Landscape, descend
-from troikadl.optim import SGD, Adam, AdamW, RMSProp
+from troikadl.optim import SGD, AdaGrad, Adam, AdamW, RMSProp
 
 STEPS = 100
 
@@ -44,6 +44,9 @@ TORCH = [
      {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
     (SGD, {"lr": 0.05, "momentum": 0.5, "weight_decay": 0.1}, torch.optim.SGD,
      {"lr": 0.05, "momentum": 0.5, "weight_decay": 0.1}),
+    (AdaGrad, {}, torch.optim.Adagrad, {}),
+    (AdaGrad, {"lr": 0.1, "initial_accumulator_value": 0.3, "eps": 1e-6, "weight_decay": 0.05}, torch.optim.Adagrad,
+     {"lr": 0.1, "initial_accumulator_value": 0.3, "eps": 1e-6, "weight_decay": 0.05}),
     (RMSProp, {}, torch.optim.RMSprop, {}),
     (RMSProp, {"lr": 0.003, "rho": 0.9, "weight_decay": 0.01}, torch.optim.RMSprop,
      {"lr": 0.003, "alpha": 0.9, "weight_decay": 0.01}),
@@ -78,6 +81,9 @@ KERAS = [
     (SGD, {"lr": 0.1, "momentum": 0.9, "nesterov": True}, "SGD",
      {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}),
     (SGD, {"lr": 0.05, "weight_decay": 0.1}, "SGD", {"learning_rate": 0.05, "weight_decay": 0.1}),
+    (AdaGrad, {}, "Adagrad", {}),  # Keras: the accumulator starts at 0.1 (float32), eps inside the root
+    (AdaGrad, {"lr": 0.1, "initial_accumulator_value": 0.0, "eps": 1e-4, "weight_decay": 0.05}, "Adagrad",
+     {"learning_rate": 0.1, "initial_accumulator_value": 0.0, "epsilon": 1e-4, "weight_decay": 0.05}),
     (RMSProp, {}, "RMSprop", {}),
     (RMSProp, {"lr": 0.01, "rho": 0.95, "weight_decay": 0.01}, "RMSprop",
      {"learning_rate": 0.01, "rho": 0.95, "weight_decay": 0.01}),
@@ -129,11 +135,17 @@ def _rmsprop(draw):
 
 
 @st.composite
+def _adagrad(draw):
+    return {"lr": draw(_lr), "initial_accumulator_value": draw(st.one_of(st.just(0.0), st.floats(1e-3, 1.0))),
+            "eps": draw(_eps), "weight_decay": draw(_wd)}
+
+
+@st.composite
 def _adam(draw):
     return {"lr": draw(_lr), "betas": (draw(_unit), draw(_unit)), "eps": draw(_eps), "weight_decay": draw(_wd)}
 
 
-HYPER = {SGD: _sgd(), RMSProp: _rmsprop(), Adam: _adam(), AdamW: _adam()}
+HYPER = {SGD: _sgd(), AdaGrad: _adagrad(), RMSProp: _rmsprop(), Adam: _adam(), AdamW: _adam()}
 
 
 def _torch_kwargs(cls, hp):
@@ -143,7 +155,8 @@ def _torch_kwargs(cls, hp):
 
 
 def _torch_class(cls):
-    return {SGD: torch.optim.SGD, RMSProp: torch.optim.RMSprop, Adam: torch.optim.Adam, AdamW: torch.optim.AdamW}[cls]
+    return {SGD: torch.optim.SGD, AdaGrad: torch.optim.Adagrad, RMSProp: torch.optim.RMSprop, Adam: torch.optim.Adam,
+            AdamW: torch.optim.AdamW}[cls]
 
 
 def _keras_optimizer(cls, hp):
@@ -153,6 +166,9 @@ def _keras_optimizer(cls, hp):
     if cls is SGD:
         return keras.optimizers.SGD(learning_rate=hp["lr"], momentum=hp["momentum"], nesterov=hp["nesterov"],
                                     weight_decay=wd)
+    if cls is AdaGrad:
+        return keras.optimizers.Adagrad(learning_rate=hp["lr"], initial_accumulator_value=hp["initial_accumulator_value"],
+                                        epsilon=hp["eps"], weight_decay=wd)
     if cls is RMSProp:
         return keras.optimizers.RMSprop(learning_rate=hp["lr"], rho=hp["rho"], epsilon=hp["eps"], weight_decay=wd)
     b1, b2 = hp["betas"]
@@ -184,12 +200,13 @@ def _arrays(problem):
 _MISSING_FIRST = ([(3,), (2, 3)], [[True, False], [True, True], [True, True]], 0, 1.0)
 
 
-@pytest.mark.parametrize("cls", [SGD, RMSProp, Adam, AdamW], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [SGD, AdaGrad, RMSProp, Adam, AdamW], ids=lambda c: c.__name__)
 def test_random_configurations_match_torch(cls):
     @settings(max_examples=40, deadline=None)
     @given(hp=HYPER[cls], problem=_problem())
     @example(hp={"lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 0.1} if cls is SGD else
              {"lr": 0.1, "rho": 0.9, "eps": 1e-8, "weight_decay": 0.1} if cls is RMSProp else
+             {"lr": 0.1, "initial_accumulator_value": 0.1, "eps": 1e-10, "weight_decay": 0.1} if cls is AdaGrad else
              {"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.1}, problem=_MISSING_FIRST)
     def check(hp, problem):
         w0, grads = _arrays(problem)
@@ -208,7 +225,7 @@ def test_random_configurations_match_torch(cls):
 
 
 @pytest.mark.tf
-@pytest.mark.parametrize("cls", [SGD, RMSProp, Adam, AdamW], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [SGD, AdaGrad, RMSProp, Adam, AdamW], ids=lambda c: c.__name__)
 def test_random_configurations_match_keras(cls):
     tk.import_tf()
     import keras
@@ -217,6 +234,7 @@ def test_random_configurations_match_keras(cls):
     @given(hp=HYPER[cls], problem=_problem())
     @example(hp={"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1} if cls is SGD else
              {"lr": 0.1, "rho": 0.9, "eps": 1e-7, "weight_decay": 0.1} if cls is RMSProp else
+             {"lr": 0.1, "initial_accumulator_value": 0.1, "eps": 1e-7, "weight_decay": 0.1} if cls is AdaGrad else
              {"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-7, "weight_decay": 0.1},
              problem=([(3,), (2,)], [[False, False], [True, False], [True, True]], 1, 1.0))
     def check(hp, problem):
@@ -263,6 +281,19 @@ def test_conventions_differ_where_they_should():
     a = _ours(Adam, {"eps": 1e-8}, "torch")
     b = _ours(Adam, {"eps": 1e-8}, "keras")
     assert 0 < np.abs(a - b).max() < 1e-5  # only where eps goes differs: a small, real difference
+
+
+def test_adagrad_steps_shrink_as_the_squared_gradients_add_up():
+    """With a constant gradient g, step t is lr g / sqrt(t g^2) = lr / sqrt(t) (torch, eps aside): by hand."""
+    p = Tensor(np.zeros(1))
+    opt = AdaGrad([p], lr=0.5, eps=1e-300)
+    steps = []
+    for _ in range(4):
+        before = p.data.copy()
+        p.grad = np.array([3.0])
+        opt.step()
+        steps.append(float(before[0] - p.data[0]))
+    np.testing.assert_allclose(steps, 0.5 / np.sqrt([1, 2, 3, 4]), rtol=1e-12)
 
 
 def test_adamw_decays_weights_without_gradient_scaling():
@@ -313,6 +344,9 @@ class _IntParam:
     (lambda p: AdamW(p, betas="ab"), TypeError, "betas must be a pair of numbers"),
     (lambda p: Adam(p, betas=(0.9,)), ValueError, "betas must be a pair of numbers .* got 1 values"),
     (lambda p: RMSProp(p, eps=0.0), ValueError, "eps must be > 0"),
+    (lambda p: AdaGrad(p, eps=0.0), ValueError, "eps must be > 0"),
+    (lambda p: AdaGrad(p, initial_accumulator_value=-0.1), ValueError, "initial_accumulator_value must be >= 0"),
+    (lambda p: AdaGrad(p, initial_accumulator_value="0"), TypeError, "initial_accumulator_value must be a number"),
     (lambda p: Adam(p, eps=float("nan")), ValueError, "eps must be > 0"),
     (lambda p: RMSProp(p, rho=1.0), ValueError, r"rho must be in \[0(.0)?, 1(.0)?\)"),
     (lambda p: AdamW(p, weight_decay=-1.0), ValueError, "weight_decay must be >= 0"),
@@ -340,7 +374,7 @@ def test_params_can_be_any_iterable():
     assert SGD((p for p in ps), lr=0.1).params == ps
 
 
-@pytest.mark.parametrize("cls", [SGD, RMSProp, Adam, AdamW], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [SGD, AdaGrad, RMSProp, Adam, AdamW], ids=lambda c: c.__name__)
 @pytest.mark.parametrize("grad, error, words", [
     (np.array([1.0, np.nan]), ValueError, r"params\[1\].grad holds NaN or infinity"),
     (np.array([1.0, np.inf]), ValueError, r"params\[1\].grad holds NaN or infinity"),

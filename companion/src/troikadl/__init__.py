@@ -6,7 +6,7 @@ TensorFlow is never imported here: call :func:`import_tf` in the section that ne
 
 from __future__ import annotations
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 
 from ._lazy import lazy_submodules
 from .notebook import require, show_source
@@ -16,12 +16,14 @@ from .train import History, accuracy, evaluate, fit, predict
 
 __all__ = ["__version__", "setup", "current", "Runtime", "import_tf", "progress", "Timer", "report",
            "fit", "evaluate", "predict", "accuracy", "History", "show_source", "require",
-           "attention", "autograd", "cnn", "compress", "conv", "data", "figures", "gradcheck", "grading", "landscapes",
-           "nas", "neuron", "nn", "optim", "plot", "rnn", "transformer", "twins", "validate"]
+           "activations", "attention", "autograd", "cnn", "compress", "conv", "data", "figures", "gradcheck",
+           "grading", "initialization", "landscapes", "memory", "nas", "neuron", "nn", "optim", "plot",
+           "regularization", "rnn", "schedules", "transformer", "twins", "validate"]
 
 #: Topic modules, imported on first use (``tk.rnn``), so that ``import troikadl`` stays light: a module that
 #: defines PyTorch models imports torch at its top.
-_SUBMODULES = ("attention", "autograd", "cnn", "compress", "conv", "data", "figures", "gradcheck", "grading",
-               "landscapes", "nas", "neuron", "nn", "optim", "plot", "rnn", "transformer", "twins", "validate")
+_SUBMODULES = ("activations", "attention", "autograd", "cnn", "compress", "conv", "data", "figures", "gradcheck",
+               "grading", "initialization", "landscapes", "memory", "nas", "neuron", "nn", "optim", "plot",
+               "regularization", "rnn", "schedules", "transformer", "twins", "validate")
 
 __getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES)

@@ -1,64 +1,23 @@
-"""The artificial neuron: weighted sum plus bias, activations, the perceptron and the logistic neuron.
+"""The artificial neuron: weighted sum plus bias, the perceptron, the logistic neuron and softmax regression.
 
-Taught in chapter 1. Everything is NumPy, float64, and small enough to read whole.
+Taught in chapter 1. Everything is NumPy, float64, and small enough to read whole. The activation functions
+live in :mod:`troikadl.activations` and are re-exported here (``tk.neuron.sigmoid``); ``softmax`` is
+:func:`troikadl.attention.softmax`, re-exported.
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
+from .activations import (ACTIVATIONS, gelu, gelu_grad, leaky_relu, leaky_relu_grad, relu, relu_grad, sigmoid,
+                          sigmoid_grad, silu, silu_grad, tanh, tanh_grad)
+from .attention import softmax
 from .validate import (as_features, as_float_array, as_labels, check_bool, check_choice, check_float, check_int,
                        check_positive, check_same_length)
 
-__all__ = ["sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "relu", "relu_grad", "ACTIVATIONS",
-           "neuron", "perceptron_update", "Perceptron", "LogisticNeuron"]
-
-
-# --- activations, each derivative next to its function ------------------------------------------
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """sigma(z) = 1 / (1 + exp(-z)), computed without overflow for large |z|."""
-    z = as_float_array(z, "z", finite=False)  # real numbers of any shape; NaN and inf propagate as in NumPy
-    ez = np.exp(-np.abs(z))  # in (0, 1]: never overflows
-    return np.where(z >= 0, 1.0 / (1.0 + ez), ez / (1.0 + ez))
-
-
-def sigmoid_grad(z: np.ndarray) -> np.ndarray:
-    """d sigma / dz = sigma(z) (1 - sigma(z)); at most 1/4, at z = 0."""
-    s = sigmoid(z)
-    return s * (1.0 - s)
-
-
-def tanh(z: np.ndarray) -> np.ndarray:
-    """tanh(z) = (e^z - e^-z) / (e^z + e^-z) = 2 sigma(2z) - 1."""
-    return np.tanh(as_float_array(z, "z", finite=False))
-
-
-def tanh_grad(z: np.ndarray) -> np.ndarray:
-    """d tanh / dz = 1 - tanh(z)^2; at most 1, at z = 0."""
-    return 1.0 - np.tanh(as_float_array(z, "z", finite=False)) ** 2
-
-
-def relu(z: np.ndarray) -> np.ndarray:
-    """relu(z) = max(0, z)."""
-    return np.maximum(as_float_array(z, "z", finite=False), 0.0)
-
-
-def relu_grad(z: np.ndarray) -> np.ndarray:
-    """d relu / dz = 1 for z > 0, else 0 (at the kink z = 0 we take 0, as PyTorch and TensorFlow do)."""
-    return (as_float_array(z, "z", finite=False) > 0).astype(float)
-
-
-#: name -> (function, derivative)
-ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
-    "sigmoid": (sigmoid, sigmoid_grad),
-    "tanh": (tanh, tanh_grad),
-    "relu": (relu, relu_grad),
-    "identity": (lambda z: as_float_array(z, "z", finite=False),
-                 lambda z: np.ones_like(as_float_array(z, "z", finite=False))),
-}
+__all__ = ["sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "relu", "relu_grad", "leaky_relu", "leaky_relu_grad",
+           "gelu", "gelu_grad", "silu", "silu_grad", "ACTIVATIONS", "softmax",
+           "neuron", "perceptron_update", "Perceptron", "LogisticNeuron", "SoftmaxRegression"]
 
 
 def neuron(x: np.ndarray, w: np.ndarray, b: float, activation: str = "sigmoid") -> np.ndarray:
@@ -147,24 +106,33 @@ class LogisticNeuron:
 
     For ``p = sigmoid(X w + b)`` the gradient of ``mean(-y log p - (1-y) log(1-p))`` is
     ``X^T (p - y) / m`` for ``w`` and ``mean(p - y)`` for ``b``: the sigmoid's derivative cancels.
-    ``loss_`` records the loss before each step.
+    With ``loss="mse"`` it follows ``mean((p - y)^2)`` instead, whose gradient keeps that derivative,
+    ``X^T (2 (p - y) p (1 - p)) / m``: small when ``p`` is near 0 or 1, right or wrong (chapter 1 measures it).
+    ``fit`` starts from ``w0, b0`` (default zeros). ``loss_`` records the loss before each step.
     """
 
-    def __init__(self, lr: float = 0.5, epochs: int = 500) -> None:
+    def __init__(self, lr: float = 0.5, epochs: int = 500, *, loss: str = "bce") -> None:
         self.lr = check_positive(lr, "lr")
         self.epochs = check_positive(epochs, "epochs", integer=True)
+        self.loss = check_choice(loss, "loss", ("bce", "mse"))
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "LogisticNeuron":
+    def fit(self, X: np.ndarray, y: np.ndarray, *, w0: np.ndarray | None = None, b0: float = 0.0) -> "LogisticNeuron":
         X, yv = as_features(X, "X"), as_labels(y, "y", allowed=(0, 1)).astype(float)
         check_same_length(X=X, y=yv)
-        self.w_, self.b_ = np.zeros(X.shape[1]), 0.0
+        self.w_ = np.zeros(X.shape[1]) if w0 is None else as_float_array(w0, "w0", ndim=1).copy()
+        if len(self.w_) != X.shape[1]:
+            raise ValueError(f"w0 must have one weight per column of X ({X.shape[1]}), got {len(self.w_)}")
+        self.b_ = check_float(b0, "b0")
         self.loss_: list[float] = []
         for _ in range(self.epochs):
             z = X @ self.w_ + self.b_
             p = sigmoid(z)
-            # log(1 + e^-z) and log(1 + e^z), written stably
-            self.loss_.append(float(np.mean(yv * np.logaddexp(0, -z) + (1 - yv) * np.logaddexp(0, z))))
-            err = p - yv
+            if self.loss == "bce":  # log(1 + e^-z) and log(1 + e^z), written stably
+                self.loss_.append(float(np.mean(yv * np.logaddexp(0, -z) + (1 - yv) * np.logaddexp(0, z))))
+                err = p - yv
+            else:
+                self.loss_.append(float(np.mean((p - yv) ** 2)))
+                err = 2 * (p - yv) * p * (1 - p)
             self.w_ = self.w_ - self.lr * X.T @ err / len(X)
             self.b_ = self.b_ - self.lr * float(err.mean())
         return self
@@ -177,3 +145,64 @@ class LogisticNeuron:
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Labels 0/1 (probability above one half)."""
         return (self.predict_proba(X) > 0.5).astype(np.int64)
+
+
+# --- softmax regression: one neuron per class -----------------------------------------------------
+
+class SoftmaxRegression:
+    """``k`` linear neurons, one per class, whose logits ``Z = X W + b`` a softmax turns into probabilities;
+    trained by full-batch gradient descent on the mean softmax cross-entropy, from zero weights.
+
+    The loss is ``mean(logsumexp(Z_j) - Z_j[y_j])`` over the rows, and its gradient is ``X^T (P - Y) / m``
+    for ``W`` (n, k) and ``mean(P - Y)`` for ``b`` (k,), with ``P = softmax(Z)`` and ``Y`` the one-hot labels:
+    the same "prediction minus target" as the logistic neuron. ``classes`` defaults to ``max(y) + 1``.
+    ``loss_`` records the loss before each step.
+    """
+
+    def __init__(self, lr: float = 0.5, epochs: int = 500, *, classes: int | None = None) -> None:
+        self.lr = check_positive(lr, "lr")
+        self.epochs = check_positive(epochs, "epochs", integer=True)
+        self.classes = None if classes is None else check_int(classes, "classes", min=2)
+
+    def loss_and_grad(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """The mean softmax cross-entropy at the current weights and its gradient ``(loss, dW, db)``."""
+        X = as_features(X, "X", n_features=self.W_.shape[0])
+        y = as_labels(y, "y", allowed=tuple(range(self.W_.shape[1])))
+        check_same_length(X=X, y=y)
+        return self._loss_and_grad(X, y)
+
+    def _loss_and_grad(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        Z = X @ self.W_ + self.b_
+        top = Z.max(axis=1, keepdims=True)                    # the log-sum-exp shift: no overflow
+        log_sum = top[:, 0] + np.log(np.exp(Z - top).sum(axis=1))
+        rows = np.arange(len(X))
+        loss = float(np.mean(log_sum - Z[rows, y]))
+        err = np.exp(Z - log_sum[:, None])                    # P = softmax(Z)
+        err[rows, y] -= 1.0                                   # P - Y
+        return loss, X.T @ err / len(X), err.mean(axis=0)
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "SoftmaxRegression":
+        X, y = as_features(X, "X"), as_labels(y, "y")
+        check_same_length(X=X, y=y)
+        k = self.classes if self.classes is not None else max(int(y.max()) + 1, 2)
+        as_labels(y, "y", allowed=tuple(range(k)))           # no negative label, none >= classes
+        self.W_, self.b_ = np.zeros((X.shape[1], k)), np.zeros(k)
+        self.loss_: list[float] = []
+        for _ in range(self.epochs):
+            loss, dW, db = self._loss_and_grad(X, y)
+            self.loss_.append(loss)
+            self.W_ = self.W_ - self.lr * dW
+            self.b_ = self.b_ - self.lr * db
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """The logits ``X W + b``, (m, k)."""
+        return as_features(X, "X", n_features=self.W_.shape[0]) @ self.W_ + self.b_
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities, (m, k); each row sums to 1."""
+        return softmax(self.decision_function(X), axis=1)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """The most probable class of each row."""
+        return np.argmax(self.decision_function(X), axis=1).astype(np.int64)

@@ -185,3 +185,54 @@ register(Exercise(
     wrong_answers={"forward difference": _cd_forward, "divided by eps, not 2 eps": _cd_one_eps,
                    "x[i] not restored": _cd_no_restore},
 ))
+
+# --- backprop.softmax_temperature_backward: derive the gradient of a new loss -------------------------
+
+
+def _torch_temperature_grad(logits: np.ndarray, y: np.ndarray, T: float) -> Any:
+    import torch
+
+    z = torch.tensor(logits, requires_grad=True)
+    torch.nn.functional.cross_entropy(z / T, torch.as_tensor(y)).backward()
+    return z.grad.numpy()
+
+
+def _temp_case(name: str, logits: np.ndarray, y: np.ndarray, T: float, hint: str = "") -> Case:
+    return Case(name, (logits, y, T), expected=lambda: _torch_temperature_grad(logits, y, T), hint=hint)
+
+
+def _t_no_chain(logits, y, T):  # the softmax of z / T, but the chain rule's 1/T forgotten
+    return (softmax(logits / T, axis=1) - _onehot(y, logits.shape[1])) / len(y)
+
+
+def _t_times_T(logits, y, T):   # d(z/T)/dz taken as T
+    return T * (softmax(logits / T, axis=1) - _onehot(y, logits.shape[1])) / len(y)
+
+
+def _t_softmax_of_z(logits, y, T):  # the 1/T factor, but the softmax of the raw logits
+    return (softmax(logits, axis=1) - _onehot(y, logits.shape[1])) / (len(y) * T)
+
+
+def _t_unstable(logits, y, T):
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(logits / T)
+        return (e / e.sum(axis=1, keepdims=True) - _onehot(y, logits.shape[1])) / (len(y) * T)
+
+
+register(Exercise(
+    id="backprop.softmax_temperature_backward", chapter=CHAPTER, function="softmax_temperature_backward",
+    title="Derive the gradient of the softmax cross-entropy with a temperature",
+    hint="L = mean CE(softmax(z / T), y). Write u = z / T: dL/du is exercise 2.2's answer, and du/dz = 1/T.",
+    cases=[
+        _temp_case("T = 2, 3 samples, 4 classes", _rng(3).normal(size=(3, 4)), np.array([0, 3, 1]), 2.0,
+                   "The chain rule through u = z / T multiplies the gradient by 1/T."),
+        _temp_case("T = 0.5, one sample", np.array([[2.0, -1.0, 0.5]]), np.array([1]), 0.5,
+                   "The softmax is taken of z / T, not of z."),
+        _temp_case("T = 1 is exercise 2.2", _rng(4).normal(size=(2, 3)), np.array([2, 0]), 1.0),
+        _temp_case("small T, large logits/T", np.array([[30.0, 10.0, 0.0], [0.0, 25.0, 26.0]]), np.array([1, 2]),
+                   0.01, "z / T reaches 3000 here: subtract each row's maximum before exp."),
+    ],
+    wrong_answers={"chain rule's 1/T forgotten": _t_no_chain, "multiplied by T instead of divided":
+                   _t_times_T, "softmax of z instead of z / T": _t_softmax_of_z,
+                   "no max shift (overflows at small T)": _t_unstable},
+))

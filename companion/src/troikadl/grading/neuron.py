@@ -164,3 +164,49 @@ register(Exercise(
     wrong_answers={"intercept sign error": _bl_sign, "w[0] and w[1] swapped": _bl_swapped,
                    "no ValueError for a vertical line": _bl_no_check, "bias left out": _bl_no_bias},
 ))
+
+# --- neuron.xor_net: XOR by a 2-2-1 network of step units, weights chosen by hand ---------------------------
+
+_CORNERS = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+_XOR = np.array([0, 1, 1, 0])
+
+
+def _step_units(z):
+    return (np.asarray(z) > 0).astype(int)
+
+
+def _xn_one_neuron(X):          # the best a single neuron can do: the line x1 + x2 = 1.5 (3 of 4)
+    return _step_units(np.asarray(X, dtype=float) @ np.ones(2) - 1.5)
+
+
+def _xn_or_only(X):             # the OR unit alone: wrong at (1, 1)
+    return _step_units(np.asarray(X, dtype=float) @ np.ones(2) - 0.5)
+
+
+def _xn_linear_hidden(X):       # the right weights but no step in the hidden layer: a linear model again
+    h = np.asarray(X, dtype=float) @ np.ones((2, 2)) + np.array([-0.5, -1.5])
+    return _step_units(h @ np.array([1.0, -2.0]) - 0.5)
+
+
+def _xn_tight_thresholds(X):    # thresholds at the corners themselves: a point just inside (0.95, 0.1) fails
+    h = _step_units(np.asarray(X, dtype=float) @ np.ones((2, 2)) + np.array([-1.0, -2.0]))
+    return _step_units(h @ np.array([1.0, -2.0]) + 0.5)
+
+
+register(Exercise(
+    id="neuron.xor_net", chapter=CHAPTER, function="xor_net",
+    title="XOR with one hidden layer, by hand",
+    hint="One hidden unit can detect 'at least one input is on' (OR), the other 'both are on' (AND); "
+         "XOR is OR and not AND, one line in the plane of the two hidden activations.",
+    cases=[
+        Case("the four corners", (_CORNERS,), expected=_XOR,
+             hint="(0,0) and (1,1) are class 0, (0,1) and (1,0) class 1; a single neuron gets at most 3 right."),
+        Case("near the corners", (np.array([[0.05, 0.1], [0.1, 0.95], [0.92, 0.08], [0.95, 0.9]]),),
+             expected=_XOR, hint="Put each threshold between the corners (e.g. x1 + x2 > 0.5), not on them."),
+        Case("the corners twice, reversed", (np.vstack([_CORNERS, _CORNERS])[::-1],),
+             expected=np.concatenate([_XOR, _XOR])[::-1], hint="Work row by row on an (m, 2) array."),
+    ],
+    wrong_answers={"a single neuron (best line)": _xn_one_neuron, "the OR unit alone": _xn_or_only,
+                   "no step in the hidden layer": _xn_linear_hidden,
+                   "thresholds on the corners": _xn_tight_thresholds},
+))

@@ -109,3 +109,53 @@ register(Exercise(
     wrong_answers={"no bias correction": _as_no_correction, "eps inside the square root": _as_eps_inside,
                    "the article's equations": _as_article, "stores the corrected moments": _as_corrected_state},
 ))
+
+# --- optim.gd_forecast: predict gradient descent on a quadratic from its Hessian (needs understanding) ---
+
+
+def _gd_forecast(H, tol, lr_of=lambda lam: 2 / lam.max(), rate_of=lambda lam: 1 - lam.min() / lam.max(),
+                 rounding=np.ceil):
+    """The wrong answers' common form: (largest stable lr, steps at lr = 1 / lambda_max)."""
+    lam = np.linalg.eigvalsh(np.asarray(H, dtype=float))
+    rate = rate_of(lam)
+    steps = 1 if rate <= 0 else int(rounding(np.log(tol) / np.log(rate)))
+    return lr_of(lam), steps
+
+
+def _gf_one_over(H, tol):  # the step that empties the steepest direction in one step, not the stability limit
+    return _gd_forecast(H, tol, lr_of=lambda lam: 1 / lam.max())
+
+
+def _gf_lambda_min(H, tol):  # the flattest direction sets the limit
+    return _gd_forecast(H, tol, lr_of=lambda lam: 2 / lam.min())
+
+
+def _gf_trace(H, tol):  # the trace instead of the largest eigenvalue
+    return _gd_forecast(H, tol, lr_of=lambda lam: 2 / lam.sum())
+
+
+def _gf_diagonal(H, tol):  # the largest diagonal entry, right only for a diagonal H
+    return 2 / np.max(np.diag(np.asarray(H, dtype=float))), _gd_forecast(H, tol)[1]
+
+
+def _gf_floor(H, tol):  # one step short
+    return _gd_forecast(H, tol, rounding=np.floor)
+
+
+register(Exercise(
+    id="optim.gd_forecast", chapter=CHAPTER, function="gd_forecast",
+    title="Predict gradient descent on a quadratic",
+    hint="Use the eigenvalues of H (np.linalg.eigvalsh): lr_max = 2 / lambda_max; at lr = 1 / lambda_max the "
+         "slowest direction shrinks by 1 - lambda_min / lambda_max per step; return the first whole number of "
+         "steps t with (1 - lambda_min / lambda_max) ** t <= tol.",
+    cases=[
+        Case("diagonal", (np.diag([1.0, 4.0]), 1e-3), expected=(0.5, 25),
+             hint="Eigenvalues 1 and 4: lr_max = 2 / 4; each step multiplies the slow direction by 0.75."),
+        Case("not diagonal", (np.array([[2.0, 1.0], [1.0, 2.0]]), 1e-2), expected=(2 / 3, 12),
+             hint="The eigenvalues (1 and 3), not the diagonal entries, set the limit."),
+        Case("three directions", (np.diag([0.5, 2.0, 10.0]), 1e-4), expected=(0.2, 180),
+             hint="Only the largest and the smallest eigenvalue matter; kappa = 20."),
+    ],
+    wrong_answers={"1 / lambda_max": _gf_one_over, "2 / lambda_min": _gf_lambda_min, "2 / trace(H)": _gf_trace,
+                   "the largest diagonal entry": _gf_diagonal, "rounds the steps down": _gf_floor},
+))

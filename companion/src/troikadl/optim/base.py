@@ -1,29 +1,6 @@
-"""Optimizers from scratch: SGD (with momentum and Nesterov), RMSProp, Adam and AdamW.
+"""The shared machinery of the package's optimizers (chapter 3): parameters, steps, state, checks.
 
-Taught in chapter 3. Each is one small class with the same interface as ``torch.optim``: build it on a
-list of parameters (anything with a NumPy ``.data`` and a ``.grad``, such as the chapter 2 engine's
-tensors), then call ``step()`` after every backward pass. Updates happen in place.
-
-``convention="torch"`` (the default) reproduces ``torch.optim`` exactly, defaults included.
-``convention="keras"`` reproduces ``keras.optimizers`` where the two differ:
-
-============ ================================== ======================================================
-optimizer    torch                              keras
-============ ================================== ======================================================
-SGD          lr 1e-3; weight decay is L2: it    lr 1e-2; weight decay is decoupled: p -= lr wd p
-             adds wd p to the gradient          (same momentum, written as a velocity)
-RMSProp      lr 1e-2, rho (alpha) 0.99, eps     lr 1e-3, rho 0.9, eps 1e-7 *inside* the root:
-             1e-8 outside the root              g / sqrt(v + eps)
-Adam         eps 1e-8 added to sqrt(v_hat),     eps 1e-7 added to sqrt(v) before the bias correction
-             after the bias correction          is applied to the step size; decoupled weight decay
-AdamW        weight decay 1e-2                  weight decay 4e-3
-Adam(W)      t in the bias correction counts    t counts the optimizer's updates (``iterations``), so
-             each parameter's own updates       a parameter that had no gradient on an earlier step
-                                                is corrected as if it had
-all          hyper-parameters as given          the learning rate, momentum, weight decay and Adam's
-                                                betas (in the bias correction) rounded to float32, as
-                                                Keras's float32 variables and casts do
-============ ================================== ======================================================
+The conventions table (torch against keras) is in the package docstring, ``troikadl.optim``.
 """
 
 from __future__ import annotations
@@ -33,9 +10,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .validate import check_in_range, check_positive
+from ..validate import check_positive
 
-__all__ = ["Optimizer", "SGD", "RMSProp", "Adam", "AdamW"]
+__all__ = ["Optimizer"]
 
 CONVENTIONS = ("torch", "keras")
 
@@ -179,106 +156,3 @@ def _pair(value: Any, name: str) -> tuple[Any, Any]:
     if len(value) != 2:
         raise ValueError(f"{name} must be a pair of numbers such as (0.9, 0.999), got {len(value)} values")
     return value[0], value[1]
-
-
-class SGD(Optimizer):
-    """Gradient descent, with optional (Nesterov) momentum: ``b <- mu b + g``, ``w <- w - lr b``.
-
-    Nesterov looks ahead: ``w <- w - lr (g + mu b)``. Keras writes the same thing with a velocity
-    ``v = mu v - lr g`` (``v = -lr b``), so with a constant learning rate the steps are identical.
-    """
-
-    defaults = {"torch": {"lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0},
-                "keras": {"lr": 1e-2, "momentum": 0.0, "weight_decay": 0.0}}
-
-    def __init__(self, params: Iterable[Any], lr: float | None = None, momentum: float | None = None,
-                 nesterov: bool = False, weight_decay: float | None = None, convention: str = "torch") -> None:
-        super().__init__(params, convention, lr=lr, momentum=momentum, weight_decay=weight_decay)
-        self.hyper["momentum"] = check_in_range(self.momentum, "momentum", 0.0, 1.0, closed="left")
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
-        if nesterov and self.momentum == 0:
-            raise ValueError("nesterov=True needs momentum > 0")
-        self.nesterov = bool(nesterov)
-
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
-        g = self._decay(w, g)
-        mu = self._cast("momentum")
-        if mu:
-            if "momentum" in state:
-                state["momentum"] = mu * state["momentum"] + g
-            else:
-                state["momentum"] = g.copy()  # the first step starts the buffer at g, as torch does
-            b = state["momentum"]
-            g = g + mu * b if self.nesterov else b
-        w -= self.lr * g
-
-
-class RMSProp(Optimizer):
-    """Divide each step by a running root-mean-square of the gradient: ``v <- rho v + (1 - rho) g^2``."""
-
-    defaults = {"torch": {"lr": 1e-2, "rho": 0.99, "eps": 1e-8, "weight_decay": 0.0},
-                "keras": {"lr": 1e-3, "rho": 0.9, "eps": 1e-7, "weight_decay": 0.0}}
-
-    def __init__(self, params: Iterable[Any], lr: float | None = None, rho: float | None = None,
-                 eps: float | None = None, weight_decay: float | None = None, convention: str = "torch") -> None:
-        super().__init__(params, convention, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
-        self.hyper["rho"] = check_in_range(self.rho, "rho", 0.0, 1.0, closed="left")
-        self.hyper["eps"] = float(check_positive(self.eps, "eps"))
-
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
-        g = self._decay(w, g)
-        v = state["v"] = self.rho * state.get("v", np.zeros_like(w)) + (1 - self.rho) * g * g
-        denom = np.sqrt(v) + self.eps if self.convention == "torch" else np.sqrt(v + self.eps)
-        w -= self.lr * g / denom
-
-
-class Adam(Optimizer):
-    """Adam (Kingma and Ba, 2015): momentum on the gradient and RMSProp's scaling, both bias-corrected.
-
-    ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g^2``, ``m_hat = m / (1 - b1^t)``,
-    ``v_hat = v / (1 - b2^t)``, ``w <- w - lr m_hat / (sqrt(v_hat) + eps)``.
-    """
-
-    defaults = {"torch": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0},
-                "keras": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-7, "weight_decay": 0.0}}
-
-    def __init__(self, params: Iterable[Any], lr: float | None = None, betas: tuple[float, float] | None = None,
-                 eps: float | None = None, weight_decay: float | None = None, convention: str = "torch") -> None:
-        b1, b2 = _pair(betas, "betas") if betas is not None else (None, None)
-        super().__init__(params, convention, lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=weight_decay)
-        self.hyper["beta1"] = check_in_range(self.beta1, "betas[0]", 0.0, 1.0, closed="left")
-        self.hyper["beta2"] = check_in_range(self.beta2, "betas[1]", 0.0, 1.0, closed="left")
-        self.hyper["eps"] = float(check_positive(self.eps, "eps"))
-
-    def _moments(self, g: np.ndarray, state: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        m = state["m"] = self.beta1 * state.get("m", np.zeros_like(g)) + (1 - self.beta1) * g
-        v = state["v"] = self.beta2 * state.get("v", np.zeros_like(g)) + (1 - self.beta2) * g * g
-        return m, v
-
-    def _adam_step(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
-        m, v = self._moments(g, state)
-        t = self._step_count(state)  # torch: this parameter's updates so far; keras: the optimizer's
-        c1, c2 = 1 - self._cast("beta1") ** t, 1 - self._cast("beta2") ** t
-        if self.convention == "torch":
-            w -= (self.lr / c1) * m / (np.sqrt(v) / np.sqrt(c2) + self.eps)
-        else:
-            w -= (self.lr * np.sqrt(c2) / c1) * m / (np.sqrt(v) + self.eps)
-
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
-        self._adam_step(w, self._decay(w, g), state)
-
-
-class AdamW(Adam):
-    """Adam with **decoupled** weight decay (Loshchilov and Hutter, 2019): ``w <- w - lr wd w``, then Adam.
-
-    Unlike L2 regularization, the decay is not divided by ``sqrt(v_hat)``: every weight shrinks at the
-    same relative rate, however large its gradients.
-    """
-
-    defaults = {"torch": {**Adam.defaults["torch"], "weight_decay": 1e-2},
-                "keras": {**Adam.defaults["keras"], "weight_decay": 4e-3}}
-
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
-        w -= w * self._cast("weight_decay") * self.lr
-        self._adam_step(w, g, state)
