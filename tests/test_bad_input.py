@@ -730,6 +730,27 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("cnn", "count_parameters", cnn.count_parameters, model=Obj(Lazy(tiny_mlp)))
     E("cnn", "trace_shapes", cnn.trace_shapes, model=Obj(Lazy(tiny_mlp)), input_shape=IntSeq((4,)), batch=Pos(2))
 
+    # --- architectures (chapter 4: channels, receptive fields, block parameter counts) ------------------------
+    from troikadl import architectures as arch
+
+    E("architectures", "conv_params", arch.conv_params, c_in=Pos(4), c_out=Pos(6), k=Pos(3), groups=Pos(2))
+    E("architectures", "conv_macs", arch.conv_macs, c_in=Pos(4), c_out=Pos(6), k=Pos(3), out_size=Pos(5), groups=Pos(2))
+    E("architectures", "separable_params", arch.separable_params, c_in=Pos(4), c_out=Pos(6), k=Pos(3))
+    E("architectures", "separable_macs", arch.separable_macs, c_in=Pos(4), c_out=Pos(6), k=Pos(3), out_size=Pos(5))
+    E("architectures", "DepthwiseSeparableConv2d", arch.DepthwiseSeparableConv2d, c_in=Pos(4), c_out=Pos(6), k=Pos(3),
+      stride=Pos(1), padding=Int(0, lo=0), dilation=Pos(1))
+    E("architectures", "receptive_field", arch.receptive_field,
+      layers=Custom([(3, 1, 1), (2, 2, 1)], {"string": "3,1,1", "None": None, "zero kernel": [(0, 1, 1)],
+                                              "fractional stride": [(3, 1.5, 1)], "four numbers": [(3, 1, 1, 1)],
+                                              "bare int": 3}))
+    E("architectures", "vgg_params", arch.vgg_params,
+      config=Custom("vgg11", {"unknown name": "vgg15", "None": None, "empty": [], "zero channels": [0, "M"]}),
+      in_channels=Pos(1), image_size=Pos(32), hidden=Pos(8), n_classes=Pos(10))
+    E("architectures", "inception_params", arch.inception_params, c_in=Pos(8), c1=Pos(2), c3_reduce=Pos(2), c3=Pos(4),
+      c5_reduce=Pos(1), c5=Pos(2), pool_proj=Pos(2))
+    E("architectures", "bottleneck_params", arch.bottleneck_params, c_in=Pos(16), c_mid=Pos(4), expansion=Pos(4))
+    E("architectures", "mobilenet_block_params", arch.mobilenet_block_params, c_in=Pos(4), c_out=Pos(8), k=Pos(3))
+
     # --- training loop, plots, reports, twins, runtime ---------------------------------------------------
     Xtr, ytr = arr(8, 4, dtype=np.float32), np.arange(8) % 3
     E("train", "fit", train.fit, model=Obj(Lazy(tiny_mlp)), train=XY((Xtr, ytr), labels="classes"), epochs=Pos(1),
@@ -1171,6 +1192,33 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("fusion.models", "copy_to_keras", fmodels.copy_to_keras, _tf=True,
       model=Obj(Lazy(lambda: fmodels.ConcatFusion(vocab_size=21, hidden=8))),
       keras_model=Obj(Lazy(lambda: fmodels.concat_fusion_keras(vocab_size=21, hidden=8))))
+
+    # --- normalization and resnet (chapter 4: batch normalization, residual connections) ---------------------
+    from troikadl import normalization as bnorm
+    from troikadl import resnet
+
+    conv = Choice("torch", ["torch", "keras"])
+    E("normalization", "batch_norm", bnorm.batch_norm, x=Floats(tarr(4, 2, 3, 3)),
+      running_mean=Floats(torch.zeros(2), nd=(1,), sz=(0,)), running_var=Floats(torch.ones(2), nd=(1,), sz=(0,)),
+      weight=Floats(torch.ones(2), nd=(1,), sz=(0,), none=True), bias=Floats(torch.zeros(2), nd=(1,), sz=(0,), none=True),
+      momentum=Prob(0.1), eps=PosF(1e-5), convention=conv)
+    E("normalization", "BatchNorm2d", bnorm.BatchNorm2d, channels=Pos(2), eps=PosF(1e-5), momentum=Prob(0.1, none=True),
+      convention=conv)
+    E("normalization", "BatchNorm2d.forward", lambda x: bnorm.BatchNorm2d(2)(x), x=Floats(tarr(4, 2, 3, 3), nd=(4,), sz=(1,)))
+    E("resnet", "ResidualBlock", resnet.ResidualBlock, channels=Pos(2), out_channels=Pos(4, none=True), stride=Pos(1))
+    E("resnet", "ResidualBlock.forward", lambda x: resnet.ResidualBlock(2)(x), x=Floats(tarr(2, 2, 4, 4), nd=(4,), sz=(1,)))
+    E("resnet", "ResNet", resnet.ResNet, widths=IntSeq((4, 8)), blocks=Pos(1), in_channels=Pos(1), classes=Pos(10))
+    E("resnet", "ResNet.forward", lambda x: resnet.ResNet((2,))(x), x=Floats(tarr(2, 1, 8, 8), nd=(4,)))
+    E("resnet", "deep_cnn", resnet.deep_cnn, depth=Pos(2), channels=Pos(4), in_channels=Pos(1), classes=Pos(10))
+    E("resnet", "gradient_norms", resnet.gradient_norms, model=Obj(Lazy(lambda: resnet.deep_cnn(2, 4))),
+      X=Floats(tarr(4, 1, 8, 8), nd=(4,)), y=Lab(np.arange(4) % 3, None))
+
+    from troikadl.data import augment
+
+    E("data.augment", "random_shift", augment.random_shift, x=Floats(tarr(2, 1, 4, 4), nd=(4,), empty=True),
+      max_shift=Int(1, lo=0, hi=3), fill=Float(0.0), generator=Obj(None, none=True))
+    E("data.augment", "random_rotation", augment.random_rotation, x=Floats(tarr(2, 1, 4, 4), nd=(4,), empty=True),
+      max_degrees=Float(10.0, lo=0.0, hi=180.0), fill=Float(0.0), generator=Obj(None, none=True))
 
     # --- regularization (chapter 3: dropout, early stopping) -------------------------------------------------
     from troikadl import regularization as reg

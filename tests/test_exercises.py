@@ -186,6 +186,7 @@ def _recall_at_k(similarity, targets, k=1):
 PACKAGE_COUNTERPARTS = {
     "cnn.output_size": tk.conv.conv_output_size,
     "cnn.correlate2d": lambda image, kernel: tk.conv.conv2d_loops(image[None, None], kernel[None, None])[0, 0],
+    "cnn.receptive_field": lambda layers: tk.architectures.receptive_field(layers)[0],
     "compress.global_magnitude_mask": _magnitude_masks,
     "quant.quantize_tensor": _quantize_tensor,
     "nas.pareto_front": lambda cost, score: tk.nas.analysis.pareto_front(cost, score).tolist(),

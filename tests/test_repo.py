@@ -108,7 +108,8 @@ TOPIC_MODULES = ["neuron", "data.tabular", "twins", "plot", "train", "report", "
                  "nas.space", "nas.benchmark", "nas.search", "nas.analysis", "nas.darts",
                  "compress.prune", "compress.lowrank", "compress.distill", "compress.measure", "compress.quantize",
                  "compress.deploy", "fusion.models", "fusion.contrastive", "data.vqa", "data.shapes",
-                 "grading.assign", "grading.autograde", "regularization", "initialization", "memory"]
+                 "grading.assign", "grading.autograde", "regularization", "initialization", "memory",
+                 "architectures", "normalization", "resnet", "data.augment"]
 
 
 @pytest.mark.parametrize("name", TOPIC_MODULES)

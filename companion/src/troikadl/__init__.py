@@ -16,14 +16,14 @@ from .train import History, accuracy, evaluate, fit, predict
 
 __all__ = ["__version__", "setup", "current", "Runtime", "import_tf", "progress", "Timer", "report",
            "fit", "evaluate", "predict", "accuracy", "History", "show_source", "require",
-           "activations", "attention", "autograd", "cnn", "compress", "conv", "data", "figures", "gradcheck",
-           "grading", "initialization", "landscapes", "memory", "nas", "neuron", "nn", "optim", "plot",
-           "regularization", "rnn", "schedules", "transformer", "twins", "validate"]
+           "activations", "architectures", "attention", "autograd", "cnn", "compress", "conv", "data", "figures",
+           "gradcheck", "grading", "initialization", "landscapes", "memory", "nas", "neuron", "nn", "normalization",
+           "optim", "plot", "regularization", "resnet", "rnn", "schedules", "transformer", "twins", "validate"]
 
 #: Topic modules, imported on first use (``tk.rnn``), so that ``import troikadl`` stays light: a module that
 #: defines PyTorch models imports torch at its top.
-_SUBMODULES = ("activations", "attention", "autograd", "cnn", "compress", "conv", "data", "figures", "gradcheck",
-               "grading", "initialization", "landscapes", "memory", "nas", "neuron", "nn", "optim", "plot",
-               "regularization", "rnn", "schedules", "transformer", "twins", "validate")
+_SUBMODULES = ("activations", "architectures", "attention", "autograd", "cnn", "compress", "conv", "data", "figures",
+               "gradcheck", "grading", "initialization", "landscapes", "memory", "nas", "neuron", "nn", "normalization",
+               "optim", "plot", "regularization", "resnet", "rnn", "schedules", "transformer", "twins", "validate")
 
 __getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES)
