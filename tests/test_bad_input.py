@@ -1244,7 +1244,7 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     from troikadl.bert import mask_tokens
     from troikadl.figures import (attention as fattention, bert as fbert, compression as fcompression,
                                   convolution as fconvolution, fusion as ffusion, graph as fgraph,
-                                  networks as fnetworks, search as fsearch, style as fstyle)
+                                  layers as flayers, networks as fnetworks, search as fsearch, style as fstyle)
 
     E("figures.style", "canvas", fstyle.canvas, width=Float(3.0, lo=0.5, hi=fstyle.MAX_WIDTH),
       height=Float(1.0, lo=0.3, hi=12.0), title=Fixed("a title"))
@@ -1277,6 +1277,10 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("figures.networks", "perceptron_update", fnetworks.perceptron_update,
       w=Floats(np.array([2.0, 0.5]), nd=(1,), sz=(0,), extra={"zero vector": np.zeros(2)}),
       x=Floats(np.array([-0.5, 1.5]), nd=(1,), sz=(0,)), y=Choice(1, [-1, 1]), b=Float(0.0), lr=PosF(1.0))
+    E("figures.layers", "dense_network", flayers.dense_network, sizes=IntSeq([4, 3], hi=8, minlen=2),
+      dropout=Float(0.5, lo=0.0, hi=0.95), seed=Int(0, lo=0), output=Choice("softmax", ["none", "softmax", "step", "sigmoid"]))
+    E("figures.layers", "dropout_mask", flayers.dropout_mask, sizes=IntSeq([4, 3], hi=8, minlen=2),
+      p=Float(0.5, lo=0.0, hi=1.0), seed=Int(0, lo=0))
     E("figures.networks", "rnn_unrolled", fnetworks.rnn_unrolled, steps=Int(3, lo=2, hi=5))
     E("figures.convolution", "conv_sliding", fconvolution.conv_sliding, n=Pos(5, hi=12),
       kernel=Pos(3, extra={"larger than the padded input": 9}), stride=Pos(1), padding=Int(0, lo=0),

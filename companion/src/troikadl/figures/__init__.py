@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from .._lazy import lazy_submodules
 
-__all__ = ["style", "graph", "networks", "convolution", "attention", "bert", "search", "compression", "fusion"]
+__all__ = ["style", "graph", "networks", "layers", "convolution", "attention", "bert", "search", "compression", "fusion"]
 _SUBMODULES = tuple(__all__)
 
 __getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES)
