@@ -1242,9 +1242,10 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
 
     # --- figures (the course's diagrams; isolated() closes the figures each call draws) -------------------------
     from troikadl.bert import mask_tokens
-    from troikadl.figures import (attention as fattention, bert as fbert, compression as fcompression,
-                                  convolution as fconvolution, fusion as ffusion, graph as fgraph,
-                                  layers as flayers, networks as fnetworks, search as fsearch, style as fstyle)
+    from troikadl.figures import (attention as fattention, bert as fbert, blocks as fblocks,
+                                  compression as fcompression, convolution as fconvolution, fusion as ffusion,
+                                  graph as fgraph, layers as flayers, networks as fnetworks, search as fsearch,
+                                  style as fstyle)
 
     E("figures.style", "canvas", fstyle.canvas, width=Float(3.0, lo=0.5, hi=fstyle.MAX_WIDTH),
       height=Float(1.0, lo=0.3, hi=12.0), title=Fixed("a title"))
@@ -1295,6 +1296,10 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
                      "two dimensions": [(8, 8), (16,)], "not shapes": [1, 2],
                      "too many blocks": [(k,) for k in range(1, 11)]}),
       names=StrList(["conv", "linear"], none=True, extra={"wrong count": ["conv"]}))
+    E("figures.blocks", "residual_block", fblocks.residual_block,
+      block=Obj(Lazy(lambda: tk.resnet.ResidualBlock(8, 16, stride=2)), none=True))
+    E("figures.blocks", "depthwise_separable", fblocks.depthwise_separable, c_in=Pos(3, hi=8), c_out=Pos(4, hi=8),
+      k=Pos(3, hi=7, extra={"even": 4}))
     E("figures.attention", "scaled_dot_product_attention", fattention.scaled_dot_product_attention,
       shapes=IntSeq((2, 3, 4, 4), hi=10_000, length=4, none=True), mask=Fixed(True))
     E("figures.attention", "multi_head_attention", fattention.multi_head_attention, heads=Int(2, lo=1, hi=64),
