@@ -957,25 +957,56 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     for m in ("forward", "attention_maps"):
         E("transformer", f"TokenEncoder.{m}", lambda ids, m=m: getattr(encoder(), m)(ids),
           ids=Ints(ids, nd=(2,), lo=0, hi=9, empty=True))
-    E("rnn", "Weights.random", rnn.Weights.random, n_in=Pos(3), hidden=Pos(4), gates=Choice(1, [1, 4]), seed=Seed())
+    E("rnn.cells", "Weights.random", rnn.Weights.random, n_in=Pos(3), hidden=Pos(4), gates=Choice(1, [1, 3, 4]), seed=Seed())
     w1, w4 = rnn.Weights.random(3, 4), rnn.Weights.random(3, 4, gates=4)
-    E("rnn", "rnn_cell", rnn.rnn_cell, x=Floats(arr(2, 3), nd=(2,), sz=(-1,)),
+    E("rnn.cells", "rnn_cell", rnn.rnn_cell, x=Floats(arr(2, 3), nd=(2,), sz=(-1,)),
       h=Floats(arr(2, 4), nd=(2,), sz=(0, -1), none=True), w=Obj(w1))  # None: a zero state, as h0
-    E("rnn", "lstm_cell", rnn.lstm_cell, x=Floats(arr(2, 3), nd=(2,), sz=(-1,)),
+    E("rnn.cells", "lstm_cell", rnn.lstm_cell, x=Floats(arr(2, 3), nd=(2,), sz=(-1,)),
       h=Floats(arr(2, 4), nd=(2,), sz=(0, -1), none=True), c=Floats(arr(2, 4), nd=(2,), sz=(0, -1), none=True), w=Obj(w4))
-    E("rnn", "rnn_forward", rnn.rnn_forward, x=Floats(arr(2, 5, 3), nd=(3,), sz=(-1,), empty=True), w=Obj(w1),
+    E("rnn.cells", "rnn_forward", rnn.rnn_forward, x=Floats(arr(2, 5, 3), nd=(3,), sz=(-1,), empty=True), w=Obj(w1),
       h0=Floats(arr(2, 4), nd=(2,), sz=(0, -1), none=True))
-    E("rnn", "lstm_forward", rnn.lstm_forward, x=Floats(arr(2, 5, 3), nd=(3,), sz=(-1,), empty=True), w=Obj(w4),
+    E("rnn.cells", "lstm_forward", rnn.lstm_forward, x=Floats(arr(2, 5, 3), nd=(3,), sz=(-1,), empty=True), w=Obj(w4),
       h0=Floats(arr(2, 4), nd=(2,), sz=(0, -1), none=True), c0=Floats(arr(2, 4), nd=(2,), sz=(0, -1), none=True))
-    E("rnn", "from_torch", rnn.from_torch, module=Obj(Lazy(lambda: nn.RNN(3, 4, batch_first=True))))
-    E("rnn", "to_torch", rnn.to_torch, w=Obj(w1), dtype=Fixed(None))
-    E("rnn", "to_keras", rnn.to_keras, _tf=True, w=Obj(w1), dtype=Fixed("float64"))
-    E("rnn", "from_keras", rnn.from_keras, _tf=True, layer=Obj(Lazy(lambda: rnn.to_keras(w1))))
-    E("rnn", "clip_grad_norm", rnn.clip_grad_norm, grads=ArrList([arr(3), arr(2, 2)]), max_norm=PosF(1.0))
-    E("rnn", "SequenceModel", rnn.SequenceModel, cell=Choice("LSTM", ["RNN", "LSTM"]), n_in=Pos(2), hidden=Pos(4),
+    E("rnn.frameworks", "from_torch", rnn.from_torch, module=Obj(Lazy(lambda: nn.RNN(3, 4, batch_first=True))))
+    E("rnn.frameworks", "to_torch", rnn.to_torch, w=Obj(w1), dtype=Fixed(None))
+    E("rnn.frameworks", "to_keras", rnn.to_keras, _tf=True, w=Obj(w1), dtype=Fixed("float64"))
+    E("rnn.frameworks", "from_keras", rnn.from_keras, _tf=True, layer=Obj(Lazy(lambda: rnn.to_keras(w1))))
+    E("rnn.training", "clip_grad_norm", rnn.clip_grad_norm, grads=ArrList([arr(3), arr(2, 2)]), max_norm=PosF(1.0))
+    E("rnn.training", "SequenceModel", rnn.SequenceModel, cell=Choice("LSTM", ["RNN", "GRU", "LSTM"]), n_in=Pos(2), hidden=Pos(4),
       n_out=Pos(1))
     seqm = functools.lru_cache(None)(lambda: rnn.SequenceModel("LSTM", 2, 4, 1))
-    E("rnn", "SequenceModel.forward", lambda x: seqm()(x), x=Floats(tarr(3, 5, 2), nd=(2, 3), sz=(-1,), empty=True))
+    w3 = rnn.Weights.random(3, 4, gates=3)
+    E("rnn.cells", "Weights", rnn.Weights, W_ih=Floats(w3.W_ih, nd=(2,), sz=(0,)), W_hh=Floats(w3.W_hh, nd=(2,), sz=(0, 1)),
+      b=Floats(w3.b, nd=(1,), sz=(0,)), nonlinearity=Choice("tanh", ["tanh"]),
+      b_hn=Floats(w3.b_hn, nd=(1,), sz=(0,), none=True), reset_after=Fixed(False))
+    E("rnn.cells", "gru_cell", rnn.gru_cell, x=Floats(arr(2, 3), nd=(2,), sz=(-1,)),
+      h=Floats(arr(2, 4), nd=(2,), sz=(0, -1), none=True), w=Obj(w3))
+    E("rnn.cells", "gru_forward", rnn.gru_forward, x=Floats(arr(2, 5, 3), nd=(3,), sz=(-1,), empty=True), w=Obj(w3),
+      h0=Floats(arr(2, 4), nd=(2,), sz=(0, -1), none=True))
+    E("rnn.frameworks", "from_torch (GRU)", rnn.from_torch, module=Obj(Lazy(lambda: nn.GRU(3, 4, batch_first=True))))
+    E("rnn.frameworks", "to_keras (GRU)", rnn.to_keras, _tf=True, w=Obj(w3), dtype=Fixed("float64"))
+    bi = [(rnn.Weights.random(3, 4, 4, seed=1), rnn.Weights.random(3, 4, 4, seed=2)),
+          (rnn.Weights.random(8, 4, 4, seed=3), rnn.Weights.random(8, 4, 4, seed=4))]
+    E("rnn.stacked", "stacked_forward", rnn.stacked_forward, x=Floats(arr(2, 5, 3), nd=(3,), sz=(-1,), empty=True),
+      layers=Custom(bi, {"a bare Weights": bi[0][0], "empty": [], "mixed directions": [bi[0], bi[1][0]],
+                         "features that do not chain": [bi[0], bi[0]], "not Weights": [(1, 2)], "a string": "lstm",
+                         "mixed kinds": [bi[0], (w3, w3)], "three directions": [bi[0] + bi[0][:1]]}),
+      h0=Floats(arr(4, 2, 4), nd=(3,), sz=(0, 1, 2), none=True), c0=Floats(arr(4, 2, 4), nd=(3,), sz=(0, 1, 2), none=True))
+    E("rnn.stacked", "stacked_from_torch", rnn.stacked_from_torch,
+      module=Obj(Lazy(lambda: nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True))))
+
+    def keras_stack() -> list[Any]:
+        import keras
+        layers = [keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True)), keras.layers.LSTM(3)]
+        keras.Sequential([keras.Input((None, 2)), *layers])
+        return layers
+
+    E("rnn.stacked", "stacked_from_keras", rnn.stacked_from_keras, _tf=True,
+      layers=Custom(Lazy(keras_stack), {"a bare layer": lambda v: v[0], "empty": [], "not layers": [3],
+                                        "a Dense layer": Lazy(lambda: keras_stack()[:1] + [keras_dense(3, 2)]),
+                                        "merge_mode sum": Lazy(lambda: [__import__("keras").layers.Bidirectional(
+                                            __import__("keras").layers.LSTM(2), merge_mode="sum")])}))
+    E("rnn.training", "SequenceModel.forward", lambda x: seqm()(x), x=Floats(tarr(3, 5, 2), nd=(2, 3), sz=(-1,), empty=True))
 
     # --- BERT (others' modules) --------------------------------------------------------------------------------
     E("bert.wordpiece", "pretokenize", wordpiece.pretokenize, text=Str("Hello, world"))
@@ -1220,6 +1251,46 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("data.augment", "random_rotation", augment.random_rotation, x=Floats(tarr(2, 1, 4, 4), nd=(4,), empty=True),
       max_degrees=Float(10.0, lo=0.0, hi=180.0), fill=Float(0.0), generator=Obj(None, none=True))
 
+    # --- language_model (chapter 5: the character language model) --------------------------------------------
+    from troikadl import language_model as lm
+
+    lm_vocab = lm.CharVocab.from_text("banana band")
+    lm_model = Lazy(lambda: lm.CharRNN(12, 5, embed=4))
+    E("language_model.text", "CharVocab", lm.CharVocab,
+      chars=StrList(list("abc"), extra={"not single characters": ["ab", "c"], "repeated": ["a", "a"]}))
+    E("language_model.text", "CharVocab.from_text", lm.CharVocab.from_text, text=Str("banana", extra={"empty": ""}))
+    E("language_model.text", "CharVocab.encode", lm_vocab.encode, text=Str("band"))
+    E("language_model.text", "CharVocab.decode", lm_vocab.decode,
+      ids=Ints(np.array([1, 2, 0]), nd=(1,), lo=0, hi=len(lm_vocab) - 1, empty=True))
+    E("language_model.text", "train_val_split", lm.train_val_split,
+      corpus=StrList(["one doc", "two docs", "three"], extra={"one document": ["only"]}),
+      val_fraction=Float(0.3, lo=0.0, hi=1.0, lo_open=True, hi_open=True), seed=Seed())
+    E("language_model.text", "bptt_batches", lm.bptt_batches,
+      ids=Ints(np.arange(20) % 5, nd=(1,), lo=0, extra={"too short": np.array([1])}), batch_size=Pos(2), bptt=Pos(4))
+    E("language_model.char_rnn", "CharRNN", lm.CharRNN, vocab_size=Int(12, lo=2), hidden=Pos(5),
+      cell=Choice("lstm", list(lm.CELLS)), embed=Pos(4))
+    E("language_model.char_rnn", "CharRNN.forward", lambda ids, state: lm.CharRNN(12, 5, embed=4)(ids, state),
+      ids=Ints(torch.zeros(2, 3, dtype=torch.long), nd=(2,), lo=0, hi=11),
+      state=Custom(None, {"one tensor for an LSTM": torch.zeros(1, 2, 5), "a string": "h",
+                          "wrong shape": (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4))}, none=True))
+    E("language_model.char_rnn", "char_rnn_parameters", lm.char_rnn_parameters, vocab_size=Int(12, lo=2), hidden=Pos(5),
+      cell=Choice("lstm", list(lm.CELLS)), embed=Pos(4))
+    E("language_model.char_rnn", "matched_hidden", lm.matched_hidden, vocab_size=Int(12, lo=2), hidden=Pos(8),
+      reference=Choice("lstm", list(lm.CELLS)), embed=Pos(4))
+    E("language_model.char_rnn", "train_lm", lm.train_lm, model=Obj(lm_model), ids=Ints(np.arange(40) % 12, nd=(1,), lo=0, hi=11),
+      steps=Pos(2), batch_size=Pos(2), bptt=Pos(4), lr=PosF(1e-2), clip_norm=PosF(1.0, none=True),
+      carry_state=Fixed(True), desc=Fixed("t"))
+    E("language_model.evaluation", "perplexity", lm.perplexity, model=Obj(lm_model),
+      ids=Ints(np.arange(30) % 12, nd=(1,), lo=0, hi=11), batch_size=Pos(2), bptt=Pos(5))
+    E("language_model.evaluation", "unigram_perplexity", lm.unigram_perplexity,
+      train_ids=Ints(np.arange(20) % 6, nd=(1,), lo=0, hi=5), ids=Ints(np.array([1, 2, 3]), nd=(1,), lo=0, hi=5),
+      vocab_size=Int(6, lo=2))
+    E("language_model.sampling", "sample_next", lm.sample_next, logits=Floats(torch.zeros(2, 5, dtype=torch.float64), empty=True),
+      temperature=Float(1.0, lo=0.0), generator=Obj(None, none=True))
+    E("language_model.sampling", "sample", lm.sample, model=Obj(Lazy(lambda: lm.CharRNN(len(lm_vocab), 5, embed=4))),
+      vocab=Obj(lm_vocab, extra={"another vocabulary": lm.CharVocab(list("ab"))}), prompt=Str("ab", extra={"empty": ""}),
+      length=Int(5, lo=0), temperature=Float(1.0, lo=0.0), generator=Obj(None, none=True))
+
     # --- regularization (chapter 3: dropout, early stopping) -------------------------------------------------
     from troikadl import regularization as reg
 
@@ -1246,6 +1317,7 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
                                   compression as fcompression, convolution as fconvolution, fusion as ffusion,
                                   graph as fgraph, layers as flayers, networks as fnetworks, search as fsearch,
                                   style as fstyle)
+    from troikadl.figures import recurrent as frecurrent
 
     E("figures.style", "canvas", fstyle.canvas, width=Float(3.0, lo=0.5, hi=fstyle.MAX_WIDTH),
       height=Float(1.0, lo=0.3, hi=12.0), title=Fixed("a title"))
@@ -1283,6 +1355,8 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("figures.layers", "dropout_mask", flayers.dropout_mask, sizes=IntSeq([4, 3], hi=8, minlen=2),
       p=Float(0.5, lo=0.0, hi=1.0), seed=Int(0, lo=0))
     E("figures.networks", "rnn_unrolled", fnetworks.rnn_unrolled, steps=Int(3, lo=2, hi=5))
+    E("figures.recurrent", "stacked_bidirectional", frecurrent.stacked_bidirectional, layers=Int(2, lo=1, hi=3),
+      steps=Int(4, lo=2, hi=5))
     E("figures.convolution", "conv_sliding", fconvolution.conv_sliding, n=Pos(5, hi=12),
       kernel=Pos(3, extra={"larger than the padded input": 9}), stride=Pos(1), padding=Int(0, lo=0),
       dilation=Pos(1, extra={"dilated beyond the padded input": 4}),
@@ -1472,7 +1546,8 @@ SKIPPED = {
     **{f"troikadl.{n}": "takes no data argument" for n in (
         "runtime.Timer", "runtime.current", "runtime.import_tf", "runtime.load_triton_first", "runtime.quiet",
         "data.corpus.stdlib_corpus", "figures.networks.lstm_cell", "figures.networks.lstm_gate_order",
-        "figures.search.search_loop", "figures.search.two_halves")},
+        "figures.search.search_loop", "figures.search.two_halves",
+        "figures.recurrent.gru_cell", "figures.recurrent.gru_gate_order")},
     **{f"troikadl.figures.style.{n}": "a drawing primitive on a diagram's own matplotlib Axes, called by the "
        "diagrams (tests/test_figures.py)" for n in ("box", "arrow", "note", "cells", "brace")},
     "troikadl.notebook.require": "takes package names as *args; its errors are tested in tests/test_notebook.py",

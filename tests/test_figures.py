@@ -251,10 +251,13 @@ def test_a_blank_image_is_caught_and_a_diagram_is_not(tmp_path):
 def test_every_chapter_declares_its_figures_with_alt_text():
     """Each figure cell has a caption and an alt sentence; every diagram of the issue is in its chapter."""
     root = Path(__file__).resolve().parents[1]
-    want = {"01_neuron": ["networks.neuron", "networks.perceptron_update"],
+    want = {"01_neuron": ["networks.neuron", "networks.perceptron_update", "layers.dense_network"],
             "02_backprop": ["graph.computational_graph"],
-            "04_cnn": ["convolution.conv_sliding", "convolution.max_pooling", "convolution.shape_trace"],
-            "05_rnn": ["networks.rnn_unrolled", "networks.lstm_cell"],
+            "03_optimizers": ["layers.dense_network"],
+            "04_cnn": ["convolution.conv_sliding", "convolution.max_pooling", "convolution.shape_trace",
+                       "blocks.depthwise_separable", "blocks.residual_block"],
+            "05_rnn": ["networks.rnn_unrolled", "networks.lstm_cell", "recurrent.gru_cell",
+                       "recurrent.stacked_bidirectional"],
             "06_attention": ["attention.scaled_dot_product_attention", "attention.multi_head_attention",
                              "attention.encoder_block"],
             "07_bert": ["bert.bert_inputs", "bert.masking"],

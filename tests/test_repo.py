@@ -109,7 +109,10 @@ TOPIC_MODULES = ["neuron", "data.tabular", "twins", "plot", "train", "report", "
                  "compress.prune", "compress.lowrank", "compress.distill", "compress.measure", "compress.quantize",
                  "compress.deploy", "fusion.models", "fusion.contrastive", "data.vqa", "data.shapes",
                  "grading.assign", "grading.autograde", "regularization", "initialization", "memory",
-                 "architectures", "normalization", "resnet", "data.augment"]
+                 "architectures", "normalization", "resnet", "data.augment", "rnn.cells", "rnn.frameworks",
+                 "rnn.stacked", "rnn.training",
+                 "language_model.text", "language_model.char_rnn", "language_model.evaluation",
+                 "language_model.sampling"]
 
 
 @pytest.mark.parametrize("name", TOPIC_MODULES)

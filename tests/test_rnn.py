@@ -63,7 +63,8 @@ def test_to_torch_computes_what_an_independently_built_torch_module_computes(gat
         np.testing.assert_allclose(single(x.float())[0].numpy(), expected, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("cell, n_in, n_out", [("RNN", 1, 1), ("LSTM", 1, 1), ("RNN", 3, 4), ("LSTM", 2, 5)])
+@pytest.mark.parametrize("cell, n_in, n_out", [("RNN", 1, 1), ("LSTM", 1, 1), ("RNN", 3, 4), ("LSTM", 2, 5),
+                                               ("GRU", 1, 1), ("GRU", 2, 3)])
 def test_sequence_model_equals_its_recurrence_then_a_readout_of_the_last_state(cell, n_in, n_out):
     """SequenceModel against the same computation written here: our NumPy recurrence (checked against
     torch above) on the model's own weights, then ``h_T W^T + b`` with its readout's weights."""
@@ -72,7 +73,8 @@ def test_sequence_model_equals_its_recurrence_then_a_readout_of_the_last_state(c
     assert all(p.dtype == torch.float32 for p in model.parameters())  # torch's default dtype, like the chapters
     x = _x(seed=9, n=4, T=6, D=n_in)
     w = rnn.from_torch(model.recurrent)
-    h_last = (rnn.lstm_forward if cell == "LSTM" else rnn.rnn_forward)(x, w)[0][:, -1]
+    forward = {"RNN": rnn.rnn_forward, "GRU": rnn.gru_forward, "LSTM": rnn.lstm_forward}[cell]
+    h_last = forward(x, w)[0][:, -1]
     W, b = (p.detach().double().numpy() for p in (model.readout.weight, model.readout.bias))
     expected = h_last @ W.T + b
     expected = expected[:, 0] if n_out == 1 else expected  # one output: squeezed to (batch,)
@@ -87,7 +89,7 @@ def test_sequence_model_equals_its_recurrence_then_a_readout_of_the_last_state(c
             np.testing.assert_array_equal(model(torch.as_tensor(x[..., 0])).numpy(), out64)
 
 
-@pytest.mark.parametrize("cell", ["RNN", "LSTM"])
+@pytest.mark.parametrize("cell", ["RNN", "GRU", "LSTM"])
 def test_sequence_model_is_a_picklable_module_initialised_like_torch_layers_built_in_order(cell):
     """A module-level class (isinstance, pickle); from one seed it holds what ``nn.RNN``/``nn.LSTM`` then
     ``nn.Linear``, built here in that order, hold, and draws as many numbers from torch's generator."""
@@ -215,8 +217,8 @@ def test_to_torch_keeps_the_relu():
 
 
 @pytest.mark.parametrize("module, error, match", [
-    (torch.nn.GRU(2, 3), TypeError, "module must be a torch.nn.RNN or torch.nn.LSTM, got GRU"),
-    (torch.nn.Linear(2, 3), TypeError, "module must be a torch.nn.RNN or torch.nn.LSTM"),
+    (torch.nn.Linear(2, 3), TypeError, "module must be a torch.nn.RNN, torch.nn.GRU or torch.nn.LSTM, got Linear"),
+    (torch.nn.GRU(2, 3, num_layers=3), ValueError, "num_layers=3 is not supported"),
     (torch.nn.LSTM(2, 3, num_layers=2), ValueError, "num_layers=2 is not supported"),
     (torch.nn.RNN(2, 3, bidirectional=True), ValueError, "bidirectional=True is not supported"),
     (torch.nn.LSTM(2, 3, proj_size=2), ValueError, "proj_size=2 is not supported"),
@@ -231,7 +233,7 @@ _BAD = [
     (lambda: rnn.Weights(np.ones((5, 4)), np.ones((5, 4)), np.ones(5)), ValueError, "W_hh must have shape"),
     (lambda: rnn.Weights(np.ones((5, 4)), np.ones((5, 5)), np.ones(4)), ValueError, r"b shape \(5,\)"),
     (lambda: rnn.Weights(_W1.W_ih, _W1.W_hh, _W1.b, "sigmoid"), ValueError, "nonlinearity must be 'tanh' or 'relu'"),
-    (lambda: rnn.Weights(_W4.W_ih, _W4.W_hh, _W4.b, "relu"), ValueError, "an LSTM: 'tanh'"),
+    (lambda: rnn.Weights(_W4.W_ih, _W4.W_hh, _W4.b, "relu"), ValueError, "an LSTM or GRU: 'tanh'"),
     (lambda: rnn.Weights(_W1.W_ih + 0j, _W1.W_hh, _W1.b), TypeError, "W_ih must hold real numbers"),
     (lambda: rnn.Weights.random(4, 5, gates=2), ValueError, "gates must be 1 .* or 4"),
     (lambda: rnn.Weights.random(4, 0), ValueError, "hidden must be > 0"),
@@ -251,7 +253,7 @@ _BAD = [
     (lambda: rnn.clip_grad_norm([np.ones(3), np.array([np.nan])], 1.0), ValueError, r"grads\[1\] must be finite"),
     (lambda: rnn.clip_grad_norm([np.ones(3)], float("nan")), ValueError, "max_norm must be > 0"),
     (lambda: rnn.clip_grad_norm([np.ones(3)], "1"), TypeError, "max_norm must be a number"),
-    (lambda: rnn.SequenceModel("GRU", 1, 4, 1), ValueError, "cell must be 'RNN' or 'LSTM'"),
+    (lambda: rnn.SequenceModel("Transformer", 1, 4, 1), ValueError, "cell must be 'RNN', 'GRU' or 'LSTM'"),
     (lambda: rnn.SequenceModel("RNN", 1, 0, 1), ValueError, "hidden must be > 0"),
     (lambda: rnn.SequenceModel("RNN", 1, 4, 1.5), TypeError, "n_out must be an integer"),
     (lambda: rnn.SequenceModel("RNN", 2, 4, 1)(torch.zeros(3, 5)), ValueError, r"x must be \(batch, time, 2\)"),
@@ -325,10 +327,12 @@ def test_from_keras_rejects_what_it_does_not_model():
         layer.build((None, None, 2))
         return layer
 
-    with pytest.raises(TypeError, match="layer must be a keras.layers.SimpleRNN or LSTM, got GRU"):
-        rnn.from_keras(built(keras.layers.GRU(3)))
+    with pytest.raises(TypeError, match="layer must be a keras.layers.SimpleRNN, GRU or LSTM, got Dense"):
+        rnn.from_keras(built(keras.layers.Dense(3)))
     with pytest.raises(ValueError, match="recurrent_activation='sigmoid'"):
         rnn.from_keras(built(keras.layers.LSTM(3, recurrent_activation="hard_sigmoid")))
+    with pytest.raises(ValueError, match="recurrent_activation='sigmoid'"):
+        rnn.from_keras(built(keras.layers.GRU(3, recurrent_activation="hard_sigmoid")))
     with pytest.raises(ValueError, match="SimpleRNN activation must be 'tanh' or 'relu', got 'sigmoid'"):
         rnn.from_keras(built(keras.layers.SimpleRNN(3, activation="sigmoid")))
     with pytest.raises(ValueError, match="go_backwards=True is not supported"):

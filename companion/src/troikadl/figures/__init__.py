@@ -23,7 +23,8 @@ One visual style for every diagram (``style``):
 
 Modules, by topic: ``style`` (the canvas, boxes, arrows and grids the others draw with), ``graph``
 (computational graphs and the course map), ``networks`` (neurons, perceptron, recurrent cells),
-``convolution`` (kernels, pooling, shape traces), ``blocks`` (the building blocks of modern CNNs: the residual
+``recurrent`` (the GRU cell, stacked bidirectional networks), ``convolution`` (kernels, pooling, shape
+traces), ``blocks`` (the building blocks of modern CNNs: the residual
 block, depthwise-separable convolutions), ``attention`` (attention, transformer blocks, BERT's
 inputs and masking), ``search`` (architecture search), ``compression`` (pruning, low rank,
 quantization) and ``fusion`` (multimodal fusion). The commonly used diagrams are re-exported here.
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 from .._lazy import lazy_submodules
 
-__all__ = ["style", "graph", "networks", "layers", "convolution", "blocks", "attention", "bert", "search",
+__all__ = ["style", "graph", "networks", "recurrent", "layers", "convolution", "blocks", "attention", "bert", "search",
            "compression", "fusion"]
 _SUBMODULES = tuple(__all__)
 

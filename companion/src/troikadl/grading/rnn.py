@@ -84,3 +84,55 @@ register(Exercise(
                    "clips each array separately": lambda g, m: _clip(g, m, "each"),
                    "rescales even small gradients": lambda g, m: _clip(g, m, "always")},
 ))
+
+# --- rnn.gru_cell: one GRU step in PyTorch's convention (gates r, z, n; reset after the product) ----------
+
+
+def _gru(x, h, W_ih, W_hh, b_ih, b_hh, variant=""):
+    """The reference (``variant=""``, checked equal to ``nn.GRU`` by the public cases) and the wrong answers."""
+    H = h.shape[1]
+    gi, gh = x @ W_ih.T + b_ih, h @ W_hh.T + b_hh
+    r, z = sigmoid(gi[:, :H] + gh[:, :H]), sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
+    if variant == "z r n":
+        r, z = z, r
+    if variant == "reset before":  # Keras's reset_after=False: the reset gate scales h before W_hn
+        n = np.tanh(gi[:, 2 * H:] + (r * h) @ W_hh[2 * H:].T + b_hh[2 * H:])
+    else:
+        n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+    return z * n + (1 - z) * h if variant == "z swapped" else (1 - z) * n + z * h
+
+
+def _gru_case(name: str, n: int, d: int, H: int, seed: int, hint: str = "") -> Case:
+    r = np.random.default_rng(seed)
+    args = (r.normal(size=(n, d)), r.normal(size=(n, H)), r.normal(size=(3 * H, d)),
+            r.normal(size=(3 * H, H)), r.normal(size=3 * H), r.normal(size=3 * H))
+
+    def expected():  # PyTorch's own GRU cell, in float64, with these weights
+        import torch
+
+        cell = torch.nn.GRUCell(d, H, dtype=torch.float64)
+        with torch.no_grad():
+            for p, v in zip((cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh), args[2:]):
+                p.copy_(torch.as_tensor(v))
+            return cell(torch.as_tensor(args[0]), torch.as_tensor(args[1])).numpy()
+
+    return Case(name, args, expected=expected, hint=hint)
+
+
+register(Exercise(
+    id="rnn.gru_cell", chapter=CHAPTER, function="gru_cell",
+    title="One step of a GRU, PyTorch's convention",
+    hint="Rows of W_ih, W_hh, b_ih, b_hh are stacked r, z, n. r and z: sigmoid of (x W^T + b_i) + (h W^T + b_h); "
+         "n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn)); h' = (1 - z) * n + z * h.",
+    cases=[
+        _gru_case("batch 2, 3 inputs, 4 units", 2, 3, 4, 0, "Rows are stacked r, z, n (PyTorch's order)."),
+        _gru_case("one sample, 1 unit", 1, 2, 1, 1, "z keeps the old state: h' = (1 - z) n + z h."),
+        _gru_case("batch 3, 5 inputs, 2 units", 3, 5, 2, 2,
+                  "PyTorch applies r after the recurrent product: r * (h W_hn^T + b_hn)."),
+    ],
+    wrong_answers={
+        "Keras's reset-before convention (reset_after=False)": lambda *a: _gru(*a, variant="reset before"),
+        "z and 1 - z swapped": lambda *a: _gru(*a, variant="z swapped"),
+        "gates read in the order z, r, n": lambda *a: _gru(*a, variant="z r n"),
+    },
+))
