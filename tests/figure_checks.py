@@ -22,3 +22,8 @@ def assert_fits(fig) -> None:
         overlap_w = min(a.x1, b.x1) - max(a.x0, b.x0)
         overlap_h = min(a.y1, b.y1) - max(a.y0, b.y0)
         assert overlap_w <= 1 or overlap_h <= 1, f"texts {ta!r} and {tb!r} overlap"
+
+
+def texts(fig) -> list[str]:
+    """Every string written on the figure's axes, in drawing order."""
+    return [t.get_text() for ax in fig.axes for t in ax.texts]

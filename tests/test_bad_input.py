@@ -1268,15 +1268,15 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("language_model.text", "bptt_batches", lm.bptt_batches,
       ids=Ints(np.arange(20) % 5, nd=(1,), lo=0, extra={"too short": np.array([1])}), batch_size=Pos(2), bptt=Pos(4))
     E("language_model.char_rnn", "CharRNN", lm.CharRNN, vocab_size=Int(12, lo=2), hidden=Pos(5),
-      cell=Choice("lstm", list(lm.CELLS)), embed=Pos(4))
+      cell=Choice("LSTM", list(lm.CELLS)), embed=Pos(4))
     E("language_model.char_rnn", "CharRNN.forward", lambda ids, state: lm.CharRNN(12, 5, embed=4)(ids, state),
       ids=Ints(torch.zeros(2, 3, dtype=torch.long), nd=(2,), lo=0, hi=11),
       state=Custom(None, {"one tensor for an LSTM": torch.zeros(1, 2, 5), "a string": "h",
                           "wrong shape": (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4))}, none=True))
     E("language_model.char_rnn", "char_rnn_parameters", lm.char_rnn_parameters, vocab_size=Int(12, lo=2), hidden=Pos(5),
-      cell=Choice("lstm", list(lm.CELLS)), embed=Pos(4))
+      cell=Choice("LSTM", list(lm.CELLS)), embed=Pos(4))
     E("language_model.char_rnn", "matched_hidden", lm.matched_hidden, vocab_size=Int(12, lo=2), hidden=Pos(8),
-      reference=Choice("lstm", list(lm.CELLS)), embed=Pos(4))
+      reference=Choice("LSTM", list(lm.CELLS)), embed=Pos(4))
     E("language_model.char_rnn", "train_lm", lm.train_lm, model=Obj(lm_model), ids=Ints(np.arange(40) % 12, nd=(1,), lo=0, hi=11),
       steps=Pos(2), batch_size=Pos(2), bptt=Pos(4), lr=PosF(1e-2), clip_norm=PosF(1.0, none=True),
       carry_state=Fixed(True), desc=Fixed("t"))

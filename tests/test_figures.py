@@ -24,12 +24,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 import browser_check  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _close():
-    yield
-    plt.close("all")
-
-
 def texts(fig) -> list:
     return [t for ax in fig.axes for t in ax.texts]
 

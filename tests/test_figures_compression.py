@@ -12,18 +12,11 @@ import torch
 from torch import nn
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 from troikadl.compress import lowrank, prune  # noqa: E402
 from troikadl.compress import quantize as Q  # noqa: E402
 from troikadl.figures import compression, style  # noqa: E402
 from figure_checks import assert_fits  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close():
-    yield
-    plt.close("all")
 
 
 def by_gid(fig, gid):

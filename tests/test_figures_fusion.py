@@ -5,7 +5,6 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
@@ -14,12 +13,6 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from troikadl.figures import fusion as ff  # noqa: E402
 from troikadl.figures.style import COLORS  # noqa: E402
 from figure_checks import assert_fits  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def close_all():
-    yield
-    plt.close("all")
 
 
 def test_fusion_kinds_sizes_are_the_models():

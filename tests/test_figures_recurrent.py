@@ -7,22 +7,11 @@ import numpy as np
 import pytest
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 from troikadl import neuron as tk_neuron  # noqa: E402
 from troikadl import rnn  # noqa: E402
 from troikadl.figures import recurrent  # noqa: E402
-from figure_checks import assert_fits  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close():
-    yield
-    plt.close("all")
-
-
-def texts(fig) -> list[str]:
-    return [t.get_text() for ax in fig.axes for t in ax.texts]
+from figure_checks import assert_fits, texts  # noqa: E402
 
 
 @pytest.mark.parametrize("draw", [recurrent.gru_cell, lambda: recurrent.stacked_bidirectional(),

@@ -7,7 +7,6 @@ import re
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -18,12 +17,6 @@ from figure_checks import assert_fits  # noqa: E402
 
 def texts(fig):
     return [t.get_text() for t in fig.axes[0].texts]
-
-
-@pytest.fixture(autouse=True)
-def close_all():
-    yield
-    plt.close("all")
 
 
 def test_search_loop_names_the_chapters_instances():

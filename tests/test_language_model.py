@@ -25,7 +25,7 @@ P_MIN = 1e-4  # chi-square tests: fail only if the frequencies are this unlikely
 TEXT = ("The quick brown fox jumps over the lazy dog. " * 6 + "Pack my box with five dozen liquor jugs.\n") * 3
 
 
-def _model(vocab_size=12, hidden=5, cell="lstm", seed=0):
+def _model(vocab_size=12, hidden=5, cell="LSTM", seed=0):
     torch.manual_seed(seed)
     return lm.CharRNN(vocab_size, hidden, cell, embed=4).double()
 
@@ -113,14 +113,14 @@ def test_parameter_formula_counts_the_modules_tensors(vocab_size, hidden, embed,
 @pytest.mark.parametrize("vocab_size,hidden,embed", [(99, 64, 32), (99, 128, 32), (100, 96, 16), (60, 256, 64)])
 def test_matched_hidden_sizes_have_nearly_equal_parameter_counts(vocab_size, hidden, embed):
     sizes = lm.matched_hidden(vocab_size, hidden, embed=embed)
-    assert sizes["lstm"] == hidden and sizes["rnn"] > sizes["gru"] > hidden
+    assert sizes["LSTM"] == hidden and sizes["RNN"] > sizes["GRU"] > hidden
     count = {c: sum(p.numel() for p in lm.CharRNN(vocab_size, h, c, embed=embed).parameters()) for c, h in sizes.items()}
-    target = count["lstm"]
+    target = count["LSTM"]
     for cell, h in sizes.items():
         assert abs(count[cell] - target) <= MATCH_TOLERANCE * target, count
         for other in (h - 1, h + 1):  # no other size is closer
             assert abs(lm.char_rnn_parameters(vocab_size, other, cell, embed=embed) - target) >= abs(count[cell] - target)
-    assert lm.matched_hidden(vocab_size, sizes["gru"], reference="gru", embed=embed)["gru"] == sizes["gru"]
+    assert lm.matched_hidden(vocab_size, sizes["GRU"], reference="GRU", embed=embed)["GRU"] == sizes["GRU"]
 
 
 def test_forward_shapes_and_errors_name_the_argument():
@@ -143,7 +143,7 @@ class Spy(torch.nn.Module):
     def __init__(self):
         super().__init__()
         torch.manual_seed(0)
-        self.inner = lm.CharRNN(12, 4, "gru", embed=3).double()
+        self.inner = lm.CharRNN(12, 4, "GRU", embed=3).double()
         self.received, self.returned = [], []
 
     def forward(self, ids, state=None):
@@ -183,7 +183,7 @@ def test_training_learns_a_repeating_text():
     vocab = lm.CharVocab.from_text(TEXT)
     ids = vocab.encode(TEXT)
     torch.manual_seed(0)
-    model = lm.CharRNN(len(vocab), 16, "lstm", embed=8)
+    model = lm.CharRNN(len(vocab), 16, "LSTM", embed=8)
     before = lm.perplexity(model, ids)
     lm.train_lm(model, ids, steps=40, batch_size=8, bptt=16, lr=3e-2, clip_norm=1.0)
     assert lm.perplexity(model, ids) < 0.2 * before
@@ -226,7 +226,7 @@ def test_perplexity_counts_every_target_once_whatever_the_streams(batch_size):
 @pytest.mark.parametrize("batch_size,n", [(3, 50), (4, 103), (5, 11)])
 def test_perplexity_with_streams_reads_each_stream_whole_and_the_last_to_the_end(batch_size, n):
     """Each of the first streams is read from a zero state; the last one runs on to the end of the text."""
-    model = _model(cell="gru", seed=3)
+    model = _model(cell="GRU", seed=3)
     ids = torch.as_tensor(np.random.default_rng(n).integers(0, 12, n))
     L, total = (n - 1) // batch_size, 0.0
     with torch.no_grad():
@@ -294,7 +294,7 @@ def test_low_temperature_is_greedy_and_high_temperature_is_uniform():
 def test_sample_is_reproducible_and_never_writes_the_unknown_id():
     vocab = lm.CharVocab.from_text(TEXT)
     torch.manual_seed(0)
-    model = lm.CharRNN(len(vocab), 8, "gru")
+    model = lm.CharRNN(len(vocab), 8, "GRU")
     out = [lm.sample(model, vocab, "The ", 60, temperature=50.0, generator=torch.Generator().manual_seed(s))
            for s in (1, 1, 2)]
     assert out[0] == out[1] != out[2] and out[0].startswith("The ") and len(out[0]) == 64

@@ -19,8 +19,8 @@ from .text import _ids, bptt_batches
 
 __all__ = ["CELLS", "CharRNN", "char_rnn_parameters", "matched_hidden", "train_lm"]
 
-CELLS = ("rnn", "lstm", "gru")
-_GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # weight blocks per cell in torch's stacked layout
+CELLS = ("RNN", "LSTM", "GRU")
+_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}  # weight blocks per cell in torch's stacked layout
 
 
 def _map(fn: Any, state: Any) -> Any:
@@ -40,7 +40,7 @@ class CharRNN(nn.Module):
     vocab_size) for the *next* character at every position, and the final state to pass to the next call.
     """
 
-    def __init__(self, vocab_size: int, hidden: int, cell: str = "lstm", *, embed: int = 32) -> None:
+    def __init__(self, vocab_size: int, hidden: int, cell: str = "LSTM", *, embed: int = 32) -> None:
         check_int(vocab_size, "vocab_size", min=2)
         check_int(hidden, "hidden", min=1)
         check_choice(cell, "cell", CELLS)
@@ -48,8 +48,7 @@ class CharRNN(nn.Module):
         super().__init__()
         self.vocab_size, self.hidden, self.cell, self.embed_dim = int(vocab_size), int(hidden), cell, int(embed)
         self.embed = nn.Embedding(self.vocab_size, self.embed_dim)
-        self.recurrent = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](self.embed_dim, self.hidden,
-                                                                                batch_first=True)
+        self.recurrent = getattr(nn, cell)(self.embed_dim, self.hidden, batch_first=True)
         self.readout = nn.Linear(self.hidden, self.vocab_size)
 
     def forward(self, ids: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
@@ -66,10 +65,10 @@ class CharRNN(nn.Module):
     def _check_state(self, state: Any, batch: int) -> Any:
         """``None``, or what the torch layer returned: (1, batch, hidden), a pair of them for an LSTM."""
         parts = state if isinstance(state, tuple) else (state,)
-        if state is not None and (len(parts) != (2 if self.cell == "lstm" else 1) or not all(
+        if state is not None and (len(parts) != (2 if self.cell == "LSTM" else 1) or not all(
                 isinstance(s, torch.Tensor) and s.is_floating_point() and s.shape == (1, batch, self.hidden)
                 for s in parts)):
-            want = "a pair (h, c)" if self.cell == "lstm" else "one tensor h"
+            want = "a pair (h, c)" if self.cell == "LSTM" else "one tensor h"
             raise ValueError(f"state must be None or {want} of shape (1, {batch}, {self.hidden}) (as the model "
                              f"returned it), got {type(state).__name__}")
         return state
@@ -78,7 +77,7 @@ class CharRNN(nn.Module):
         return f"cell={self.cell!r}, parameters={sum(p.numel() for p in self.parameters()):,}"
 
 
-def char_rnn_parameters(vocab_size: int, hidden: int, cell: str = "lstm", *, embed: int = 32) -> int:
+def char_rnn_parameters(vocab_size: int, hidden: int, cell: str = "LSTM", *, embed: int = 32) -> int:
     """The parameter count of ``CharRNN(vocab_size, hidden, cell, embed=embed)`` (chapter 5), by formula:
 
     ``V E`` (embedding) + ``G (H E + H H + 2 H)`` (torch's recurrent layer, two biases, G = 1, 4, 3 blocks for
@@ -89,7 +88,7 @@ def char_rnn_parameters(vocab_size: int, hidden: int, cell: str = "lstm", *, emb
     return V * E + G * (H * E + H * H + 2 * H) + H * V + V
 
 
-def matched_hidden(vocab_size: int, hidden: int, *, reference: str = "lstm", embed: int = 32) -> dict[str, int]:
+def matched_hidden(vocab_size: int, hidden: int, *, reference: str = "LSTM", embed: int = 32) -> dict[str, int]:
     """The hidden size of each cell whose CharRNN has the parameter count closest to the reference's (chapter 5).
 
     The reference cell gets ``hidden``; every other cell the size whose count is nearest to it, so counts differ

@@ -162,32 +162,32 @@ def gru_cell(x: Any, h: Any, w: Weights) -> np.ndarray:
     return (1 - z) * n + z * h
 
 
-def rnn_forward(x: Any, w: Weights, h0: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """Run the Elman RNN over time; returns every hidden state (batch, time, H) and the last one."""
-    x, (h,) = _check(x, w, 1, {"h0": h0})
+def _unroll(step, x: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
+    """Apply ``step(x_t, *state) -> state`` at every time step; the hidden state is the state's first entry."""
     hs = []
     for t in range(x.shape[1]):
-        h = rnn_cell(x[:, t], h, w)
-        hs.append(h)
-    return np.stack(hs, axis=1), h
+        state = step(x[:, t], *state)
+        hs.append(state[0])
+    return np.stack(hs, axis=1), state
+
+
+def rnn_forward(x: Any, w: Weights, h0: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Run the Elman RNN over time; returns every hidden state (batch, time, H) and the last one."""
+    x, state = _check(x, w, 1, {"h0": h0})
+    hs, (h,) = _unroll(lambda xt, h: (rnn_cell(xt, h, w),), x, tuple(state))
+    return hs, h
 
 
 def lstm_forward(x: Any, w: Weights, h0: Any = None,
                  c0: Any = None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Run the LSTM over time; returns every hidden state (batch, time, H) and the last (h, c)."""
-    x, (h, c) = _check(x, w, 4, {"h0": h0, "c0": c0})
-    hs = []
-    for t in range(x.shape[1]):
-        h, c = lstm_cell(x[:, t], h, c, w)
-        hs.append(h)
-    return np.stack(hs, axis=1), (h, c)
+    x, state = _check(x, w, 4, {"h0": h0, "c0": c0})
+    hs, (h, c) = _unroll(lambda xt, h, c: lstm_cell(xt, h, c, w), x, tuple(state))
+    return hs, (h, c)
 
 
 def gru_forward(x: Any, w: Weights, h0: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Run the GRU over time; returns every hidden state (batch, time, H) and the last one."""
-    x, (h,) = _check(x, w, 3, {"h0": h0})
-    hs = []
-    for t in range(x.shape[1]):
-        h = gru_cell(x[:, t], h, w)
-        hs.append(h)
-    return np.stack(hs, axis=1), h
+    x, state = _check(x, w, 3, {"h0": h0})
+    hs, (h,) = _unroll(lambda xt, h: (gru_cell(xt, h, w),), x, tuple(state))
+    return hs, h
