@@ -949,14 +949,33 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("attention", "EncoderWeights.from_torch", attention.EncoderWeights.from_torch, layer=Obj(enc))
     E("attention", "encoder_block", attention.encoder_block, x=Floats(arr(2, 3, 4), nd=(3,), sz=(-1,), empty=True),
       w=Obj(encw), heads=Pos(2), mask=Bools(np.ones((3, 3), bool), sz=(-1,), none=True))
-    E("transformer", "TokenEncoder", transformer.TokenEncoder, vocab_size=Pos(10), length=Pos(5), d_model=Pos(8),
+    E("transformer.encoder", "TokenEncoder", transformer.TokenEncoder, vocab_size=Pos(10), length=Pos(5), d_model=Pos(8),
       heads=Pos(2), layers=Pos(1), d_ff=Pos(16), n_out=Pos(10, none=True),
       positions=Choice("learned", ["learned", "sinusoidal", "none"]))
     encoder = functools.lru_cache(None)(lambda: transformer.TokenEncoder(10, 5, d_model=8, heads=2, layers=1, d_ff=16))
     ids = torch.as_tensor(np.arange(10).reshape(2, 5) % 10)
     for m in ("forward", "attention_maps"):
-        E("transformer", f"TokenEncoder.{m}", lambda ids, m=m: getattr(encoder(), m)(ids),
+        E("transformer.encoder", f"TokenEncoder.{m}", lambda ids, m=m: getattr(encoder(), m)(ids),
           ids=Ints(ids, nd=(2,), lo=0, hi=9, empty=True))
+    from troikadl.transformer import gpt as tgpt, hf as thf  # chapter 6: the GPT decoder and its map to GPT-2
+
+    gpt_config = tgpt.GPTConfig(10, 6, d_model=8, heads=2, layers=1, d_ff=16)
+    gpt_model = Lazy(lambda: tgpt.GPT(gpt_config))
+    E("transformer.gpt", "GPTConfig", tgpt.GPTConfig, vocab_size=Pos(10), n_positions=Pos(6), d_model=Pos(8),
+      heads=Pos(2), layers=Pos(1), d_ff=Pos(16, none=True), norm_first=Fixed(True), eps=PosF(1e-5))
+    E("transformer.gpt", "GPT", tgpt.GPT, config=Obj(gpt_config))
+    kv = (torch.zeros(2, 2, 3, 4), torch.zeros(2, 2, 3, 4))
+    E("transformer.gpt", "GPT.forward", lambda ids, cache: tgpt.GPT(gpt_config)(ids, cache),
+      ids=Ints(ids[:, :3], nd=(2,), lo=0, hi=9),
+      cache=Custom(None, {"a string": "kv", "two layers for one": [kv, kv], "a bare pair": kv,
+                          "wrong heads": [(torch.zeros(2, 1, 3, 8), torch.zeros(2, 1, 3, 8))]}, none=True))
+    E("transformer.gpt", "GPT.attention_maps", lambda ids: tgpt.GPT(gpt_config).attention_maps(ids),
+      ids=Ints(ids[:, :3], nd=(2,), lo=0, hi=9))
+    E("transformer.hf", "gpt2_weight_map", thf.gpt2_weight_map, layers=Pos(1))
+    E("transformer.hf", "to_hf_gpt2", thf.to_hf_gpt2, model=Obj(gpt_model, extra={"post-norm": Lazy(
+        lambda: tgpt.GPT(tgpt.GPTConfig(10, 6, d_model=8, heads=2, norm_first=False)))}), _slow=True)
+    E("transformer.hf", "from_hf_gpt2", thf.from_hf_gpt2, _slow=True,
+      hf_model=Obj(Lazy(lambda: thf.to_hf_gpt2(tgpt.GPT(gpt_config))), extra={"our GPT": gpt_model}))
     E("rnn.cells", "Weights.random", rnn.Weights.random, n_in=Pos(3), hidden=Pos(4), gates=Choice(1, [1, 3, 4]), seed=Seed())
     w1, w4 = rnn.Weights.random(3, 4), rnn.Weights.random(3, 4, gates=4)
     E("rnn.cells", "rnn_cell", rnn.rnn_cell, x=Floats(arr(2, 3), nd=(2,), sz=(-1,)),
@@ -1279,17 +1298,83 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
       reference=Choice("LSTM", list(lm.CELLS)), embed=Pos(4))
     E("language_model.char_rnn", "train_lm", lm.train_lm, model=Obj(lm_model), ids=Ints(np.arange(40) % 12, nd=(1,), lo=0, hi=11),
       steps=Pos(2), batch_size=Pos(2), bptt=Pos(4), lr=PosF(1e-2), clip_norm=PosF(1.0, none=True),
-      carry_state=Fixed(True), desc=Fixed("t"))
+      carry_state=Fixed(True), schedule=Obj(None, none=True), desc=Fixed("t"))
     E("language_model.evaluation", "perplexity", lm.perplexity, model=Obj(lm_model),
       ids=Ints(np.arange(30) % 12, nd=(1,), lo=0, hi=11), batch_size=Pos(2), bptt=Pos(5))
     E("language_model.evaluation", "unigram_perplexity", lm.unigram_perplexity,
       train_ids=Ints(np.arange(20) % 6, nd=(1,), lo=0, hi=5), ids=Ints(np.array([1, 2, 3]), nd=(1,), lo=0, hi=5),
       vocab_size=Int(6, lo=2))
-    E("language_model.sampling", "sample_next", lm.sample_next, logits=Floats(torch.zeros(2, 5, dtype=torch.float64), empty=True),
+    E("language_model.evaluation", "bigram_perplexity", lm.bigram_perplexity,
+      train_ids=Ints(np.arange(20) % 6, nd=(1,), lo=0, hi=5), ids=Ints(np.array([1, 2, 3]), nd=(1,), lo=0, hi=5),
+      vocab_size=Int(6, lo=2))
+    bad_logits = {"NaN": torch.tensor([[0.0, NAN, 1.0]]), "+inf": torch.tensor([[0.0, INF, 1.0]]),
+                  "a row of -inf": torch.tensor([[0.0, 1.0, 2.0], [-INF, -INF, -INF]])}  # -inf alone: a token left out
+    E("language_model.sampling", "sample_next", lm.sample_next,
+      logits=Floats(torch.zeros(2, 5, dtype=torch.float64), empty=True, fin=False, extra=bad_logits),
       temperature=Float(1.0, lo=0.0), generator=Obj(None, none=True))
     E("language_model.sampling", "sample", lm.sample, model=Obj(Lazy(lambda: lm.CharRNN(len(lm_vocab), 5, embed=4))),
       vocab=Obj(lm_vocab, extra={"another vocabulary": lm.CharVocab(list("ab"))}), prompt=Str("ab", extra={"empty": ""}),
       length=Int(5, lo=0), temperature=Float(1.0, lo=0.0), generator=Obj(None, none=True))
+
+    # --- transformer.generation, transformer.rope (chapter 6: decoding, the KV cache, RoPE) -------------------
+    from troikadl.transformer import generation as tgen, rope as trope
+
+    for name in ("top_k_filter", "top_p_filter"):
+        E("transformer.generation", name, getattr(tgen, name),
+          logits=Floats(torch.zeros(2, 5, dtype=torch.float64), empty=True, fin=False, extra=bad_logits),
+          **({"k": Pos(2)} if name == "top_k_filter" else {"p": Prob(0.9)}))
+    gen_model = Lazy(lambda: transformer.GPT(transformer.GPTConfig(vocab_size=7, n_positions=16, d_model=8, heads=2,
+                                                                   layers=1)))
+    E("transformer.generation", "generate", tgen.generate, model=Obj(gen_model),
+      ids=Ints(torch.zeros(2, 3, dtype=torch.long), nd=(1, 2), lo=0, hi=6), max_new_tokens=Int(3, lo=0),
+      temperature=Float(1.0, lo=0.0), top_k=Pos(2, none=True), top_p=Prob(0.9, none=True), greedy=Fixed(False),
+      use_cache=Fixed(True), generator=Obj(None, none=True))
+    E("transformer.generation", "kv_cache_bytes", tgen.kv_cache_bytes, layers=Pos(2), heads=Pos(2), d_head=Pos(4),
+      length=Int(5, lo=0), batch=Pos(1), bytes_per_value=Pos(4))
+    E("transformer.rope", "rope_angles", trope.rope_angles, positions=Floats(torch.arange(4.0), empty=True),
+      d_head=Int(6, lo=2, extra={"odd": 5}), base=Float(10000.0, lo=1.0, lo_open=True), dtype=Fixed(torch.float64))
+    E("transformer.rope", "apply_rope", trope.apply_rope, x=Floats(torch.zeros(4, 6, dtype=torch.float64), sz=(-1, -2)),
+      positions=Floats(torch.arange(4.0), sz=(-1,)), base=Float(10000.0, lo=1.0, lo_open=True))
+
+    # --- data.translation, transformer.seq2seq (chapter 6: the encoder-decoder and its number-to-words task) ------
+    from troikadl.data import translation as ttr
+    from troikadl.transformer import seq2seq as ts2s
+
+    E("data.translation", "TokenVocab", ttr.TokenVocab,
+      tokens=StrList(["a", "b"], extra={"repeated": ["a", "a"], "a special token": ["a", "<eos>"]}))
+    E("data.translation", "TokenVocab.encode", ttr.WORD_VOCAB.encode, bos=Fixed(True), eos=Fixed(True),
+      tokens=StrList(["three", "thousand"], nonempty=False, extra={"unknown": ["lakh"], "special": ["<pad>"]}))
+    E("data.translation", "TokenVocab.decode", ttr.WORD_VOCAB.decode,
+      ids=Ints(np.array([1, 5, 2]), nd=(1,), lo=0, hi=len(ttr.WORD_VOCAB) - 1, empty=True))
+    E("data.translation", "number_to_words", ttr.number_to_words, value=Int(1001, lo=0, hi=ttr.MAX_VALUE))
+    E("data.translation", "number_words", ttr.number_words, max_value=Int(20, lo=1, hi=ttr.MAX_VALUE),
+      test_fraction=Float(0.2, lo=0.0, hi=1.0, lo_open=True, hi_open=True, extra={"no training left": 0.99}),
+      seed=Seed())
+    E("data.translation", "NumberPairs.text", lambda i: ttr.number_words(20)[1].text(i), i=Int(0, lo=0, hi=3))
+    s2s = functools.lru_cache(None)(lambda: ts2s.Seq2SeqTransformer(13, 33, 4, 6, d_model=8, heads=2, d_ff=16,
+                                                                    enc_layers=1, dec_layers=1))
+    s2s_src = torch.tensor([[4, 5, 0, 0], [6, 7, 8, 9]])
+    s2s_tgt = torch.tensor([[1, 7, 2, 0, 0], [1, 8, 9, 10, 2]])
+    bad_src = {"all padding": torch.zeros(2, 4, dtype=torch.long), "too long": torch.full((2, 5), 4)}
+    E("transformer.seq2seq", "causal_mask", ts2s.causal_mask, length=Pos(3), device=Fixed(None))
+    E("transformer.seq2seq", "Seq2SeqTransformer", ts2s.Seq2SeqTransformer, src_vocab=Int(13, lo=4),
+      tgt_vocab=Int(33, lo=4), src_len=Pos(4), tgt_len=Pos(6), d_model=Pos(8, extra={"not divisible": 7}),
+      heads=Pos(2), d_ff=Pos(16), enc_layers=Pos(1), dec_layers=Pos(1))
+    for m in ("forward", "cross_attention_maps"):
+        E("transformer.seq2seq", f"Seq2SeqTransformer.{m}",
+          lambda src, tgt_in, m=m: getattr(s2s(), m)(src, tgt_in),
+          src=Ints(s2s_src, nd=(2,), lo=0, hi=12, empty=True, extra=bad_src),
+          tgt_in=Ints(s2s_tgt[:, :-1], nd=(2,), sz=(0,), lo=0, hi=32, extra={"no <bos>": s2s_tgt[:, 1:]}))
+    E("transformer.seq2seq", "Seq2SeqTransformer.greedy_decode",
+      lambda src, max_len, prefix: s2s().greedy_decode(src, max_len, prefix=prefix),
+      src=Ints(s2s_src, nd=(2,), lo=0, hi=12, empty=True, extra=bad_src), max_len=Int(4, lo=1, hi=6),
+      prefix=Custom(None, {"no <bos>": torch.tensor([[5, 5]] * 2), "wrong batch": torch.tensor([[1, 5]]),
+                           "a special token": torch.tensor([[1, 0]] * 2),
+                           "longer than max_len": torch.ones(2, 5).long(),
+                           "a string": "one", "floats": torch.ones(2, 2)}, none=True))
+    E("transformer.seq2seq", "seq2seq_accuracy", ts2s.seq2seq_accuracy, model=Obj(Lazy(s2s)),
+      src=Ints(s2s_src, nd=(2,), lo=0, hi=12, extra=bad_src),
+      tgt=Ints(s2s_tgt, nd=(2,), sz=(0,), lo=0, hi=32, extra={"one column": s2s_tgt[:, :1]}), batch_size=Pos(8))
 
     # --- regularization (chapter 3: dropout, early stopping) -------------------------------------------------
     from troikadl import regularization as reg
@@ -1318,6 +1403,7 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
                                   graph as fgraph, layers as flayers, networks as fnetworks, search as fsearch,
                                   style as fstyle)
     from troikadl.figures import recurrent as frecurrent
+    from troikadl.figures import decoder as fdecoder
 
     E("figures.style", "canvas", fstyle.canvas, width=Float(3.0, lo=0.5, hi=fstyle.MAX_WIDTH),
       height=Float(1.0, lo=0.3, hi=12.0), title=Fixed("a title"))
@@ -1380,6 +1466,11 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
       d_model=Int(8, lo=1, hi=100_000, none=True, extra={"not divisible by heads": 9}))
     E("figures.attention", "encoder_block", fattention.encoder_block, norm_first=Fixed(False),
       activation=Choice("relu", ["relu", "gelu"]))
+    E("figures.decoder", "decoder_block", fdecoder.decoder_block, norm_first=Fixed(True), mask_size=Int(5, lo=2, hi=8))
+    E("figures.decoder", "kv_cache", fdecoder.kv_cache, step=Int(4, lo=2, hi=8),
+      layers=Int(2, lo=1, hi=1_000, none=True), d_model=Int(8, lo=1, hi=1_000_000, none=True))
+    E("figures.decoder", "encoder_decoder", fdecoder.encoder_decoder, length=Int(4, lo=2, hi=6),
+      norm_first=Fixed(False))
     keep = pairs().attention[0] == 1
     pair_ids = pairs().ids[0][keep]
     E("figures.bert", "bert_inputs", fbert.bert_inputs, tokens=StrList([tok().vocab[i] for i in pair_ids]),
@@ -1540,7 +1631,7 @@ SKIPPED = {
     **{f"troikadl.validate.{n}": "the checks themselves (tests/test_validate.py)" for n in tk.validate.__all__},
     **{f"troikadl.{n}": "a record built by the package and read by readers (a dataclass)" for n in (
         "bert.pretrain.PretrainSettings", "cnn.ShapeTrace", "compress.measure.Timing", "compress.quantize.QParams",
-        "data.tabular.Split", "data.vqa.VQA", "landscapes.Landscape", "nas.analysis.Interval",
+        "data.tabular.Split", "data.translation.NumberPairs", "data.vqa.VQA", "landscapes.Landscape", "nas.analysis.Interval",
         "nas.analysis.SelectionOptimism", "nas.darts.DartsResult", "nas.search.SearchResult",
         "runtime.Runtime", "train.History", "figures.graph.GraphNode", "figures.style.Box")},
     **{f"troikadl.{n}": "takes no data argument" for n in (

@@ -112,7 +112,9 @@ TOPIC_MODULES = ["neuron", "data.tabular", "twins", "plot", "train", "report", "
                  "architectures", "normalization", "resnet", "data.augment", "rnn.cells", "rnn.frameworks",
                  "rnn.stacked", "rnn.training",
                  "language_model.text", "language_model.char_rnn", "language_model.evaluation",
-                 "language_model.sampling"]
+                 "language_model.sampling", "data.translation", "transformer.seq2seq", "transformer.generation", "transformer.rope",
+                 "transformer.encoder", "transformer.gpt", "transformer.hf",
+                 "figures.decoder"]
 
 
 @pytest.mark.parametrize("name", TOPIC_MODULES)

@@ -26,16 +26,17 @@ Modules, by topic: ``style`` (the canvas, boxes, arrows and grids the others dra
 ``recurrent`` (the GRU cell, stacked bidirectional networks), ``convolution`` (kernels, pooling, shape
 traces), ``blocks`` (the building blocks of modern CNNs: the residual
 block, depthwise-separable convolutions), ``attention`` (attention, transformer blocks, BERT's
-inputs and masking), ``search`` (architecture search), ``compression`` (pruning, low rank,
-quantization) and ``fusion`` (multimodal fusion). The commonly used diagrams are re-exported here.
+inputs and masking), ``decoder`` (the decoder block, the key-value cache, the encoder-decoder Transformer),
+``search`` (architecture search), ``compression`` (pruning, low rank, quantization) and ``fusion``
+(multimodal fusion). The commonly used diagrams are re-exported here.
 """
 
 from __future__ import annotations
 
 from .._lazy import lazy_submodules
 
-__all__ = ["style", "graph", "networks", "recurrent", "layers", "convolution", "blocks", "attention", "bert", "search",
-           "compression", "fusion"]
+__all__ = ["style", "graph", "networks", "recurrent", "layers", "convolution", "blocks", "attention", "decoder", "bert",
+           "search", "compression", "fusion"]
 _SUBMODULES = tuple(__all__)
 
 __getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES)

@@ -82,3 +82,59 @@ register(Exercise(
     wrong_answers={name: (lambda n: lambda L, d: _pe(L, d, n))(name)
                    for name in ("sin and cos swapped", "exponent i, not 2i", "halves, not interleaved")},
 ))
+
+# --- attention.top_p_filter: nucleus filtering of one row of logits (exercise 6.3) ------------------------
+
+
+def _top_p_reference(logits, p):
+    import torch
+
+    from ..transformer import top_p_filter
+
+    return top_p_filter(torch.as_tensor(np.asarray(logits, dtype=float)), p).numpy()
+
+
+def _top_p_wrong(logits, p, variant):
+    z = np.asarray(logits, dtype=float)
+    probs = np.exp(z - z.max())
+    probs /= probs.sum()
+    order = np.arange(len(z)) if variant == "vocabulary order" else np.argsort(-z, kind="stable")
+    cum = np.cumsum(probs[order])
+    if variant == "stops before the crossing token":
+        keep_sorted = cum <= p
+        keep_sorted[0] = True
+    else:
+        keep_sorted = cum - probs[order] < p
+        if variant != "top token not kept":
+            keep_sorted[0] = True
+    keep = np.zeros(len(z), dtype=bool)
+    keep[order[keep_sorted]] = True
+    if variant == "returns probabilities":
+        return np.where(keep, probs, -np.inf)
+    return np.where(keep, z, -np.inf)
+
+
+def _top_p_case(name, probs, p, hint=""):
+    logits = np.log(np.asarray(probs, dtype=float)) + 1.0  # logits, not log-probabilities: softmax them
+    return Case(name, (logits, p), expected=lambda: _top_p_reference(logits, p), hint=hint)
+
+
+register(Exercise(
+    id="attention.top_p_filter", chapter=CHAPTER, function="top_p_filter",
+    title="Top-p (nucleus) filtering",
+    hint="probs = softmax(logits); visit the tokens from the most to the least likely and keep each one while the "
+         "tokens kept before it hold less than p (the token that crosses p is kept; the most likely token is "
+         "always kept); return the logits with every other entry set to -inf.",
+    cases=[
+        _top_p_case("the token that crosses p is kept", [0.5, 0.3, 0.15, 0.05], 0.7,
+                    "0.5 < 0.7, so the second token is needed to reach p; the third is not."),
+        _top_p_case("vocabulary order is not probability order", [0.1, 0.5, 0.05, 0.35], 0.8,
+                    "Sort by probability first: the most likely tokens are kept, wherever they sit."),
+        _top_p_case("p = 0 is greedy decoding", [0.2, 0.6, 0.2], 0.0,
+                    "Even when p is 0 the most likely token is kept."),
+        _top_p_case("p = 1 keeps everything", [0.25, 0.4, 0.3, 0.05], 1.0),
+    ],
+    wrong_answers={name: (lambda v: lambda logits, p: _top_p_wrong(logits, p, v))(name)
+                   for name in ("stops before the crossing token", "vocabulary order", "top token not kept",
+                                "returns probabilities")},
+))

@@ -17,9 +17,10 @@ loop), :mod:`.evaluation` (perplexity, the unigram baseline), :mod:`.sampling` (
 from __future__ import annotations
 
 from .char_rnn import CELLS, CharRNN, char_rnn_parameters, matched_hidden, train_lm
-from .evaluation import perplexity, unigram_perplexity
+from .evaluation import bigram_perplexity, perplexity, unigram_perplexity
 from .sampling import sample, sample_next
 from .text import UNKNOWN, CharVocab, bptt_batches, train_val_split
 
 __all__ = ["CharVocab", "train_val_split", "bptt_batches", "CharRNN", "char_rnn_parameters", "matched_hidden",
-           "train_lm", "perplexity", "unigram_perplexity", "sample_next", "sample", "CELLS", "UNKNOWN"]
+           "train_lm", "perplexity", "unigram_perplexity", "bigram_perplexity", "sample_next", "sample", "CELLS",
+           "UNKNOWN"]

@@ -6,7 +6,7 @@ Taught in chapter 5. See :mod:`troikadl.language_model`.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +14,7 @@ from torch import nn
 
 from ..runtime import progress
 from ..train import History
-from ..validate import check_bool, check_choice, check_float, check_instance, check_int
+from ..validate import check_bool, check_callable, check_choice, check_float, check_instance, check_int
 from .text import _ids, bptt_batches
 
 __all__ = ["CELLS", "CharRNN", "char_rnn_parameters", "matched_hidden", "train_lm"]
@@ -105,16 +105,30 @@ def matched_hidden(vocab_size: int, hidden: int, *, reference: str = "LSTM", emb
     return out
 
 
+def check_window(model: nn.Module, bptt: int, carry_state: bool) -> None:
+    """A model with a fixed context (an ``n_positions`` attribute, chapter 6's GPT) reads windows of at most that
+    many tokens, each from scratch: ``carry_state=False`` and ``bptt <= n_positions``."""
+    n = getattr(model, "n_positions", None)
+    if n is not None and carry_state:
+        raise ValueError(f"carry_state must be False for a model with a fixed context (n_positions = {n}): its "
+                         f"state is a cache of past tokens, which would run past its position table")
+    if n is not None and bptt > n:
+        raise ValueError(f"bptt ({bptt}) must not exceed the model's context n_positions = {n}")
+
+
 def train_lm(model: nn.Module, ids: Any, *, steps: int, batch_size: int = 32, bptt: int = 64, lr: float = 3e-3,
-             clip_norm: float | None = None, carry_state: bool = True, desc: str = "training") -> History:
+             clip_norm: float | None = None, carry_state: bool = True, schedule: Callable[[int], float] | None = None,
+             desc: str = "training") -> History:
     """Train a language model for ``steps`` windows of truncated BPTT with teacher forcing; Adam, learning rate ``lr``.
 
     Taught in chapter 5. The windows come from :func:`bptt_batches` in order; the state at the end of one window
     is detached (gradients stop at the window's start) and carried into the next, unless ``carry_state=False``
-    (each window then starts from a zero state); it is reset when the windows run out and start again. With
+    (each window then starts from a zero state: required, with ``bptt <= n_positions``, for a model with a
+    fixed context such as chapter 6's GPT); it is reset when the windows run out and start again. With
     ``clip_norm``, gradients are clipped to that global norm. The :class:`~troikadl.train.History` records, per
     step, ``loss`` (the mean cross-entropy of the window, in nats) and ``grad_norm`` (the global gradient
-    norm *before* clipping).
+    norm *before* clipping). With ``schedule``, step ``t`` (from 0) uses the learning rate ``schedule(t)``
+    instead of ``lr`` (chapter 6 warms up with ``functools.partial`` of :func:`troikadl.schedules.warmup_lr`).
     """
     check_instance(model, "model", nn.Module, "a torch.nn.Module called as model(ids, state)")
     check_int(steps, "steps", min=1)
@@ -122,6 +136,9 @@ def train_lm(model: nn.Module, ids: Any, *, steps: int, batch_size: int = 32, bp
     if clip_norm is not None:
         check_float(clip_norm, "clip_norm", min=0.0, min_open=True)
     check_bool(carry_state, "carry_state")
+    if schedule is not None:
+        check_callable(schedule, "schedule", "a function of the step number returning the learning rate")
+    check_window(model, check_int(bptt, "bptt", min=1), carry_state)
     device = next(model.parameters()).device
     windows = bptt_batches(_ids(ids, vocab_size=getattr(model, "vocab_size", None)).to(device), batch_size, bptt)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -137,6 +154,9 @@ def train_lm(model: nn.Module, ids: Any, *, steps: int, batch_size: int = 32, bp
         optimizer.zero_grad()
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf if clip_norm is None else clip_norm)
+        if schedule is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = schedule(step)
         optimizer.step()
         history.log(loss=loss.item(), grad_norm=float(norm))
     return history

@@ -5,6 +5,9 @@ See :mod:`troikadl.language_model`.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -18,12 +21,15 @@ def sample_next(logits: Any, temperature: float = 1.0, *, generator: torch.Gener
     """Draw one id per row of ``logits`` (…, vocab_size) from ``softmax(logits / temperature)`` (chapter 5).
 
     Lower temperatures sharpen the distribution (``temperature=0`` is greedy: the argmax), higher ones flatten
-    it towards uniform; 1 samples the model's own distribution. Chapter 6's decoders use it too.
+    it towards uniform; 1 samples the model's own distribution. Chapter 6's decoders use it too: there a logit
+    of ``-inf`` marks a token left out by top-k or top-p filtering (probability 0); each row needs a finite one.
     """
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.ndim < 1:
         raise TypeError(f"logits must be a floating-point torch tensor (..., vocab_size), got {type(logits).__name__}")
-    if logits.shape[-1] == 0 or not bool(torch.isfinite(logits).all()):
-        raise ValueError("logits must be finite, with at least one entry in the last axis")
+    if (logits.shape[-1] == 0 or bool(torch.isnan(logits).any()) or bool((logits == math.inf).any())
+            or bool((logits == -math.inf).all(-1).any())):
+        raise ValueError("logits must not hold NaN or +inf, and each row needs a finite entry (-inf marks a token "
+                         "left out)")
     temperature = check_float(temperature, "temperature", min=0.0)
     if generator is not None:
         check_instance(generator, "generator", torch.Generator)

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .attention import sinusoidal_positions
-from .validate import check_positive
+from ..attention import sinusoidal_positions
+from ..validate import check_positive
 
 __all__ = ["TokenEncoder"]
 
