@@ -20,7 +20,6 @@ def clean(c):
     c["metadata"] = md
     if c["cell_type"] == "code":
         c["outputs"], c["execution_count"] = [], None
-    c.pop("id", None)
     return c
 
 
@@ -72,8 +71,14 @@ A, B, C, D = ({i: clean(c) for i, c in enumerate(drafts[k])} for k in "ABCD")
 
 # --- A: 6.7-6.9 ------------------------------------------------------------------------------------------
 A[12] = md(open("/work/main/.wip/ch06/ch06_A12.md").read()) if False else A[12]
+exec(open("/work/main/.wip/ch06/ch06_68.py").read())
+A[9] = md(INTRO)
+A[12] = md(RESULT)
+grad_cell = code(GRAD)
+sub(A[11], "NORM_STEPS, NORM_LR, WARMUP, CONTEXT = 120, 1e-2, 30, 64\ndeep = dict(vocab_size=len(vocab), n_positions=CONTEXT, d_model=32, heads=4, layers=6)\n",
+    "NORM_STEPS, NORM_LR, WARMUP = 160, 6e-3, 40\n")
 sub(A[14], "GPT_STEPS, GPT_LR = 300, 1e-2", "GPT_STEPS, GPT_LR = 500, 3e-3")
-new = [A[1], D[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], D[2], A[10], A[11], A[12], A[13], A[14], A[15]]
+new = [A[1], D[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], D[2], A[10], grad_cell, A[11], A[12], A[13], A[14], A[15]]
 # --- B: 6.10-6.13 ----------------------------------------------------------------------------------------
 sub(B[1], "## Generating text: greedy, temperature, top-k, top-p", "## 6.10 Generating text: greedy, temperature, top-k, top-p")
 sub(B[7], "## The KV cache", "## 6.11 The KV cache")
@@ -114,6 +119,10 @@ new += [C[1], D[4]] + [C[i] for i in range(2, 14)]
 new += [md(open("/work/main/.wip/ch06/ch06_masks.md").read())]
 
 ex63 = [B[20], B[21], B[22], B[23]]
+A[17]["source"] = src(A[17]).replace("assert all(np.isfinite(v) for v in final_loss.values())",
+    "assert grad_ratio > 5, grad_norms\n"
+    "assert max(final_loss[f'pre-norm, {w}'] for w in ('no warmup', 'warmup')) < "
+    "min(final_loss[f'post-norm, {w}'] for w in ('no warmup', 'warmup')) - 0.05, final_loss")
 asserts_new = "\n".join(l for k, i in (("A", 17), ("B", 25), ("C", 14)) for l in src({"A": A, "B": B, "C": C}[k][i]).splitlines()
                         if l.startswith("assert"))
 ck_code = checkpoints[1]
@@ -133,5 +142,13 @@ rep["source"] = s
 
 summary_cell = md(open("/work/main/.wip/ch06/ch06_summary.md").read())
 nb["cells"] = head + new + [summary_cell] + exercises + ex63 + checkpoints
+import uuid
+seen = set()
+for c in nb["cells"]:
+    if c.get("id") in seen or "id" not in c:
+        c["id"] = uuid.uuid4().hex[:8]
+    seen.add(c["id"])
+    if isinstance(c["source"], str):
+        c["source"] = c["source"].splitlines(keepends=True)
 json.dump(nb, open(CH, "w"), indent=1, ensure_ascii=False)
 print(len(nb["cells"]), "cells")
