@@ -72,6 +72,9 @@ A, B, C, D = ({i: clean(c) for i, c in enumerate(drafts[k])} for k in "ABCD")
 # --- A: 6.7-6.9 ------------------------------------------------------------------------------------------
 A[12] = md(open("/work/main/.wip/ch06/ch06_A12.md").read()) if False else A[12]
 exec(open("/work/main/.wip/ch06/ch06_68.py").read())
+sub(A[3], "(the generation section below)", "(section 6.11)")
+sub(B[17], "Section 6.1 added a position vector", "Section 6.5 added a position vector")
+sub(B[20], "for the prediction plotted\nabove", "for the prediction plotted in\nsection 6.10")
 A[9] = md(INTRO)
 A[12] = md(RESULT)
 grad_cell = code(GRAD)
