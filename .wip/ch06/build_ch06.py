@@ -78,6 +78,11 @@ sub(B[20], "for the prediction plotted\nabove", "for the prediction plotted in\n
 A[9] = md(INTRO)
 A[12] = md(RESULT)
 grad_cell = code(GRAD)
+sub(A[11], 'ax.axhline(np.log(bigram_ppl), color="gray", ls=":", label="bigram baseline (held out)")',
+    'ax.axhline(np.log(unigram_ppl), color="gray", ls="-.", label="unigram baseline (held out)")\n'
+    'ax.axhline(np.log(bigram_ppl), color="gray", ls=":", label="bigram baseline (held out)")')
+A[11]["metadata"]["mystnb"]["figure"]["caption"] = A[11]["metadata"]["mystnb"]["figure"]["caption"].replace(
+    "the bigram baseline's held-out loss dotted", "the unigram (dash-dotted) and bigram (dotted) baselines' held-out losses")
 sub(A[11], "NORM_STEPS, NORM_LR, WARMUP, CONTEXT = 120, 1e-2, 30, 64\ndeep = dict(vocab_size=len(vocab), n_positions=CONTEXT, d_model=32, heads=4, layers=6)\n",
     "NORM_STEPS, NORM_LR, WARMUP = 160, 6e-3, 40\n")
 sub(A[14], "GPT_STEPS, GPT_LR = 300, 1e-2", "GPT_STEPS, GPT_LR = 500, 3e-3")

@@ -34,7 +34,8 @@ ratio): their outputs pass through LayerNorms that rescale the residual stream, 
 (weights of standard deviation 0.02, as GPT-2's) the normalizations shrink what flows back. Training follows the
 gradients: within the same steps the pre-norm stack leaves the plateau of the unigram model (a loss of about
 $\\ln 23.75 \\approx 3.17$ nats, the unigram baseline printed above), with and without warmup, while the post-norm
-stack stays on it, with and without warmup (the printed final losses). Warmup, which Xiong et al. found necessary
+stack stays on it, with and without warmup (the printed final losses). In the figure, a run whose warmup ends can
+jump up for a few steps when its rate reaches the peak: warmup delays the large steps, it does not remove them. Warmup, which Xiong et al. found necessary
 for post-norm Transformers trained far longer than this, does not rescue it within this budget; what it prevents,
 early steps that derail training at a large learning rate, is not what holds this small stack back. This is a
 small-scale picture at one depth, one width and one learning rate, not a reproduction of the paper; the
