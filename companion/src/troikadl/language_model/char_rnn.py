@@ -15,7 +15,7 @@ from torch import nn
 from ..runtime import progress
 from ..train import History
 from ..validate import check_bool, check_callable, check_choice, check_float, check_instance, check_int
-from .text import _ids, bptt_batches
+from .text import _check_token_batch, _ids, bptt_batches
 
 __all__ = ["CELLS", "CharRNN", "char_rnn_parameters", "matched_hidden", "train_lm"]
 
@@ -52,13 +52,7 @@ class CharRNN(nn.Module):
         self.readout = nn.Linear(self.hidden, self.vocab_size)
 
     def forward(self, ids: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        if not isinstance(ids, torch.Tensor) or ids.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"ids must be an integer torch tensor (batch, time), got {getattr(ids, 'dtype', type(ids))}")
-        if ids.ndim != 2 or 0 in ids.shape:
-            raise ValueError(f"ids must have shape (batch, time) with both >= 1, got {tuple(ids.shape)}")
-        if int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size:
-            raise ValueError(f"ids must lie in [0, {self.vocab_size}), got values from {int(ids.min())} to "
-                             f"{int(ids.max())}")
+        _check_token_batch(ids, self.vocab_size)
         out, state = self.recurrent(self.embed(ids), self._check_state(state, ids.shape[0]))
         return self.readout(out), state
 

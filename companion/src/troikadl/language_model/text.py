@@ -94,6 +94,19 @@ def _ids(ids: Any, name: str = "ids", vocab_size: int | None = None) -> torch.Te
     return torch.as_tensor(as_int_array(ids, name, ndim=1, min=0, max=None if vocab_size is None else vocab_size - 1))
 
 
+def _check_token_batch(ids: Any, vocab_size: int) -> None:
+    """Refuse what a token model cannot read: ``ids`` must be an integer torch tensor (batch, time) in [0, vocab_size).
+
+    Shared by chapter 5's and chapter 6's language models.
+    """
+    if not isinstance(ids, torch.Tensor) or ids.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"ids must be an integer torch tensor (batch, time), got {getattr(ids, 'dtype', type(ids))}")
+    if ids.ndim != 2 or 0 in ids.shape:
+        raise ValueError(f"ids must have shape (batch, time) with both >= 1, got {tuple(ids.shape)}")
+    if int(ids.min()) < 0 or int(ids.max()) >= vocab_size:
+        raise ValueError(f"ids must lie in [0, {vocab_size}), got values from {int(ids.min())} to {int(ids.max())}")
+
+
 def bptt_batches(ids: Any, batch_size: int, bptt: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Windows ``(x, y)`` for truncated backpropagation through time, each of shape (batch_size, <= bptt).
 

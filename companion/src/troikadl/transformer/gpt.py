@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..language_model.text import _check_token_batch
 from ..validate import check_bool, check_float, check_instance, check_int
 
 __all__ = ["GPTConfig", "GPT"]  # causal_self_attention and Block are shown in chapter 6, used through GPT
@@ -132,13 +133,7 @@ class GPT(nn.Module):
 
     def _check(self, ids: Any, cache: Any) -> int:
         """The cache's length after checking ``ids`` and ``cache``."""
-        if not isinstance(ids, torch.Tensor) or ids.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"ids must be an integer torch tensor (batch, T), got {getattr(ids, 'dtype', type(ids))}")
-        if ids.ndim != 2 or 0 in ids.shape:
-            raise ValueError(f"ids must have shape (batch, T) with both >= 1, got {tuple(ids.shape)}")
-        if int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size:
-            raise ValueError(f"ids must lie in [0, {self.vocab_size}), got values from {int(ids.min())} to "
-                             f"{int(ids.max())}")
+        _check_token_batch(ids, self.vocab_size)
         past = 0
         if cache is not None:
             c = self.config
