@@ -580,6 +580,41 @@ def table() -> Any:
 
 
 @functools.lru_cache(maxsize=None)
+def scaling_table() -> Any:
+    from troikadl.scaling.sweep import Table
+
+    return Table.load()
+
+
+@functools.lru_cache(maxsize=None)
+def sweep_parts() -> list[Path]:
+    """Two disjoint shards of the shipped sweep table (alternate rows), as ``build_table(shard=...)`` writes them."""
+    from importlib import resources
+
+    header, columns, *rows = resources.files("troikadl.scaling").joinpath("docstring_gpt.csv").read_text().splitlines()
+    paths = [TMP / f"sweep_part{k}.csv" for k in range(2)]
+    for k, path in enumerate(paths):
+        path.write_text("\n".join([header, columns, *rows[k::2]]) + "\n")
+    return paths
+
+
+@functools.lru_cache(maxsize=None)
+def not_a_table() -> Path:
+    path = TMP / "not_a_table.csv"
+    path.write_text("d_model,layers\n16,1\n")
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def scaling_runs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, D, loss) of 12 runs: 3 sizes x 2 budgets x 2 seeds, on L = 1.7 + 400 / N^0.34 + 400 / D^0.28 with noise."""
+    N = np.repeat([1e4, 1e5, 1e6], 4)
+    D = np.tile(np.repeat([1e6, 1e7], 2), 3)
+    loss = (1.7 + 400 * N ** -0.34 + 400 * D ** -0.28) * np.exp(np.random.default_rng(0).normal(0, 0.01, 12))
+    return N, D, loss
+
+
+@functools.lru_cache(maxsize=None)
 def nas_data() -> Any:
     from troikadl.data.tabular import Split
 
@@ -1376,6 +1411,100 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
       src=Ints(s2s_src, nd=(2,), lo=0, hi=12, extra=bad_src),
       tgt=Ints(s2s_tgt, nd=(2,), sz=(0,), lo=0, hi=32, extra={"one column": s2s_tgt[:, :1]}), batch_size=Pos(8))
 
+    # --- scaling (chapter 12: counting, memory, the sweep, fits, sharded training) -----------------------------
+    from troikadl.scaling import counting as sc_count, distributed as sc_dist, fit as sc_fit, memory as sc_mem
+    from troikadl.scaling import sweep as sc_sweep
+
+    def hf(cls: str, **kw: Any) -> Lazy:  # a Hugging Face configuration (transformers imported when first used)
+        return Lazy(lambda: getattr(importlib.import_module("transformers"), cls)(**kw))
+
+    hf_config = {"a dict": {"n_embd": 8}, "zero width": hf("GPT2Config", n_embd=0),
+                 "cross-attention": hf("GPT2Config", n_embd=8, n_layer=1, n_head=2, add_cross_attention=True)}
+    sc_config = Custom(gpt_config, {"string": "gpt2", "number": 3, **hf_config}, expect={"zero width": "config.n_embd"})
+    for name in ("parameter_breakdown", "analytic_parameters", "build_on_meta", "meta_parameters"):
+        E("scaling.counting", name, getattr(sc_count, name), config=sc_config)
+    E("scaling.counting", "count_parameters", sc_count.count_parameters, model=Obj(gpt_model))
+    E("scaling.counting", "training_flops", sc_count.training_flops, n_params=PosF(10.0), n_tokens=PosF(7.0))
+    E("scaling.counting", "forward_flops_per_token", sc_count.forward_flops_per_token,
+      config=Custom(gpt_config, {"string": "gpt2", "number": 3, **hf_config, "an encoder (BERT)": hf(
+          "BertConfig", hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)},
+          expect={"zero width": "config.n_embd"}),
+      n_ctx=Pos(4, none=True))
+    precision, optimizer = Choice("float32", ["float32", "mixed"]), Choice("adam", ["adam", "sgd", "momentum"])
+    E("scaling.memory", "training_state_bytes", sc_mem.training_state_bytes, n_params=Pos(10), precision=precision,
+      optimizer=optimizer)
+    E("scaling.memory", "measured_training_state_bytes", sc_mem.measured_training_state_bytes,
+      model=Obj(Lazy(lambda: nn.Linear(3, 2))),
+      optimizer=Obj(Lazy(lambda: torch.optim.SGD(nn.Linear(3, 2).parameters(), lr=0.1)), extra={"a name": "adam"}))
+    E("scaling.memory", "activation_bytes", sc_mem.activation_bytes, model=Obj(gpt_model),
+      ids=Ints(ids[:, :3], nd=(2,), lo=0, hi=9, extra={"longer than the context": torch.zeros(2, 7, dtype=torch.long)}))
+    E("scaling.memory", "fits", sc_mem.fits, n_params=Pos(10), memory_bytes=PosF(100.0), training=Fixed(True),
+      precision=precision, optimizer=optimizer)
+    quick = {"sizes": [[16, 1, 2]], "steps": [2]}  # one tiny row: a valid sweep in a second
+    sweep_settings = {"not a mapping": "quick", "an unknown key": {"epochs": 1}, "no sizes": {"sizes": []},
+                      "a size of two numbers": {"sizes": [[16, 1]]}, "zero steps": {"steps": [0]},
+                      "steps a bare int": {"steps": 2}}
+    E("scaling.sweep", "train_row", sc_sweep.train_row, d_model=Pos(16, extra={"not divisible by heads": 15}),
+      layers=Pos(1), heads=Pos(2), steps=Pos(2), seed=Seed(),
+      settings=Custom(None, {**sweep_settings, "a negative rate": {"lr": -1.0}}, none=True,
+                      expect={"a negative rate": "lr"}))
+    E("scaling.sweep", "build_table", sc_sweep.build_table, _slow=True, out=PathK(TMP / "sweep.csv"),
+      seeds=IntSeq([0], lo=0, extra={"repeated": [0, 0]}),
+      shard=Custom((0, 1), {"not i/n": "first", "i out of range": (1, 1), "n zero": (0, 0), "fractional": (0.5, 1),
+                            "a bare int": 3, "three numbers": (0, 1, 2)}),
+      workers=Pos(1), settings=Custom(quick, sweep_settings, none=True), log=Obj(lambda s: None))
+    E("scaling.sweep", "merge_tables", sc_sweep.merge_tables, out=PathK(TMP / "merged.csv"),
+      parts=Custom(Lazy(sweep_parts), {"a bare path": lambda v: v[0], "empty": [], "numbers": [1, 2],
+                                       "the same part twice": lambda v: [v[0], v[0]],
+                                       "not a table": lambda v: [not_a_table()]}))
+    E("scaling.sweep", "Table.load", sc_sweep.Table.load,
+      path=PathK(None, none=True, extra={"not a table": not_a_table()}))
+    E("scaling.sweep", "Table.row", lambda i: scaling_table().row(i), i=Int(0, lo=0, hi=len(scaling_table()) - 1))
+    Ns, Ds, Ls = scaling_runs()
+    run = lambda v, **kw: Floats(v, nd=(1,), sz=(0,), **kw)  # noqa: E731 - one value per run
+    E("scaling.fit", "fit_power_law", sc_fit.fit_power_law, x=run(Ns, extra={"a zero": _put(Ns, 0, 0.0)}),
+      loss=run(Ls, extra={"a zero": _put(Ls, 0, 0.0)}), delta=PosF(1e-3), starts=Pos(2))
+    E("scaling.fit", "fit_loss_surface", sc_fit.fit_loss_surface, N=run(Ns, extra={"a negative": -Ns}),
+      D=run(Ds, extra={"a zero": _put(Ds, 0, 0.0)}), loss=run(Ls),
+      delta=PosF(1e-3), starts=Pos(1))
+    E("scaling.fit", "bootstrap_fit", sc_fit.bootstrap_fit, N=run(Ns, extra={"no repeated cell": np.arange(1.0, 13.0)}),
+      D=run(Ds), loss=run(Ls), n_boot=Pos(2), seed=Seed(), compute=PosF(1e12, none=True), delta=PosF(1e-3))
+    surface = sc_fit.LossSurface(1.7, 400.0, 400.0, 0.34, 0.28)
+    E("scaling.fit", "compute_optimal", sc_fit.compute_optimal,
+      fit=Obj(surface, extra={"a PowerLaw": sc_fit.PowerLaw(1.7, 400.0, 0.34),
+                              "a negative exponent": sc_fit.LossSurface(1.7, 400.0, 400.0, -0.1, 0.28)}),
+      C=Floats(np.array([1e18, 1e20]), extra={"a zero": np.array([0.0, 1e18])}))
+    E("scaling.fit", "huber_log_objective", sc_fit.huber_log_objective, law=Obj(surface), N=run(Ns), loss=run(Ls),
+      D=run(Ds), delta=PosF(1e-3))
+    E("scaling.fit", "PowerLaw.predict", sc_fit.PowerLaw(1.7, 400.0, 0.34).predict,
+      x=Floats(np.array([1e3, 1e6]), extra={"a negative": np.array([-1.0, 1e6])}))
+    E("scaling.fit", "LossSurface.predict", surface.predict,
+      N=Floats(np.array([1e6, 1e7]), extra={"a zero": np.array([0.0, 1e7])}),
+      D=Floats(np.array([1e8, 1e9]), extra={"a negative": np.array([-1.0, 1e9]), "not broadcastable": np.ones(3)}))
+    fitted_boot = functools.lru_cache(None)(lambda: sc_fit.bootstrap_fit(Ns, Ds, Ls, n_boot=2))
+    E("scaling.fit", "Bootstrap.interval", lambda name, level: fitted_boot().interval(name, level),
+      name=Choice("alpha", ["E", "A", "B", "alpha", "beta", "a", "ratio"]),
+      level=Float(0.9, lo=0.0, hi=1.0, lo_open=True, hi_open=True))
+    E("scaling.distributed", "ShardSettings", sc_dist.ShardSettings, steps=Pos(12), batch_size=Pos(8), context=Pos(64),
+      d_model=Pos(64, extra={"not divisible by heads": 66}), layers=Pos(2), heads=Pos(4), lr=PosF(3e-3),
+      weight_decay=Float(0.01, lo=0.0), seed=Seed())
+    E("scaling.distributed", "global_batch", sc_dist.global_batch,
+      ids=Ints(np.arange(200) % 50, nd=(1,), lo=0, extra={"shorter than the context": np.arange(10)}),
+      step=Int(0, lo=0), batch_size=Pos(2), context=Pos(16), seed=Seed())
+    E("scaling.distributed", "local_bytes", sc_dist.local_bytes, model=Obj(Lazy(lambda: nn.Linear(3, 2))),
+      optimizer=Obj(Lazy(lambda: torch.optim.SGD(nn.Linear(3, 2).parameters(), lr=0.1)), extra={"a name": "adam"}))
+    shard = sc_dist.ShardSettings(steps=1, batch_size=2, context=8, d_model=8, layers=1, heads=2)
+    E("scaling.distributed", "train_strategy", sc_dist.train_strategy,
+      strategy=Choice("single", list(sc_dist.STRATEGIES), extra={"without a process group": "ddp"}),
+      ids=Ints(np.arange(100) % 20, nd=(1,), lo=0, hi=19), vocab_size=Pos(20, extra={"below the ids": 5}),
+      settings=Obj(shard, extra={"a dict": {"steps": 1}}),
+      device=Custom("cpu", {"an unknown name": "gpu7", "a float": 2.5}, none=True))
+    # a valid call starts torchrun processes (15-20 s); every bad value is refused before the launch
+    E("scaling.distributed", "run_torchrun", sc_dist.run_torchrun, _slow=True, nproc=Pos(1),
+      strategies=StrList(["single"], extra={"an unknown strategy": ["zero3"]}), timeout=PosF(300.0), steps=Pos(1),
+      batch_size=Pos(2), context=Pos(8), d_model=Pos(8, extra={"not divisible by heads": 9}), layers=Pos(1),
+      heads=Pos(2))
+
     # --- regularization (chapter 3: dropout, early stopping) -------------------------------------------------
     from troikadl import regularization as reg
 
@@ -1505,6 +1634,11 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
                                             "images without colour channels": np.zeros((3, 4, 4, 2)),
                                             "images: NaN": np.full((3, 4, 4, 3), NAN)}, none=True),
       text_labels=StrList(["x", "y", "z"], none=True, extra={"wrong count": ["x"]}))
+    from troikadl.figures import scale as fscale
+
+    E("figures.scale", "sharding", fscale.sharding, ranks=Int(2, lo=1, hi=4))
+    E("figures.scale", "training_flops", fscale.training_flops, n_in=Int(4, lo=1, hi=1_000_000),
+      n_out=Int(3, lo=1, hi=1_000_000), tokens=Int(5, lo=1, hi=1_000_000))
 
 
 _catalogue()
@@ -1633,12 +1767,13 @@ SKIPPED = {
         "bert.pretrain.PretrainSettings", "cnn.ShapeTrace", "compress.measure.Timing", "compress.quantize.QParams",
         "data.tabular.Split", "data.translation.NumberPairs", "data.vqa.VQA", "landscapes.Landscape", "nas.analysis.Interval",
         "nas.analysis.SelectionOptimism", "nas.darts.DartsResult", "nas.search.SearchResult",
-        "runtime.Runtime", "train.History", "figures.graph.GraphNode", "figures.style.Box")},
+        "runtime.Runtime", "train.History", "figures.graph.GraphNode", "figures.style.Box",
+        "scaling.counting.Reference")},
     **{f"troikadl.{n}": "takes no data argument" for n in (
         "runtime.Timer", "runtime.current", "runtime.import_tf", "runtime.load_triton_first", "runtime.quiet",
         "data.corpus.stdlib_corpus", "figures.networks.lstm_cell", "figures.networks.lstm_gate_order",
         "figures.search.search_loop", "figures.search.two_halves",
-        "figures.recurrent.gru_cell", "figures.recurrent.gru_gate_order")},
+        "figures.recurrent.gru_cell", "figures.recurrent.gru_gate_order", "scaling.counting.reference_models")},
     **{f"troikadl.figures.style.{n}": "a drawing primitive on a diagram's own matplotlib Axes, called by the "
        "diagrams (tests/test_figures.py)" for n in ("box", "arrow", "note", "cells", "brace")},
     "troikadl.notebook.require": "takes package names as *args; its errors are tested in tests/test_notebook.py",
@@ -1646,6 +1781,7 @@ SKIPPED = {
     "troikadl.compress.measure.saved_bytes": "any object torch.save accepts is valid",
     "troikadl.compress.measure.storage_bytes": "any object torch.save accepts is valid",
     "troikadl.bert.pretrain.main": "the torchrun command line: argparse checks its arguments",
+    "troikadl.scaling.distributed.main": "the torchrun command line: argparse checks its arguments",
     "troikadl.optim.base.Optimizer": "the abstract base of SGD, AdaGrad, RMSProp, Adam and AdamW, which are catalogued",
 }
 

@@ -259,7 +259,8 @@ def test_every_chapter_declares_its_figures_with_alt_text():
             "08_nas": ["search.search_loop", "search.darts_mixed_op", "search.two_halves"],
             "09_compression": ["compression.pruning_masks", "compression.low_rank"],
             "10_quantization": ["compression.quantization_grid"],
-            "11_fusion": ["fusion.fusion_kinds", "fusion.clip_similarity"]}
+            "11_fusion": ["fusion.fusion_kinds", "fusion.clip_similarity"],
+            "12_scale": ["scale.training_flops", "scale.sharding"]}
     for chapter, diagrams in want.items():
         cells = json.loads((root / "chapters" / f"{chapter}.ipynb").read_text())["cells"]
         figure_cells = [c for c in cells if c["cell_type"] == "code" and c["metadata"].get("mystnb", {}).get("figure")]

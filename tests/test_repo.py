@@ -114,7 +114,8 @@ TOPIC_MODULES = ["neuron", "data.tabular", "twins", "plot", "train", "report", "
                  "language_model.text", "language_model.char_rnn", "language_model.evaluation",
                  "language_model.sampling", "data.translation", "transformer.seq2seq", "transformer.generation", "transformer.rope",
                  "transformer.encoder", "transformer.gpt", "transformer.hf",
-                 "figures.decoder"]
+                 "figures.decoder", "figures.scale", "scaling.counting", "scaling.memory", "scaling.sweep",
+                 "scaling.fit", "scaling.distributed"]
 
 
 @pytest.mark.parametrize("name", TOPIC_MODULES)

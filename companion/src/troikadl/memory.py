@@ -27,7 +27,13 @@ def saved_activation_bytes(model: Any, X: Any, *, grad: bool = True) -> int:
 
     check_instance(model, "model", torch.nn.Module, "a torch.nn.Module")
     X = check_float_tensor(X, "X")
-    grad = check_bool(grad, "grad")
+    return _saved_bytes(model, lambda: model(X), check_bool(grad, "grad"))
+
+
+def _saved_bytes(model: Any, forward: Any, grad: bool) -> int:
+    """What :func:`saved_activation_bytes` counts, for any call ``forward()`` of ``model`` (arguments checked)."""
+    import torch
+
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved: dict[int, int] = {}
 
@@ -38,5 +44,5 @@ def saved_activation_bytes(model: Any, X: Any, *, grad: bool = True) -> int:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.set_grad_enabled(grad):
-        model(X)
+        forward()
     return sum(saved.values())

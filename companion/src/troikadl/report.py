@@ -32,12 +32,14 @@ PREREQUISITES = {
     "06_attention": ["05_rnn"], "07_bert": ["06_attention"],
     "08_nas": ["03_optimizers", "04_cnn"], "09_compression": ["03_optimizers", "04_cnn"],
     "10_quantization": ["09_compression"], "11_fusion": ["03_optimizers", "06_attention"],
+    "12_scale": ["03_optimizers", "06_attention"],
 }
 #: Each chapter's label in the course map.
 SHORT_TITLES = {
     "01_neuron": "1 Neuron", "02_backprop": "2 Backprop", "03_optimizers": "3 Optimizers", "04_cnn": "4 CNNs",
     "05_rnn": "5 RNNs", "06_attention": "6 Attention", "07_bert": "7 BERT", "08_nas": "8 NAS",
     "09_compression": "9 Pruning,\nlow rank", "10_quantization": "10 Quantization", "11_fusion": "11 Fusion",
+    "12_scale": "12 Scale",
 }
 _CHAPTER = re.compile(r"^\d\d_[a-z0-9_]+$")
 

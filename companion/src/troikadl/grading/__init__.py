@@ -19,6 +19,7 @@ from . import optim as _optim  # noqa: F401  (registers the chapter 3 exercises)
 from . import quant as _quant  # noqa: F401  (registers the chapter 10 exercises)
 from . import regularization as _regularization  # noqa: F401  (registers the chapter 3 generalization exercise)
 from . import rnn as _rnn  # noqa: F401  (registers the chapter 5 exercises)
+from . import scaling as _scaling  # noqa: F401  (registers the chapter 12 exercises)
 from .core import EXERCISES, Case, Exercise, ExerciseFailed, check, register, run_cases
 
 __all__ = ["EXERCISES", "Case", "Exercise", "ExerciseFailed", "check", "register", "run_cases",
