@@ -34,7 +34,7 @@ Skipped, with the reason (the table ``SKIPPED`` below; a test checks that every 
 that the package builds and readers only read (dataclasses such as ``Split``, ``History``, ``QParams``;
 their methods that take data are catalogued); callables without data arguments (``current``, ``Timer``,
 ``stdlib_corpus``...); ``progress`` (its keywords go to tqdm); ``saved_bytes`` and ``storage_bytes`` (any
-object ``torch.save`` accepts is valid); the torchrun ``main``; the abstract ``Optimizer``; the drawing
+object ``torch.save`` accepts is valid); the torchrun ``main`` entry points; the abstract ``Optimizer``; the drawing
 primitives of ``troikadl.figures.style`` that draw on a diagram's own Axes (``box``, ``arrow``...); and
 ``troikadl.validate`` itself (tests/test_validate.py). Dunder methods are catalogued where they are the API
 (``Tensor.__add__``, ``__matmul__``, ``__pow__``; layers' ``__call__``), not ``__getitem__`` (``IndexError``
@@ -1465,8 +1465,7 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("scaling.fit", "fit_power_law", sc_fit.fit_power_law, x=run(Ns, extra={"a zero": _put(Ns, 0, 0.0)}),
       loss=run(Ls, extra={"a zero": _put(Ls, 0, 0.0)}), delta=PosF(1e-3), starts=Pos(2))
     E("scaling.fit", "fit_loss_surface", sc_fit.fit_loss_surface, N=run(Ns, extra={"a negative": -Ns}),
-      D=run(Ds, extra={"a zero": _put(Ds, 0, 0.0)}), loss=run(Ls),
-      delta=PosF(1e-3), starts=Pos(1))
+      D=run(Ds, extra={"a zero": _put(Ds, 0, 0.0)}), loss=run(Ls), delta=PosF(1e-3), starts=Pos(1))
     E("scaling.fit", "bootstrap_fit", sc_fit.bootstrap_fit, N=run(Ns, extra={"no repeated cell": np.arange(1.0, 13.0)}),
       D=run(Ds), loss=run(Ls), n_boot=Pos(2), seed=Seed(), compute=PosF(1e12, none=True), delta=PosF(1e-3))
     surface = sc_fit.LossSurface(1.7, 400.0, 400.0, 0.34, 0.28)
@@ -1498,7 +1497,7 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
       strategy=Choice("single", list(sc_dist.STRATEGIES), extra={"without a process group": "ddp"}),
       ids=Ints(np.arange(100) % 20, nd=(1,), lo=0, hi=19), vocab_size=Pos(20, extra={"below the ids": 5}),
       settings=Obj(shard, extra={"a dict": {"steps": 1}}),
-      device=Custom("cpu", {"an unknown name": "gpu7", "a float": 2.5}, none=True))
+      device=Custom("cpu", {"an unknown name": "gpu7", "a float": 2.5}))
     # a valid call starts torchrun processes (15-20 s); every bad value is refused before the launch
     E("scaling.distributed", "run_torchrun", sc_dist.run_torchrun, _slow=True, nproc=Pos(1),
       strategies=StrList(["single"], extra={"an unknown strategy": ["zero3"]}), timeout=PosF(300.0), steps=Pos(1),

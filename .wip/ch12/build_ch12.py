@@ -19,7 +19,12 @@ def cell(kind, source, meta=None):
     return c
 
 
-nb = {"cells": [cell("code", "# cell 1 placeholder")] + [cell(*c) for c in CELLS],
+import hashlib
+
+cells = [cell("code", "# cell 1 placeholder")] + [cell(*c) for c in CELLS]
+for i, c in enumerate(cells):
+    c["id"] = hashlib.sha1(f"12_scale {i}".encode()).hexdigest()[:8]
+nb = {"cells": cells,
       "metadata": json.loads((ROOT / "chapters/06_attention.ipynb").read_text())["metadata"],
       "nbformat": 4, "nbformat_minor": 5}
 path = ROOT / "chapters/12_scale.ipynb"

@@ -182,8 +182,8 @@ for name, c in counts.items():
           f"{fit_table[name][1]!s}")
 """),
 ("markdown", r"""
-Llama-2-7B's weights take about 13 GB in 16 bits and run on one such card; its training state, 108 GB, does
-not fit, before a single activation is stored. That gap, a factor of 8 between the weights and the training
+Llama-2-7B's weights take the printed 13.5 GB in 16 bits and run on one such card; its training state, 108 GB,
+does not fit, before a single activation is stored. That gap, a factor of 8 between the weights and the training
 state, is why large models are trained on many accelerators, and why section 12.6 shards the training state
 across them.
 
@@ -244,8 +244,6 @@ A table that nobody can re-run is a claim. Two of its cheapest rows, trained aga
 (`S.train_row`, one thread), must give the same held-out losses:
 """),
 ("code", r"""
-import hashlib
-
 live = {}
 for seed in (0, 1):
     i = int(np.flatnonzero((table.d_model == 16) & (table.steps == table.settings["steps"][0])
@@ -256,7 +254,7 @@ for seed in (0, 1):
     print(f"d_model {row['d_model']}, {row['steps']} steps, seed {seed}: re-trained {live[seed][0]:.6f}, "
           f"table {live[seed][1]:.6f}")
 live_gap = max(abs(a - b) for a, b in live.values())
-same_corpus = table.corpus_sha256 == hashlib.sha256(tk.data.corpus.stdlib_corpus().text.encode()).hexdigest()
+same_corpus = table.corpus_sha256 == tk.data.corpus.stdlib_corpus().sha256
 print(f"largest difference {live_gap:.1e}; corpus identical to the table's: {same_corpus}")
 """),
 ("markdown", r"""
@@ -316,7 +314,8 @@ surface = boot.fit
 intervals = {q: boot.interval(q) for q in ("alpha", "beta", "E", "ratio")}
 print(f"L(N, D) = {surface.E:.3f} + {surface.A:.3g} / N^{surface.alpha:.3f} + {surface.B:.3g} / D^{surface.beta:.3f}")
 for q, (lo, hi) in intervals.items():
-    print(f"  {q:5s} 90% bootstrap interval [{lo:.3g}, {hi:.3g}]")
+    fmt = ".2g" if q == "ratio" else ".3f"
+    print(f"  {q:5s} 90% bootstrap interval [{lo:{fmt}}, {hi:{fmt}}]")
 """),
 ("markdown", r"""
 With the loss surface in hand, the **compute-optimal** question has an answer. For a budget of $C = 6ND$
@@ -420,11 +419,10 @@ for name in ("single", "ddp", "zero1", "fsdp"):
     run = shard_run["strategies"][name]
     loss_gap[name] = float(np.max(np.abs(np.array(run["losses"]) - ref_loss) / ref_loss))
     for r, b in enumerate(run["ranks"]):
-        total = b["parameters"] + b["gradients"] + b["optimizer"]
+        total = b["parameter_bytes"] + b["gradient_bytes"] + b["optimizer_bytes"]
         shard_bytes[name, r] = total
-        print(f"{name:9s} {r:>4d} {b['parameters']:>11,} {b['gradients']:>10,} {b['optimizer']:>10,} {total:>9,}  "
-              f"{loss_gap[name]:.1e}" if r == 0 else
-              f"{name:9s} {r:>4d} {b['parameters']:>11,} {b['gradients']:>10,} {b['optimizer']:>10,} {total:>9,}")
+        print(f"{name:9s} {r:>4d} {b['parameter_bytes']:>11,} {b['gradient_bytes']:>10,} {b['optimizer_bytes']:>10,} "
+              f"{total:>9,}  " + (f"{loss_gap[name]:.1e}" if r == 0 else ""))
 saving = {name: shard_bytes[name, 0] / shard_bytes["ddp", 0] for name in ("zero1", "fsdp")}
 print(f"rank 0's training state relative to DDP: ZeRO-1 {saving['zero1']:.2f}, FSDP {saving['fsdp']:.2f}")
 fig, ax = plt.subplots(figsize=(6, 3))
