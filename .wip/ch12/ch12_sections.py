@@ -114,13 +114,22 @@ print(f"measured forward FLOPs per token {forward:,.0f}; 2 x linear weights {2 *
       f"output layer 2 d V {2 * ours.d_model * ours.vocab_size:,}")
 print(f"Kaplan et al.'s count 2N + 2 L T d (+ 2 d V): {S.forward_flops_per_token(ours, output_layer=True):,}")
 print(f"training / forward = {training / forward:.3f}; training FLOPs per token / (6 N) = {training / (6 * N):.2f}")
+import transformers
+
+gpt3_config = transformers.GPT2Config(vocab_size=50257, n_positions=2048, n_embd=12288, n_layer=96, n_head=96)
+for name, config in [("GPT-2 small", refs["GPT-2 small"].config), ("GPT-3 175B", gpt3_config)]:
+    n_ne = S.analytic_parameters(config, non_embedding=True)
+    ratio = S.forward_flops_per_token(config, output_layer=True) / (2 * n_ne)
+    print(f"{name}: forward FLOPs per token, attention and output layer included, / 2N = {ratio:.2f}")
 """),
 ("markdown", r"""
 The backward pass costs exactly twice the forward one (the printed ratio is 3), and the forward pass is the
 linear layers' $2 \times$ weights plus the two attention products and the output layer. In this tiny model,
 whose context (64) equals its width and whose output layer is as large as a block, those extras are a large
-share: training costs more than $6N$ per token (the last printed ratio). For GPT-2 small the same terms are a
-few per cent, and for models of billions of parameters $6ND$ is accurate to a few per cent.
+share: training costs more than $6N$ per token (the printed ratio to $6N$). They stay large for GPT-2 small at its
+full context of 1,024 tokens, whose output layer alone has 39 million weights (the printed ratio for it, by
+Kaplan et al.'s count), and they fade for GPT-3 (96 layers 12,288 wide, context 2,048): for models of hundreds of
+billions of parameters $6ND$ is accurate to a few per cent, and for small ones it is a lower bound.
 
 The rule makes sizes comparable. GPT-3 (175 billion parameters, 300 billion tokens) {cite:p}`brown2020language`:
 """),
@@ -167,7 +176,7 @@ print("mixed precision:", S.training_state_bytes(n, precision="mixed", optimizer
 """),
 ("markdown", r"""
 The parts agree byte for byte (Adam's step counters, one number per tensor, are left out). Now the real models
-of section 12.1 against one accelerator with 80 GB of memory, the largest common size today:
+of section 12.1 against one accelerator with 80 GB of memory, a common size for training accelerators:
 """),
 ("code", r"""
 GB, CARD = 1e9, 80e9
@@ -284,10 +293,11 @@ plt.show()
          "budget, lower for larger budgets and falling slowly with size. Right: six curves of loss against "
          "training characters, one per model size, each falling steeply with more data.")),
 ("markdown", r"""
-Read the right panel first: every model improves steeply with data, and at the two smallest budgets all sizes
-sit near the unigram model's loss (about 3.17 nats), still on the plateau that chapter 6's training curves
-start on. The left panel is flat at small budgets and tilts only at the largest: a bigger model helps only
-when it has read enough to use its capacity.
+Read the right panel first: every model improves steeply with data, and at the smallest budget the three
+smallest models are still at the unigram model's loss (about 3.17 nats), on the plateau that chapter 6's
+training curves start on. The left panel's curves are shallower: across 2.4 decades of size the loss falls by
+a third to half a nat at each budget, while every size gains more than half a nat from 1.2 decades of data.
+A bigger model helps most when it has read enough to use its capacity.
 """),
 ("markdown", r"""
 ## 12.5 Fitting the laws
@@ -364,12 +374,12 @@ What our own fit measures, and where it departs from the published laws:
   resemble ours for $D$ and not for $N$. Our losses are nats per *character*, theirs per BPE token, so the
   constants cannot be compared at all, only the shapes.
 - **Every run here is short of data.** The largest budget gives the largest model less than one character per
-  parameter; Chinchilla's rule would ask for twenty tokens per parameter, sixteen million characters, thirty-five
-  times our corpus. In this regime a smaller model trained on more data wins at every budget we can afford,
+  parameter; Chinchilla's rule would ask for twenty tokens per parameter, sixteen million characters, about 34
+  times our training text. In this regime a smaller model trained on more data wins at every budget we can afford,
   which is what the fitted frontier says: its printed optimum is smaller than our smallest model and its
   tokens-per-parameter ratio enormous, an extrapolation beyond the sweep, not a finding about language models.
-- **The smallest budgets are on the plateau**, where the loss is not a power law at all: the first hundred
-  steps of training leave every model at the unigram loss. Large studies start their fits after it.
+- **The smallest budget is partly on the plateau**, where the loss is not a power law at all: a hundred steps
+  of training leave the smaller models at the unigram loss. Large studies start their fits after it.
 
 So the experiment shows the method (sweep, fit, uncertainty, frontier) and the one result it can support, that
 loss falls as a power of the data with a well-determined exponent, and it shows why the published laws needed
@@ -410,8 +420,8 @@ rank reports the bytes of parameters, gradients and optimizer state that it hold
 ("code", r"""
 shard_run = S.run_torchrun(2)
 ref_loss = np.array(shard_run["strategies"]["single"]["losses"])
-print(f"{shard_run['world']} processes ({shard_run['backend']}), {len(ref_loss)} steps, launch {shard_run['seconds']:.1f} s "
-      f"(most of it starting the processes)")
+print(f"{shard_run['world']} processes ({shard_run['backend']}), {len(ref_loss)} steps, launch "
+      f"{shard_run['seconds']:.1f} s (most of it starting the processes)")
 print(f"{'strategy':9s} {'rank':>4s} {'parameters':>11s} {'gradients':>10s} {'optimizer':>10s} {'total':>9s}  "
       f"loss vs one process")
 shard_bytes, loss_gap = {}, {}
