@@ -126,6 +126,7 @@ def build_on_meta(config: Any) -> Any:
     import torch
 
     kind = _hf(config)
+    parameter_breakdown(config)  # checks the sizes first: a zero width names config.n_embd, not a ZeroDivisionError
     if kind != "gpt":
         import transformers
 

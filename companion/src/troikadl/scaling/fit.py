@@ -66,6 +66,10 @@ class LossSurface:
     def predict(self, N: Any, D: Any) -> np.ndarray:
         """The loss the law predicts for ``N`` parameters trained on ``D`` tokens (broadcast)."""
         N, D = _positive(N, "N"), _positive(D, "D")
+        try:
+            np.broadcast_shapes(N.shape, D.shape)
+        except ValueError:
+            raise ValueError(f"N and D must broadcast together, got shapes {N.shape} and {D.shape}") from None
         return self.E + self.A * N ** -self.alpha + self.B * D ** -self.beta
 
 

@@ -214,14 +214,14 @@ def build_table(out: str | Path, *, seeds: Sequence[int] = SEEDS, shard: Any = (
     return _write(out, rows, s, _data(s["val_fraction"], s["split_seed"], s["val_chars"])[3])
 
 
-def _read(path: str | Path | None) -> tuple[list[dict[str, str]], dict[str, Any]]:
+def _read(path: str | Path | None, name: str = "path") -> tuple[list[dict[str, str]], dict[str, Any]]:
     if path is not None and not isinstance(path, (str, Path)):
-        raise TypeError(f"path must be a file path (str or pathlib.Path) or None, got {type(path).__name__}")
+        raise TypeError(f"{name} must be a file path (str or pathlib.Path) or None, got {type(path).__name__}")
     text = (resources.files("troikadl.scaling").joinpath(TABLE_FILE).read_text() if path is None
             else Path(path).read_text())
     lines = text.splitlines()
     if not lines or not lines[0].startswith("# "):
-        raise ValueError(f"{path or TABLE_FILE} is not a table of troikadl.scaling.sweep (no settings header)")
+        raise ValueError(f"{name}: {path or TABLE_FILE} is not a table of troikadl.scaling.sweep (no settings header)")
     return list(csv.DictReader(lines[1:])), json.loads(lines[0][2:])
 
 
@@ -233,7 +233,7 @@ def merge_tables(parts: Sequence[str | Path], out: str | Path) -> Path:
         raise TypeError(f"parts must be a non-empty list of file paths, got {parts!r:.80}")
     if not isinstance(out, (str, Path)):
         raise TypeError(f"out must be a file path (str or pathlib.Path), got {type(out).__name__}")
-    read = [_read(p) for p in parts]
+    read = [_read(p, f"parts[{i}]") for i, p in enumerate(parts)]
     rows, metas = [r for rows, _ in read for r in rows], [meta for _, meta in read]
     if any(m != metas[0] for m in metas):
         raise ValueError("parts were built with different settings or corpora; rebuild them with one command")
