@@ -513,8 +513,8 @@ tk.grading.check("scaling.gpt_parameters", gpt_parameters)
 tk.grading.check("scaling.gpt_parameters", gpt_parameters, cases=[
     tk.grading.Case("GPT-2 XL", (50257, 1024, 1600, 48), expected=1_557_611_200, rtol=0, atol=0),
     tk.grading.Case("GPT-2 medium", (50257, 1024, 1024, 24), expected=354_823_168, rtol=0, atol=0),
-    tk.grading.Case("one token, one position", (1, 1, 8, 3), expected=S.meta_parameters(
-        GPTConfig(vocab_size=1, n_positions=1, d_model=8, heads=1, layers=3)), rtol=0, atol=0),
+    tk.grading.Case("one token, one position", (1, 1, 8, 3), expected=tk.scaling.meta_parameters(
+        tk.transformer.GPTConfig(vocab_size=1, n_positions=1, d_model=8, heads=1, layers=3)), rtol=0, atol=0),
 ])
 ### END HIDDEN TESTS
 """, {"nbgrader": {"grade": True, "grade_id": "scaling-gpt_parameters-hidden", "locked": True, "points": 2,
@@ -546,10 +546,10 @@ tk.grading.check("scaling.compute_optimal", compute_optimal)
                    "schema_version": 3, "solution": False, "task": False}}),
 ("code", r"""
 ### BEGIN HIDDEN TESTS
-_law = S.LossSurface(1.2, 50.0, 20.0, 0.45, 0.25)
+_law = tk.scaling.LossSurface(1.2, 50.0, 20.0, 0.45, 0.25)
 tk.grading.check("scaling.compute_optimal", compute_optimal, cases=[
     tk.grading.Case(f"C = {C:.0e}", (_law.E, _law.A, _law.B, _law.alpha, _law.beta, C),
-                    expected=S.compute_optimal(_law, C), rtol=1e-6) for C in (1e9, 3e15, 1e21)])
+                    expected=tk.scaling.compute_optimal(_law, C), rtol=1e-6) for C in (1e9, 3e15, 1e21)])
 ### END HIDDEN TESTS
 """, {"nbgrader": {"grade": True, "grade_id": "scaling-compute_optimal-hidden", "locked": True, "points": 2,
                    "schema_version": 3, "solution": False, "task": False}, "tags": ["remove-cell"]}),
