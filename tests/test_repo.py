@@ -147,3 +147,24 @@ def test_assignments_install_from_the_same_repository_as_cell_1():
     from troikadl.grading.assign import REPOSITORY
 
     assert REPOSITORY == repository_url()
+
+
+def _commands() -> list[str]:
+    src = ROOT / "companion/src"
+    return sorted(".".join(py.relative_to(src).with_suffix("").parts) for py in (src / "troikadl").rglob("*.py")
+                  if 'if __name__ == "__main__":' in py.read_text())
+
+
+def test_there_are_commands():
+    assert {"troikadl.scaling.sweep", "troikadl.scaling.distributed", "troikadl.nas.benchmark"} <= set(_commands())
+
+
+@pytest.mark.parametrize("module", _commands())
+def test_every_command_runs_without_a_runpy_warning(module):
+    """``python -m troikadl.x.y`` warns (RuntimeWarning) when ``troikadl.x`` has already imported ``y``."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", module, "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "usage" in done.stdout.lower(), done.stderr[-2000:]

@@ -275,6 +275,8 @@ The table, drawn two ways: the loss against the model size for each data budget,
 model size.
 """),
 ("code", r"""
+print("gain from the smallest to the largest model, per data budget:  ", np.round(mean_loss[0] - mean_loss[-1], 2))
+print("gain from the smallest to the largest budget, per model size:", np.round(mean_loss[:, 0] - mean_loss[:, -1], 2))
 fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
 colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(Ns), len(Ds))))
 for j, d in enumerate(Ds):
@@ -284,6 +286,8 @@ for i, n in enumerate(Ns):
 a1.set(xscale="log", xlabel="non-embedding parameters N", ylabel="held-out loss (nats per character)")
 a2.set(xscale="log", xlabel="training characters D")
 a1.legend(fontsize=7), a2.legend(fontsize=7)
+a2.set_xticks(Ds, [f"{d / 1000:.0f}k" for d in Ds])
+a2.xaxis.set_minor_formatter(plt.NullFormatter())
 fig.tight_layout()
 plt.show()
 """, FIG("fig-12-sweep",
@@ -295,8 +299,9 @@ plt.show()
 ("markdown", r"""
 Read the right panel first: every model improves steeply with data, and at the smallest budget the three
 smallest models are still at the unigram model's loss (about 3.17 nats), on the plateau that chapter 6's
-training curves start on. The left panel's curves are shallower: across 2.4 decades of size the loss falls by
-a third to half a nat at each budget, while every size gains more than half a nat from 1.2 decades of data.
+training curves start on. The left panel's curves are shallower and less regular: across 2.4 decades of size the
+loss falls by between 0.16 and 0.49 nats, depending on the budget, while every size gains between 0.58 and
+0.89 nats from 1.2 decades of data (the printed gains).
 A bigger model helps most when it has read enough to use its capacity.
 """),
 ("markdown", r"""
@@ -343,22 +348,27 @@ budgets = np.logspace(np.log10(table.flops.min()), np.log10(C_max), 30)
 frontier = np.array([S.compute_optimal(surface, C) for C in budgets])
 n_opt, d_opt = S.compute_optimal(surface, C_max)
 print(f"at C = {C_max:.2g} FLOPs (our largest run): N_opt = {n_opt:,.0f}, D_opt = {d_opt:,.0f} characters, "
-      f"{d_opt / n_opt:,.0f} characters per parameter")
+      f"{d_opt / n_opt:,.0f} characters per parameter, {d_opt / Ds[-1]:.0f} times our largest budget")
 print(f"Hoffmann et al.'s published fit at their largest budget, 5.76e23 FLOPs: N_opt, D_opt =",
       tuple(f"{v:.3g}" for v in S.compute_optimal(S.LossSurface(1.69, 406.4, 410.7, 0.34, 0.28), 5.76e23)))
-fig, ax = plt.subplots(figsize=(6.5, 3.6))
+fig, ax = plt.subplots(figsize=(6.5, 3.8))
 sc = ax.scatter(table.flops, table.loss, c=np.log10(table.N), cmap="viridis", s=14)
+D_grid = np.logspace(np.log10(Ds[0]), np.log10(Ds[-1]), 20)
+for n in Ns:  # the fitted surface along each model size, over the sweep's data range
+    ax.plot(6 * n * D_grid, surface.predict(n, D_grid), color=sc.to_rgba(np.log10(n)), lw=1)
 ax.plot(budgets, surface.predict(frontier[:, 0], frontier[:, 1]), "k--",
-        label="fitted L at the compute-optimal split")
+        label="fitted optimum (outside the sweep)")
 ax.set(xscale="log", xlabel="training compute C = 6ND (FLOPs)", ylabel="held-out loss (nats per character)")
 fig.colorbar(sc, label="log10 N")
-ax.legend(fontsize=8)
+ax.legend(fontsize=8, loc="upper right")
 plt.show()
 """, FIG("fig-12-frontier",
-         "Every run of the sweep as held-out loss against its training compute, coloured by model size, with the "
-         "loss the fitted surface predicts for the compute-optimal split of each budget (dashed).",
+         "Every run of the sweep as held-out loss against its training compute, coloured by model size; the fitted "
+         "surface along each model size over the sweep's data range (solid lines); and the loss the fit predicts "
+         "for the compute-optimal split of each budget (dashed), which lies outside the sweep.",
          "A scatter of 90 points of loss against compute on a log axis, coloured from dark (small models) to "
-         "yellow (large models), falling to the right; a dashed curve runs along the lower edge of the points.")),
+         "yellow (large models), with one thin fitted line per model size running through its points; a dashed "
+         "curve falls well below all of them, from about 2.8 to 1.6 nats.")),
 ("markdown", r"""
 Hoffmann et al.'s own published parameters, put into the same formula, give the printed 32 billion parameters
 at Chinchilla's budget, not the 70 billion the paper trained: the rounded estimates of its third approach
@@ -378,6 +388,8 @@ What our own fit measures, and where it departs from the published laws:
   times our training text. In this regime a smaller model trained on more data wins at every budget we can afford,
   which is what the fitted frontier says: its printed optimum is smaller than our smallest model and its
   tokens-per-parameter ratio enormous, an extrapolation beyond the sweep, not a finding about language models.
+  In the figure the fitted lines follow each size's points, while the dashed optimum runs far below them: to
+  reach it, a model smaller than any we trained would read hundreds of times our largest budget.
 - **The smallest budget is partly on the plateau**, where the loss is not a power law at all: a hundred steps
   of training leave the smaller models at the unigram loss. Large studies start their fits after it.
 
@@ -436,16 +448,20 @@ for name in ("single", "ddp", "zero1", "fsdp"):
 saving = {name: shard_bytes[name, 0] / shard_bytes["ddp", 0] for name in ("zero1", "fsdp")}
 print(f"rank 0's training state relative to DDP: ZeRO-1 {saving['zero1']:.2f}, FSDP {saving['fsdp']:.2f}")
 fig, ax = plt.subplots(figsize=(6, 3))
-for name in ("ddp", "zero1", "fsdp"):
-    ax.plot(np.abs(np.array(shard_run["strategies"][name]["losses"]) - ref_loss) / ref_loss + 1e-12, "o-", label=name)
+for name, marker, size in (("ddp", "o", 10), ("zero1", "s", 7), ("fsdp", "^", 4)):
+    gap = np.abs(np.array(shard_run["strategies"][name]["losses"]) - ref_loss) / ref_loss
+    ax.plot(np.maximum(gap, 1e-12), marker + "-", ms=size, mfc="none", lw=0.8, label=name)
+ax.axhline(1e-12, color="0.6", lw=0.6)
+ax.text(0, 2e-12, "exactly equal", fontsize=8, color="0.4")
 ax.set(yscale="log", xlabel="step", ylabel="relative loss difference\nfrom one process")
-ax.legend()
+ax.legend(fontsize=8)
 plt.show()
 """, FIG("fig-12-shard-loss",
          "Relative difference between each two-process run's loss and the one-process run's, step by step (log "
-         "scale): rounding-level for DDP, ZeRO-1 and FSDP.",
-         "Three curves of relative loss difference per training step on a logarithmic vertical axis, all near "
-         "one part in ten million.")),
+         "scale): rounding-level for DDP, ZeRO-1 and FSDP, whose markers lie on top of each other. Steps where the "
+         "losses are exactly equal are drawn on the bottom line.",
+         "Three coinciding curves of relative loss difference per training step on a logarithmic vertical axis, "
+         "jumping between about one part in ten million and the bottom line marked exactly equal.")),
 ("markdown", r"""
 The three strategies follow the one-process run to rounding (the printed differences: the sums over each rank's
 half of the batch are added in a different order), so sharding changes where the numbers live, not what is
