@@ -115,7 +115,8 @@ TOPIC_MODULES = ["neuron", "data.tabular", "twins", "plot", "train", "report", "
                  "language_model.sampling", "data.translation", "transformer.seq2seq", "transformer.generation", "transformer.rope",
                  "transformer.encoder", "transformer.gpt", "transformer.hf",
                  "figures.decoder", "figures.scale", "scaling.counting", "scaling.memory", "scaling.sweep",
-                 "scaling.fit", "scaling.distributed"]
+                 "scaling.fit", "scaling.distributed", "nas.proxies", "nas.multifidelity", "nas.networks", "nas.oneshot",
+                 "bert.pairs", "bert.evaluation", "bert.ablation", "bert.keras_model"]
 
 
 @pytest.mark.parametrize("name", TOPIC_MODULES)

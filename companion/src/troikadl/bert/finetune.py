@@ -1,26 +1,30 @@
-"""Fine-tuning BERT on small labelled tasks built from the corpus (chapter 7).
+"""Fine-tuning BERT on small labelled tasks built from the corpus, and a fair comparison of starting points.
 
-``word_order_task``: is this a real sentence, or the same words shuffled? Only word order tells the two
-apart (the final punctuation stays at the end of both), and word order is what masked language modelling
-has to learn. ``topic_task``: which area of the standard library does a sentence come from? Its words
-alone give it away.
+Taught in chapter 7. ``word_order_task``: is this a real sentence, or the same words shuffled? Only word
+order tells the two apart (the final punctuation stays at the end of both), and word order is what masked
+language modelling has to learn. ``topic_task``: which area of the standard library does a sentence come from? Its words
+alone give it away. ``compare_inits`` fine-tunes several starting points (pretrained, from scratch) with
+the same budget and grid of learning rates, and chooses on a validation split only.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from ..validate import as_tensor, check_instance, check_int, check_positive, check_str, check_str_list
-from .model import Bert
-from .pretrain import PairData, encode_pairs
+from ..validate import (as_tensor, check_callable, check_float, check_instance, check_int, check_positive, check_str,
+                        check_str_list)
+from .model import Bert, BertSettings
+from .pairs import PairData, encode_pairs
 from .wordpiece import WordPiece
 
-__all__ = ["BertClassifier", "shuffle_words", "word_order_task", "TOPICS", "topic_task", "as_inputs"]
+__all__ = ["BertClassifier", "shuffle_words", "word_order_task", "TOPICS", "topic_task", "as_inputs", "fine_tune",
+           "Comparison", "compare_inits"]
 
 #: Standard-library modules grouped into five topics.
 TOPICS = {
@@ -145,3 +149,88 @@ def topic_task(documents: Any, modules: Any, tok: WordPiece, *, max_length: int 
     if not sentences:
         raise ValueError("no document comes from a module listed in TOPICS")
     return _single(sentences, labels, tok, max_length, len(TOPICS))
+
+
+def fine_tune(init: Bert | BertSettings, train: PairData, n_classes: int, *, lr: float, epochs: int = 8,
+              batch_size: int = 32, seed: int = 0, desc: str = "fine-tuning",
+              show_progress: bool = True) -> BertClassifier:
+    """A :class:`BertClassifier` trained on ``train`` from ``init``: a pretrained :class:`Bert` (its weights are
+    copied, it is left unchanged) or the :class:`BertSettings` of a fresh one (initialized with ``seed``).
+
+    The head is initialized with ``seed`` whatever ``init`` is, so that every arm starts from the same head;
+    training is :func:`troikadl.train.fit` (Adam at ``lr``, ``epochs`` passes in batches of ``batch_size``,
+    shuffled with ``seed``, on the runtime's device). All of it runs inside ``torch.random.fork_rng()``.
+    """
+    from ..train import fit
+
+    if not isinstance(init, (Bert, BertSettings)):
+        raise TypeError(f"init must be a pretrained Bert or the BertSettings of a fresh one, got {type(init).__name__}")
+    check_instance(train, "train", PairData, "a PairData (word_order_task, topic_task)")
+    n_classes, seed = check_int(n_classes, "n_classes", min=2), check_int(seed, "seed", min=0)
+    check_float(lr, "lr", min=0, min_open=True)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        encoder = Bert(init.settings if isinstance(init, Bert) else init)
+        if isinstance(init, Bert):
+            encoder.load_state_dict(init.state_dict())
+        torch.manual_seed(seed)  # every arm's head starts the same
+        model = BertClassifier(encoder, n_classes)
+        fit(model, (as_inputs(train), train.nsp), loss="cross_entropy", lr=lr, epochs=epochs, batch_size=batch_size,
+            desc=desc, seed=seed, show_progress=show_progress)
+    return model
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare_inits` measured. ``acc[arm, lr]`` is ``{"val": ..., "test": ...}``; ``best_lr[arm]`` the
+    rate each arm's validation accuracy prefers, ``shared_lr`` the one their mean validation accuracy prefers;
+    ``readings`` the test accuracies "best of each arm" and "same recipe" (``{reading: {arm: accuracy}}``);
+    ``models[arm]`` each arm's classifier at its best rate."""
+
+    acc: dict[tuple[str, float], dict[str, float]]
+    best_lr: dict[str, float]
+    shared_lr: float
+    readings: dict[str, dict[str, float]]
+    models: dict[str, BertClassifier]
+
+
+def compare_inits(arms: Mapping[str, Bert | BertSettings], train: PairData, val: PairData, test: PairData,
+                  n_classes: int, *, lrs: Sequence[float] = (1e-4, 3e-4, 1e-3), epochs: int = 8, batch_size: int = 32,
+                  seed: int = 0, log: Callable[[str], None] | None = print, show_progress: bool = True) -> Comparison:
+    """Fine-tune every arm (name -> pretrained Bert or BertSettings) at every learning rate of ``lrs`` with
+    :func:`fine_tune` (same budget, same seed); every choice is made on ``val``, never on ``test``.
+
+    Two readings of the test accuracy: the **best of each arm** (each at the rate its own validation
+    accuracy prefers) and the **same recipe** (all at the one rate whose validation accuracy, averaged
+    over the arms, is best). Ties go to the first rate of ``lrs``. ``log`` prints each rate's accuracies
+    and the readings (``None``: silent).
+    """
+    from ..train import evaluate
+
+    if not isinstance(arms, Mapping) or not arms or not all(isinstance(k, str) for k in arms):
+        raise TypeError(f"arms must be a non-empty dict of name -> Bert or BertSettings, got {arms!r:.80}")
+    for name, d in (("train", train), ("val", val), ("test", test)):
+        check_instance(d, name, PairData, "a PairData (word_order_task, topic_task)")
+    if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence) or not lrs:
+        raise TypeError(f"lrs must be a non-empty list of learning rates, got {lrs!r}")
+    lrs = [check_float(lr, f"lrs[{i}]", min=0, min_open=True) for i, lr in enumerate(lrs)]
+    if log is not None:
+        check_callable(log, "log", "a function of one string (print, say), or None")
+    say = log or (lambda _: None)
+    acc, models = {}, {}
+    for lr in lrs:
+        for arm, init in arms.items():
+            models[arm, lr] = model = fine_tune(init, train, n_classes, lr=lr, epochs=epochs, batch_size=batch_size,
+                                                seed=seed, desc=f"{arm}, lr {lr:g}", show_progress=show_progress)
+            acc[arm, lr] = {split: evaluate(model, as_inputs(d), d.nsp)["acc"] for split, d in (("val", val),
+                                                                                               ("test", test))}
+        say(f"  lr {lr:g}: " + ", ".join(f"{arm} val {acc[arm, lr]['val']:.3f} test {acc[arm, lr]['test']:.3f}"
+                                         for arm in arms))
+    best = {arm: max(lrs, key=lambda lr: acc[arm, lr]["val"]) for arm in arms}
+    shared = max(lrs, key=lambda lr: float(np.mean([acc[arm, lr]["val"] for arm in arms])))
+    readings = {"best of each arm": {arm: acc[arm, best[arm]]["test"] for arm in arms},
+                "same recipe": {arm: acc[arm, shared]["test"] for arm in arms}}
+    say("  best of each arm: " + ", ".join(f"{arm} (lr {best[arm]:g}) {readings['best of each arm'][arm]:.3f}"
+                                           for arm in arms))
+    say(f"  same recipe (lr {shared:g}): " + ", ".join(f"{arm} {readings['same recipe'][arm]:.3f}" for arm in arms))
+    return Comparison(acc, best, shared, readings, {arm: models[arm, best[arm]] for arm in arms})

@@ -9,6 +9,9 @@ With ``world`` ranks, each rank's loss is its share of the *global* batch's loss
 tokens and pairs, divided by the global counts, times ``world`` (DDP averages gradients over ranks). The
 gradient is then exactly that of the 1-process run on the whole batch, which a test checks.
 
+:class:`PretrainSettings` also chooses the variant (static or dynamic masking, the shares of the 80/10/10 rule,
+with or without NSP) and :func:`pretrain` returns the MLM and NSP losses as well as their sum (:class:`Losses`).
+
 Run it on several processes (CPU: gloo; GPU: nccl) with, for example::
 
     torchrun --standalone --nproc_per_node=2 -m troikadl.bert.pretrain --steps 20 --out model.pt
@@ -27,22 +30,38 @@ import torch
 import torch.nn.functional as F
 
 from ..train import IGNORE
-from ..validate import as_int_array, as_labels, check_instance, check_int, check_positive
-from .masking import mask_tokens
+from ..validate import check_bool, check_choice, check_positive
+from .evaluation import masked_accuracy
+from .masking import _proportions, mask_rows, mask_tokens
 from .model import Bert, BertSettings
+from .pairs import PairData, encode_pairs
 from .wordpiece import WordPiece
 
-__all__ = ["PretrainSettings", "PairData", "encode_pairs", "batch_for_step", "pretrain", "masked_accuracy", "main"]
+__all__ = ["PretrainSettings", "PairData", "encode_pairs", "batch_for_step", "Losses", "pretrain", "masked_accuracy",
+           "main"]
 
 
 @dataclass(frozen=True)
 class PretrainSettings:
+    """How :func:`pretrain` trains. The last three fields choose the pretraining variant; their defaults are
+    BERT's recipe with RoBERTa's dynamic masking (what this module always did).
+
+    ``masking``: "dynamic" (a new mask for every step's batch) or "static" (each pair masked once, the same
+    mask whenever it is drawn; :func:`~troikadl.bert.masking.mask_rows`). ``proportions``: the shares
+    (mask, random, unchanged) of the selected tokens; ``(1, 0, 0)`` is the 100% [MASK] ablation of Devlin et
+    al. (2019, Table 8). ``nsp=False`` trains MLM alone, on pairs whose B *follows* A (label 1) only, so
+    that every input is contiguous text, as in RoBERTa's inputs without NSP; the NSP head is then untrained.
+    """
+
     steps: int = 600
     batch_size: int = 32
     lr: float = 1e-3
     warmup: int = 60
     weight_decay: float = 0.01
     seed: int = 0
+    masking: str = "dynamic"
+    proportions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    nsp: bool = True
 
     def __post_init__(self) -> None:
         check_positive(self.steps, "steps", integer=True)
@@ -51,104 +70,61 @@ class PretrainSettings:
         check_positive(self.warmup, "warmup", integer=True, allow_zero=True)
         check_positive(self.weight_decay, "weight_decay", allow_zero=True)
         check_positive(self.seed, "seed", integer=True, allow_zero=True)
+        check_choice(self.masking, "masking", ("dynamic", "static"))
+        object.__setattr__(self, "proportions", _proportions(self.proportions))
+        object.__setattr__(self, "nsp", check_bool(self.nsp, "nsp"))
 
 
-@dataclass
-class PairData:
-    """Encoded sentence pairs: ids, segments, attention mask, special-token mask (n, L) and NSP labels (n,)."""
+def batch_for_step(data: PairData, step: int, batch_size: int, seed: int, *, masking: str = "dynamic",
+                   proportions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                   next_only: bool = False) -> dict[str, np.ndarray]:
+    """The global batch of ``step``: a seeded choice of pairs, masked with a seeded generator.
 
-    ids: np.ndarray
-    segments: np.ndarray
-    attention: np.ndarray
-    special: np.ndarray
-    nsp: np.ndarray
-    vocab_size: int
-    mask_id: int
-
-    def __post_init__(self) -> None:
-        for name in ("ids", "segments", "attention", "special"):
-            if getattr(self, name).ndim != 2 or getattr(self, name).shape != self.ids.shape:
-                raise ValueError(f"{name} must be 2-D with the shape of ids {self.ids.shape}, "
-                                 f"got {getattr(self, name).shape}")
-        if self.nsp.shape != self.ids.shape[:1]:
-            raise ValueError(f"nsp must hold one label per row ({self.ids.shape[0]}), got shape {self.nsp.shape}")
-
-    def subset(self, rows: Any) -> "PairData":
-        """The pairs at ``rows``: 1-D integer indices in ``[-n, n)``, or a boolean mask of length n."""
-        n = len(self.ids)
-        try:
-            mask = np.asarray(rows.detach().cpu() if isinstance(rows, torch.Tensor) else rows)
-        except (ValueError, TypeError):  # ragged lists: as_int_array names the argument
-            mask = None
-        if mask is not None and mask.dtype == bool:
-            if mask.shape != (n,):
-                raise ValueError(f"rows, as a boolean mask, must have one entry per pair ({n},), got shape {mask.shape}")
-            rows = np.flatnonzero(mask)
-        else:
-            rows = as_int_array(rows, "rows", ndim=1, min=-n, max=n - 1)
-        return PairData(self.ids[rows], self.segments[rows], self.attention[rows], self.special[rows],
-                        self.nsp[rows], self.vocab_size, self.mask_id)
-
-
-def encode_pairs(pairs: list[tuple[str, str]], nsp: Any, tok: WordPiece, max_length: int = 48, *,
-                 n_classes: int = 2) -> PairData:
-    """[CLS] A [SEP] B [SEP], trimmed to ``max_length`` (longer sentence first) and padded.
-
-    ``nsp`` holds one label per pair in ``[0, n_classes)``: for next-sentence prediction 1 (B follows A)
-    or 0 (``n_classes=2``, the default); for a classification task, the pair's class.
+    The pairs come from a generator seeded by ``(seed, step)``; with ``next_only`` only pairs of label 1 (B
+    follows A) are drawn. ``masking="dynamic"`` masks them with the same generator (a new mask at every
+    step), "static" with :func:`~troikadl.bert.masking.mask_rows` (one mask per pair, whatever the step).
     """
-    if not isinstance(pairs, (list, tuple)):
-        raise TypeError(f"pairs must be a list of (sentence A, sentence B) tuples, got {type(pairs).__name__}")
-    if not pairs:
-        raise ValueError("pairs must not be empty")
-    for i, pair in enumerate(pairs):
-        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
-            raise TypeError(f"pairs[{i}] must be a pair of strings (A, B), got {pair!r}")
-    if not isinstance(tok, WordPiece):
-        raise TypeError(f"tok must be a WordPiece, got {type(tok).__name__}")
-    check_positive(max_length, "max_length", integer=True)
-    if max_length < 3:
-        raise ValueError(f"max_length must be at least 3 ([CLS] and two [SEP]), got {max_length}")
-    n_classes = check_int(n_classes, "n_classes", min=2)
-    labels = as_labels(nsp, "nsp", n=len(pairs), allowed=tuple(range(n_classes)))
-    ids = np.full((len(pairs), max_length), tok.pad_id)
-    seg, att = np.zeros_like(ids), np.zeros_like(ids)
-    for r, (a, b) in enumerate(pairs):
-        ta, tb = tok.encode(a), tok.encode(b)
-        while len(ta) + len(tb) > max_length - 3:
-            (ta if len(ta) > len(tb) else tb).pop()
-        row = [tok.cls_id] + ta + [tok.sep_id] + tb + [tok.sep_id]
-        ids[r, :len(row)], att[r, :len(row)] = row, 1
-        seg[r, len(ta) + 2:len(row)] = 1
-    special = np.isin(ids, [tok.pad_id, tok.cls_id, tok.sep_id])
-    return PairData(ids, seg, att, special, labels, len(tok), tok.mask_id)
-
-
-def batch_for_step(data: PairData, step: int, batch_size: int, seed: int) -> dict[str, np.ndarray]:
-    """The global batch of ``step``: a seeded choice of pairs, masked with a seeded generator."""
     if not isinstance(data, PairData):
         raise TypeError(f"data must be a PairData, got {type(data).__name__}")
     check_positive(step, "step", integer=True, allow_zero=True)
     check_positive(seed, "seed", integer=True, allow_zero=True)
     check_positive(batch_size, "batch_size", integer=True)
-    if batch_size > len(data.ids):
-        raise ValueError(f"batch_size must be at most the number of pairs ({len(data.ids)}), got {batch_size}")
+    check_choice(masking, "masking", ("dynamic", "static"))
+    pool = np.flatnonzero(data.nsp == 1) if check_bool(next_only, "next_only") else np.arange(len(data.ids))
+    if batch_size > len(pool):
+        raise ValueError(f"batch_size must be at most the number of pairs{' of label 1' if next_only else ''} "
+                         f"({len(pool)}), got {batch_size}")
     rng = np.random.default_rng([seed, step])
-    batch = data.subset(rng.choice(len(data.ids), size=batch_size, replace=False))
-    inputs, labels = mask_tokens(batch.ids, batch.special, vocab_size=data.vocab_size, mask_id=data.mask_id, rng=rng)
+    rows = pool[rng.choice(len(pool), size=batch_size, replace=False)]
+    batch = data.subset(rows)
+    if masking == "dynamic":
+        inputs, labels = mask_tokens(batch.ids, batch.special, vocab_size=data.vocab_size, mask_id=data.mask_id,
+                                     rng=rng, proportions=proportions)
+    else:
+        inputs, labels = mask_rows(data.ids, data.special, rows, seed=seed, vocab_size=data.vocab_size,
+                                   mask_id=data.mask_id, proportions=proportions)
     return {"ids": inputs, "segments": batch.segments, "attention": batch.attention, "labels": labels,
             "nsp": batch.nsp}
 
 
-def _loss(model: Any, batch: dict[str, np.ndarray], rank: int, world: int, device: Any) -> torch.Tensor:
+def _losses(model: Any, batch: dict[str, np.ndarray], rank: int, world: int, device: Any,
+            nsp: bool = True) -> tuple[torch.Tensor, float, float]:
+    """This rank's loss to minimize, and its MLM and NSP parts as floats (NaN for NSP when ``nsp`` is False)."""
     n_masked = max(int((batch["labels"] != IGNORE).sum()), 1)
     n_pairs = len(batch["nsp"])
     local = {k: torch.as_tensor(v[rank::world], device=device) for k, v in batch.items()}
-    mlm, nsp = model(local["ids"], local["segments"], local["attention"])
-    mlm_sum = F.cross_entropy(mlm.reshape(-1, mlm.shape[-1]), local["labels"].reshape(-1), ignore_index=IGNORE,
-                              reduction="sum")
-    nsp_sum = F.cross_entropy(nsp, local["nsp"], reduction="sum")
-    return (mlm_sum / n_masked + nsp_sum / n_pairs) * world
+    mlm_logits, nsp_logits = model(local["ids"], local["segments"], local["attention"])
+    mlm_sum = F.cross_entropy(mlm_logits.reshape(-1, mlm_logits.shape[-1]), local["labels"].reshape(-1),
+                              ignore_index=IGNORE, reduction="sum")
+    if not nsp:
+        return mlm_sum / n_masked * world, float(mlm_sum.detach() / n_masked), float("nan")
+    mlm, nsp_part = mlm_sum / n_masked, F.cross_entropy(nsp_logits, local["nsp"], reduction="sum") / n_pairs
+    return (mlm + nsp_part) * world, float(mlm.detach()), float(nsp_part.detach())
+
+
+def _loss(model: Any, batch: dict[str, np.ndarray], rank: int, world: int, device: Any) -> torch.Tensor:
+    """MLM + NSP: the loss of BERT's pretraining (see :func:`_losses`)."""
+    return _losses(model, batch, rank, world, device)[0]
 
 
 def _schedule(settings: PretrainSettings) -> Any:
@@ -159,14 +135,28 @@ def _schedule(settings: PretrainSettings) -> Any:
     return factor
 
 
+class Losses(list):
+    """The loss of every step (a list of floats, MLM + NSP, as :func:`pretrain` always returned), with its two
+    parts as lists of the same length: ``mlm`` and ``nsp`` (NaN at steps that do not train NSP).
+
+    Under ``torchrun`` each rank records its share of the global batch's losses, as the total always was.
+    """
+
+    def __init__(self, total: Any = (), mlm: Any = (), nsp: Any = ()) -> None:
+        super().__init__(total)
+        self.mlm, self.nsp = list(mlm), list(nsp)
+
+
 def pretrain(model: Bert, data: PairData, settings: PretrainSettings, *, checkpoint: str | os.PathLike[str] | None = None,
              resume: bool = False, stop_after: int | None = None, rank: int = 0, world: int = 1,
-             wrapped: Any = None, desc: str = "pretraining") -> list[float]:
+             wrapped: Any = None, desc: str = "pretraining") -> Losses:
     """Train for ``settings.steps`` steps (AdamW, warm-up and linear decay); return the loss of every step.
 
+    The :class:`Losses` returned is a list of the totals, with the MLM and NSP parts as ``.mlm`` and ``.nsp``.
     ``checkpoint`` is a file: with ``resume=True`` training continues from it (it must exist), and with
     ``stop_after=k`` the run saves it after step k and returns, as an interrupted Colab session would.
-    ``wrapped`` is the DDP wrapper of ``model`` when running under torchrun.
+    ``wrapped`` is the DDP wrapper of ``model`` when running under torchrun (with ``settings.nsp=False`` the
+    NSP head gets no gradient: wrap with ``find_unused_parameters=True``).
     """
     from ..runtime import progress
 
@@ -191,54 +181,39 @@ def pretrain(model: Bert, data: PairData, settings: PretrainSettings, *, checkpo
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=settings.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(settings))
-    start, history = 0, []
+    start, history = 0, Losses()
     if resume:
         if checkpoint is None or not Path(checkpoint).is_file():
             raise FileNotFoundError(f"no checkpoint to resume from at {checkpoint!r}")
         state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state["settings"] != asdict(settings):
+        if {**asdict(PretrainSettings()), **state["settings"]} != asdict(settings):  # older ones lack new fields
             raise ValueError("the checkpoint was made with other settings: " + str(state["settings"]))
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["schedule"])
-        start, history = state["step"], state["history"]
+        unknown = [float("nan")] * len(state["history"])  # checkpoints of older versions kept the totals only
+        start = state["step"]
+        history = Losses(state["history"], state.get("mlm", unknown), state.get("nsp", unknown))
     model.train()
     steps = range(start, settings.steps)
+    variant = {"masking": settings.masking, "proportions": settings.proportions, "next_only": not settings.nsp}
     for step in (progress(steps, desc=desc, unit="step", initial=start, total=settings.steps) if rank == 0 else steps):
-        loss = _loss(net, batch_for_step(data, step, settings.batch_size, settings.seed), rank, world, device)
+        batch = batch_for_step(data, step, settings.batch_size, settings.seed, **variant)
+        loss, mlm, nsp = _losses(net, batch, rank, world, device, settings.nsp)
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
         history.append(float(loss.detach()) / world)
+        history.mlm.append(mlm)
+        history.nsp.append(nsp)
         if stop_after is not None and step + 1 == stop_after:
             break
     if checkpoint is not None and rank == 0:
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "schedule": sched.state_dict(),
-                    "step": len(history), "history": history, "settings": asdict(settings)}, checkpoint)
+                    "step": len(history), "history": list(history), "mlm": history.mlm, "nsp": history.nsp,
+                    "settings": asdict(settings)}, checkpoint)
     return history
-
-
-@torch.no_grad()
-def masked_accuracy(model: Bert, data: PairData, *, batches: int = 10, batch_size: int = 64,
-                    seed: int = 12345) -> float:
-    """Share of masked tokens the model predicts exactly, over ``batches`` seeded held-out batches."""
-    if not isinstance(model, Bert):
-        raise TypeError(f"model must be a troikadl Bert, got {type(model).__name__}")
-    check_instance(data, "data", PairData, "a PairData (from encode_pairs or a task)")
-    check_positive(batches, "batches", integer=True)
-    check_positive(batch_size, "batch_size", integer=True)
-    model.eval()
-    device = next(model.parameters()).device
-    correct = total = 0
-    for b in range(batches):
-        batch = batch_for_step(data, b, min(batch_size, len(data.ids)), seed)
-        logits, _ = model(*(torch.as_tensor(batch[k], device=device) for k in ("ids", "segments", "attention")))
-        labels = torch.as_tensor(batch["labels"], device=device)
-        sel = labels != IGNORE
-        correct += int((logits.argmax(-1)[sel] == labels[sel]).sum())
-        total += int(sel.sum())
-    return correct / max(total, 1)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from .._lazy import lazy_submodules
 from .space import SearchSpace
 
-__all__ = ["SearchSpace", "analysis", "benchmark", "darts", "search"]
-_SUBMODULES = ("analysis", "benchmark", "darts", "search")
+__all__ = ["SearchSpace", "analysis", "benchmark", "darts", "multifidelity", "networks", "oneshot", "proxies", "search"]
+_SUBMODULES = ("analysis", "benchmark", "darts", "multifidelity", "networks", "oneshot", "proxies", "search")
 
 __getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES)

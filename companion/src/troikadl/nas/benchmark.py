@@ -1,6 +1,7 @@
 """A small tabular NAS benchmark in the spirit of NAS-Bench-201: every CNN of a small space, trained for real.
 
-Taught in chapter 8. :data:`SPACE` holds 144 small CNNs for scikit-learn's 8x8 digits; each was trained
+Taught in chapter 8. :data:`SPACE` holds 144 small CNNs for scikit-learn's 8x8 digits (it, :func:`build_cnn` and
+:func:`arch_parameters` live in :mod:`troikadl.nas.networks` and are re-exported here); each was trained
 with the seeds :data:`SEEDS` (0, 1 and 2) under :data:`SETTINGS`, and the results ship with the package as
 ``digits_cnn.csv``. A search strategy then "trains" an architecture by looking it up, so that a hundred
 searches cost seconds instead of hours, and strategies can be compared over many repeats.
@@ -9,10 +10,14 @@ The data are split three ways (train / validation / test): training fits the wei
 compares architectures on **validation** accuracy, and test accuracy is reported once, for the chosen
 architecture. The table also holds the test accuracy on each half of the test set (``test_a``,
 ``test_b``), which chapter 8 uses to measure what choosing on the test set does to the test score.
+Each run also records its validation accuracy after every epoch (``val_acc_1`` ... ``val_acc_12``, the
+last equal to ``val_acc``), which multi-fidelity searches read (:mod:`troikadl.nas.multifidelity`), and
+each architecture its cost: FLOPs of one forward pass and a measured batch-1 latency on one thread
+(:mod:`troikadl.nas.networks`; latency is measured after all training, one network at a time).
 
 Rebuild the shipped table (the command's defaults are the shipped table's seeds and settings; about
 8 CPU-minutes of training, the sum of the ``seconds`` column, so about 4 minutes with ``--workers 2``
-on two cores)::
+on two cores, then about a minute of latency measurements)::
 
     python -m troikadl.nas.benchmark --out digits_cnn.csv --seeds 0 1 2 --workers 2
 """
@@ -29,24 +34,14 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..data.tabular import Split, digits
 from ..validate import check_int
 from ._checks import check_int_list, check_rng
-from .space import SearchSpace
+from .networks import SPACE, Block, arch_flops, arch_parameters, build_cnn, measure_latencies  # noqa: F401
 
 __all__ = ["SPACE", "SETTINGS", "SEEDS", "build_cnn", "arch_parameters", "train_architecture",
            "build_table", "Table", "TABLE_FILE"]
-
-#: The benchmark's search space: 3 x 4 x 3 x 2 x 2 = 144 CNNs.
-SPACE = SearchSpace({
-    "depth": [1, 2, 3],              # convolutional blocks
-    "width": [4, 8, 16, 32],         # channels in every block
-    "kernel": [1, 3, 5],             # kernel size ('same' padding)
-    "activation": ["relu", "tanh"],
-    "skip": [False, True],           # residual connection around each block (1x1 projection if needed)
-})
 
 #: How every architecture is trained and scored. Changing any of these means rebuilding the table.
 SETTINGS: dict[str, Any] = {"data_seed": 0, "epochs": 12, "batch_size": 64, "lr": 3e-3, "optimizer": "Adam",
@@ -56,7 +51,9 @@ SETTINGS: dict[str, Any] = {"data_seed": 0, "epochs": 12, "batch_size": 64, "lr"
 SEEDS: tuple[int, ...] = (0, 1, 2)
 
 TABLE_FILE = "digits_cnn.csv"
-_FIELDS = ["index", *SPACE.names, "seed", "params", "val_acc", "test_acc", "test_a", "test_b", "seconds"]
+_BASE = ["index", *SPACE.names, "seed", "params", "val_acc", "test_acc", "test_a", "test_b", "seconds"]
+_CURVE = [f"val_acc_{e}" for e in range(1, SETTINGS["epochs"] + 1)]
+_FIELDS = [*_BASE, "flops", "latency_ms", *_CURVE]
 
 
 def _data(settings: Mapping[str, Any] | None = None) -> Split:
@@ -75,54 +72,15 @@ def _settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     return {**SETTINGS, **(settings or {})}
 
 
-class Block(nn.Module):
-    """One block of :func:`build_cnn`: conv ('same' padding) and activation, plus the input if ``skip``
-    (through a 1x1 convolution when the channels differ)."""
-
-    def __init__(self, cin: int, cout: int, *, kernel: int, activation: str, skip: bool):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
-        self.act = {"relu": nn.ReLU, "tanh": nn.Tanh}[activation]()
-        self.shortcut = (nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1)) if skip else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.act(self.conv(x))
-        return y + self.shortcut(x) if self.shortcut is not None else y
-
-
-def build_cnn(arch: Mapping[str, Any], *, in_channels: int = 1, n_classes: int = 10, side: int = 8) -> nn.Sequential:
-    """The CNN an architecture of :data:`SPACE` describes, in PyTorch.
-
-    ``depth`` blocks of conv (``kernel`` x ``kernel``, 'same' padding, ``width`` channels) and activation;
-    with ``skip`` each block adds its input (through a 1x1 convolution when the channels differ). Then
-    2x2 max pooling, flattening and a linear classifier.
-    """
-    arch = SPACE.check(arch)
-    check_int(in_channels, "in_channels", min=1)
-    check_int(n_classes, "n_classes", min=2)
-    check_int(side, "side", min=2)
-    w = arch["width"]
-    blocks = [Block(in_channels if i == 0 else w, w, kernel=arch["kernel"], activation=arch["activation"],
-                    skip=arch["skip"]) for i in range(arch["depth"])]
-    return nn.Sequential(*blocks, nn.MaxPool2d(2), nn.Flatten(), nn.Linear(w * (side // 2) ** 2, n_classes))
-
-
-def arch_parameters(arch: Mapping[str, Any]) -> int:
-    """The number of trainable parameters of ``build_cnn(arch)``, the CNN an architecture describes.
-
-    (For a torch model, ``troikadl.cnn.count_parameters(model)``.) Builds the model inside
-    ``torch.random.fork_rng()``: the caller's random stream is left as it was.
-    """
-    with torch.random.fork_rng():
-        return sum(p.numel() for p in build_cnn(arch).parameters() if p.requires_grad)
-
-
 def train_architecture(arch: Mapping[str, Any], *, seed: int, data: Split | None = None,
                        settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train ``arch`` with ``seed`` (initialization and shuffling) and score it; one row of the table.
 
     ``data`` defaults to the split of :data:`SETTINGS`. The model is initialized and trained inside
-    ``torch.random.fork_rng()``: torch's global generator is left as it was.
+    ``torch.random.fork_rng()``: torch's global generator is left as it was. The validation accuracy is
+    also recorded after every epoch (``val_acc_1`` ...; evaluating does not change the training), and the
+    row holds the architecture's FLOPs; its latency is measured apart (:func:`build_table`). ``seconds`` is the
+    training's CPU time (``time.process_time``, all of the process's threads), which other programs barely move.
     """
     from ..train import fit
 
@@ -134,13 +92,14 @@ def train_architecture(arch: Mapping[str, Any], *, seed: int, data: Split | None
                         f"got {type(data).__name__}")
     data = data if data is not None else _data(settings)
     arch = SPACE.check(arch)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: other programs running alongside do not inflate it
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = build_cnn(arch)
-        fit(model, (data.X_train, data.y_train), epochs=s["epochs"], loss="cross_entropy", lr=s["lr"],
-            batch_size=s["batch_size"], metric=None, seed=seed, show_progress=False)
-    seconds = time.perf_counter() - start
+        history = fit(model, (data.X_train, data.y_train), epochs=s["epochs"], loss="cross_entropy", lr=s["lr"],
+                      batch_size=s["batch_size"], val=(data.X_val, data.y_val), metric="accuracy", seed=seed,
+                      show_progress=False)
+    seconds = time.process_time() - start
     half = len(data.y_test) // 2
     pred = _predictions(model, data.X_test)
     return {"index": SPACE.index(arch), **arch, "seed": int(seed),
@@ -149,7 +108,8 @@ def train_architecture(arch: Mapping[str, Any], *, seed: int, data: Split | None
             "test_acc": float((pred == data.y_test).mean()),
             "test_a": float((pred[:half] == data.y_test[:half]).mean()),
             "test_b": float((pred[half:] == data.y_test[half:]).mean()),
-            "seconds": seconds}
+            "seconds": seconds, "flops": arch_flops(arch),
+            **{f"val_acc_{e}": acc for e, acc in enumerate(history["val_acc"], 1)}}
 
 
 def _predictions(model: Any, X: np.ndarray) -> np.ndarray:
@@ -176,7 +136,11 @@ def _train_job(job: tuple[int, int]) -> dict[str, Any]:
 
 def build_table(out: str | Path, *, seeds: Sequence[int] = SEEDS, indices: Sequence[int] | None = None,
                 workers: int = 1, log: Callable[[str], None] = print) -> Path:
-    """Train every architecture (or ``indices``) once per seed and write the CSV table to ``out``."""
+    """Train every architecture (or ``indices``) once per seed and write the CSV table to ``out``.
+
+    When all training is done, the latency of every run's network is measured in this process, one
+    network at a time on one thread (:func:`troikadl.nas.networks.measure_latencies`).
+    """
     if not isinstance(out, (str, Path)):
         raise TypeError(f"out must be a file path (str or pathlib.Path), got {type(out).__name__}")
     check_int(workers, "workers", min=1)
@@ -195,30 +159,35 @@ def build_table(out: str | Path, *, seeds: Sequence[int] = SEEDS, indices: Seque
             if len(rows) % 24 == 0 or len(rows) == len(jobs):
                 log(f"{len(rows)}/{len(jobs)} trained, {time.perf_counter() - start:.0f} s")
 
+    data = _data()
     if workers == 1:  # in this process, with its threads
-        data = _data()
         collect(train_architecture(SPACE[i], seed=s, data=data) for i, s in jobs)
     else:
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(workers) as pool:
             collect(pool.imap(_train_job, jobs))
+    latency = measure_latencies(jobs, torch.as_tensor(data.X_val[:1], dtype=torch.get_default_dtype()), log=log)
     out = Path(out)
     with out.open("w", newline="") as f:
         f.write("# " + json.dumps({"settings": SETTINGS, "space": SPACE.options}) + "\n")
         w = csv.DictWriter(f, fieldnames=_FIELDS, lineterminator="\n")
         w.writeheader()
         for r in sorted(rows, key=lambda r: (r["index"], r["seed"])):
-            w.writerow({k: (f"{v:.4f}" if k == "seconds" else f"{v:.6f}" if isinstance(v, float) else v)
-                        for k, v in r.items()})
+            r = {**r, "latency_ms": latency[(r["index"], r["seed"])]}
+            w.writerow({k: (f"{v:.4f}" if k in ("seconds", "latency_ms") else f"{v:.6f}" if isinstance(v, float)
+                            else v) for k, v in r.items()})
     return out
 
 
 class Table:
     """The benchmark loaded as arrays indexed by architecture (``SPACE`` order) and seed.
 
-    ``val``, ``test``, ``test_a``, ``test_b`` and ``seconds`` have shape (architectures, seeds);
-    ``params`` has one entry per architecture. Chapter 8's searches call :meth:`objective`.
+    ``val``, ``test``, ``test_a``, ``test_b``, ``seconds`` and ``latency_ms`` have shape (architectures,
+    seeds); ``params`` and ``flops`` have one entry per architecture; ``val_curve`` (architectures, seeds,
+    epochs) holds the validation accuracy after every epoch (``val_curve[..., -1]`` equals ``val``).
+    A table written before these columns existed loads with ``flops``, ``latency_ms`` and ``val_curve``
+    set to None. Chapter 8's searches call :meth:`objective`.
     """
 
     def __init__(self, rows: list[dict[str, str]], settings: dict[str, Any] | None = None):
@@ -226,29 +195,36 @@ class Table:
             raise TypeError(f"rows must be a list of dicts (CSV rows of the benchmark), got {type(rows).__name__}")
         if not rows:
             raise ValueError("rows must hold at least one row of the benchmark")
-        missing_fields = sorted(set(_FIELDS) - set(rows[0]))
+        missing_fields = sorted(set(_BASE) - set(rows[0]))
         if missing_fields:
-            raise ValueError(f"rows must have the columns {_FIELDS}, the first misses {missing_fields}")
+            raise ValueError(f"rows must have the columns {_BASE}, the first misses {missing_fields}")
         self.settings = settings or {}
         self.space = SPACE
         self.seeds = sorted({int(r["seed"]) for r in rows})
         n, m = SPACE.size, len(self.seeds)
-        cols = {k: np.full((n, m), np.nan) for k in ("val", "test", "test_a", "test_b", "seconds")}
-        self.params = np.zeros(n, dtype=np.int64)
+        curve = [f"val_acc_{e}" for e in range(1, int(self.settings.get("epochs", SETTINGS["epochs"])) + 1)]
+        extra = {"flops", "latency_ms", *curve} <= set(rows[0])
+        cols = {k: np.full((n, m), np.nan) for k in ("val_acc", "test_acc", "test_a", "test_b", "seconds",
+                                                     *(("latency_ms", *curve) if extra else ()))}
+        self.params, flops = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         for r in rows:
             i, j = int(r["index"]), self.seeds.index(int(r["seed"]))
             if not 0 <= i < n:
                 raise ValueError(f"rows hold an architecture index {i} outside [0, {n})")
-            for k, src in (("val", "val_acc"), ("test", "test_acc"), ("test_a", "test_a"), ("test_b", "test_b"),
-                           ("seconds", "seconds")):
-                cols[k][i, j] = float(r[src])
+            for k, col in cols.items():
+                col[i, j] = float(r[k])
             self.params[i] = int(r["params"])
-        if np.isnan(cols["val"]).any():
-            missing = int(np.isnan(cols["val"]).any(1).sum())
+            flops[i] = int(r["flops"]) if extra else 0
+        if np.isnan(cols["val_acc"]).any():
+            missing = int(np.isnan(cols["val_acc"]).any(1).sum())
             raise ValueError(f"the table misses runs for {missing} architectures; every architecture needs "
                              f"every seed {self.seeds}")
         self.val, self.test, self.test_a, self.test_b, self.seconds = (cols[k] for k in
-                                                                       ("val", "test", "test_a", "test_b", "seconds"))
+                                                                       ("val_acc", "test_acc", "test_a", "test_b",
+                                                                        "seconds"))
+        self.flops = flops if extra else None
+        self.latency_ms = cols["latency_ms"] if extra else None
+        self.val_curve = np.stack([cols[k] for k in curve], axis=2) if extra else None
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Table":
@@ -278,16 +254,23 @@ class Table:
                 "test_acc": float(self.test[i].mean()), "val_per_seed": self.val[i].tolist(),
                 "seconds": float(self.seconds[i].mean())}
 
-    def objective(self, *, rng: np.random.Generator) -> Callable[[Mapping[str, Any]], float]:
-        """A simulated training run: the validation accuracy of ``arch`` under one seed drawn at random.
+    def objective(self, *, rng: np.random.Generator, epochs: int | None = None) -> Callable[[Mapping[str, Any]], float]:
+        """A simulated training run: the validation accuracy of ``arch`` under one seed drawn at random,
+        after ``epochs`` epochs of training (None: the full budget, ``SETTINGS["epochs"]``).
 
         Drawing the seed reproduces the noise a real search sees: training the same architecture twice
         gives two different scores.
         """
         check_rng(rng)
+        scores = self.val
+        if epochs is not None:
+            if self.val_curve is None:
+                raise ValueError("epochs needs a table with per-epoch validation accuracy (val_acc_1 ...): "
+                                 "rebuild it with python -m troikadl.nas.benchmark")
+            scores = self.val_curve[:, :, check_int(epochs, "epochs", min=1, max=self.val_curve.shape[2]) - 1]
 
         def evaluate(arch: Mapping[str, Any]) -> float:
-            return float(self.val[SPACE.index(arch), int(rng.integers(len(self.seeds)))])
+            return float(scores[SPACE.index(arch), int(rng.integers(len(self.seeds)))])
 
         return evaluate
 
