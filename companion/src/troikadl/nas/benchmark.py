@@ -16,8 +16,8 @@ each architecture its cost: FLOPs of one forward pass and a measured batch-1 lat
 (:mod:`troikadl.nas.networks`; latency is measured after all training, one network at a time).
 
 Rebuild the shipped table (the command's defaults are the shipped table's seeds and settings; about
-8 CPU-minutes of training, the sum of the ``seconds`` column, so about 4 minutes with ``--workers 2``
-on two cores, then about a minute of latency measurements)::
+11 CPU-minutes of training, the sum of the ``seconds`` column, so about 6 minutes with ``--workers 2``
+on two cores, then about a minute and a half of latency measurements)::
 
     python -m troikadl.nas.benchmark --out digits_cnn.csv --seeds 0 1 2 --workers 2
 """

@@ -107,7 +107,7 @@ def arch_flops(arch: Mapping[str, Any]) -> int:
     return 2 * macs
 
 
-def latency_ms(model: nn.Module, x: Any, *, number: int = 20, repeats: int = 7, warmup: int = 5) -> float:
+def latency_ms(model: nn.Module, x: Any, *, number: int = 100, repeats: int = 11, warmup: int = 5) -> float:
     """The median time of one forward pass ``model(x)``, in milliseconds, on one CPU thread.
 
     ``x`` is the input tensor (one image for the benchmark's batch-1 latency); the protocol is in the
@@ -139,7 +139,7 @@ def latency_ms(model: nn.Module, x: Any, *, number: int = 20, repeats: int = 7, 
     return float(np.median(times)) * 1e3
 
 
-def measure_latencies(jobs: Sequence[tuple[int, int]], x: Any, *, number: int = 20, repeats: int = 7,
+def measure_latencies(jobs: Sequence[tuple[int, int]], x: Any, *, number: int = 100, repeats: int = 11,
                       log: Callable[[str], None] | None = None) -> dict[tuple[int, int], float]:
     """:func:`latency_ms` of every ``(architecture index, seed)`` in ``jobs``, measured in this process, one
     network after another, seed-major (see the module's docstring). Returns ``{(index, seed): milliseconds}``.
