@@ -560,7 +560,7 @@ def tok() -> Any:
 
 @functools.lru_cache(maxsize=None)
 def pairs() -> Any:
-    from troikadl.bert.pretrain import encode_pairs
+    from troikadl.bert.pairs import encode_pairs
 
     return encode_pairs([(SENTENCES[i], SENTENCES[i + 1]) for i in range(4)], [1, 0, 1, 0], tok(), 16)
 
@@ -622,6 +622,19 @@ def nas_data() -> Any:
     return Split(X[:12], y[:12], X[18:], y[18:], X_val=X[12:18], y_val=y[12:18])
 
 
+@functools.lru_cache(maxsize=None)
+def ablation_parts() -> list[Path]:
+    """Two disjoint shards of a ``troikadl.bert.ablation`` table, written by hand (one row each, same header)."""
+    from troikadl.bert.ablation import FIELDS
+
+    paths = [TMP / f"ablation_part{k}.csv" for k in range(2)]
+    for seed, path in enumerate(paths):
+        row = {"variant": "bert", "seed": str(seed), "seconds": "1.0", "nsp_acc": ""}
+        path.write_text('# {"recipe": "tiny"}\n' + ",".join(FIELDS) + "\n"
+                        + ",".join(row.get(k, "0.5") for k in FIELDS) + "\n")
+    return paths
+
+
 def keras_dense(n_in: int, n_out: int) -> Any:
     import keras
 
@@ -662,11 +675,12 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
 
     from troikadl import attention, autograd as ag, cnn, conv, gradcheck, landscapes, neuron as nr, optim, plot
     from troikadl import nn as tnn, rnn, runtime, train, transformer, twins
-    from troikadl.bert import finetune, masking, model as bmodel, pretrain, wordpiece
+    from troikadl.bert import ablation, evaluation, finetune, keras_model, masking, model as bmodel, pretrain, wordpiece
+    from troikadl.bert import pairs as bpairs
     from troikadl.compress import deploy, distill, lowrank, measure, prune, quantize
     from troikadl.data import corpus, sequences, shapes, tabular, vqa
     from troikadl.fusion import contrastive, models as fmodels
-    from troikadl.nas import analysis, benchmark, darts, search, space
+    from troikadl.nas import analysis, benchmark, darts, multifidelity as mf, networks, oneshot, proxies, search, space
 
     report = importlib.import_module("troikadl.report")  # the package's attributes of these names are functions
     mnist1d = importlib.import_module("troikadl.data.mnist1d")
@@ -1082,6 +1096,20 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("bert.masking", "mask_tokens", masking.mask_tokens, _build=mask_build, ids=Ints(None, nd=(2,), sz=(-1,), lo=0, hi=V - 1),
       special=Bools(None, sz=(-1,)), vocab_size=Pos(V), mask_id=Int(4, lo=0, hi=V - 1), rng=Obj(),
       p=Prob(0.15), first_regular_id=Int(5, lo=0, hi=V - 1))
+    proportions = Custom((0.8, 0.1, 0.1), {"two numbers": (0.5, 0.5), "a bare number": 0.8, "out of range": (1.5, -0.5, 0.0),
+                                           "not summing to 1": (0.5, 0.1, 0.1), "NaN": (NAN, 0.1, 0.1),
+                                           "strings": ("0.8", "0.1", "0.1")})
+
+    def mask_rows_build() -> dict[str, Any]:  # every row drawn: a bad id anywhere is one mask_rows reads
+        pd = pairs()
+        return {"ids": pd.ids.copy(), "special": pd.special.copy(), "rows": np.array([2, 0, 3, 1]), "seed": 0,
+                "vocab_size": pd.vocab_size, "mask_id": pd.mask_id, "p": 0.15, "first_regular_id": 5,
+                "proportions": (0.8, 0.1, 0.1)}
+
+    E("bert.masking", "mask_rows", masking.mask_rows, _build=mask_rows_build,
+      ids=Ints(None, nd=(2,), sz=(-1,), lo=0, hi=V - 1), special=Bools(None, sz=(-1,)),
+      rows=Ints(None, nd=(1,), lo=0, hi=3, empty=True), seed=Seed(), vocab_size=Pos(V), mask_id=Int(4, lo=0, hi=V - 1),
+      p=Prob(0.15), first_regular_id=Int(5, lo=0, hi=V - 1), proportions=proportions)
     E("bert.model", "BertSettings", lambda **kw: bmodel.Bert(bmodel.BertSettings(**kw)), vocab_size=Pos(V),
       hidden=Pos(8), layers=Pos(1), heads=Pos(2), intermediate=Pos(16), max_length=Pos(16), segments=Pos(2),
       init_std=PosF(0.02), eps=PosF(1e-12))
@@ -1094,18 +1122,31 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("bert.model", "Bert.reset_parameters", lambda std: bert().reset_parameters(std), std=Float(0.02, lo=0.0))
     E("bert.model", "to_huggingface", bmodel.to_huggingface, model=Obj(Lazy(bert)), _slow=True)
     sp = [(SENTENCES[i], SENTENCES[i + 1]) for i in range(4)]
-    E("bert.pretrain", "encode_pairs", pretrain.encode_pairs,
+    E("bert.pairs", "encode_pairs", bpairs.encode_pairs,
       pairs=Custom(sp, {"bare pair": sp[0], "numbers": [(1, 2)], "bare string": SENTENCES[0], "empty": []}),
-      nsp=Lab(np.array([1, 0, 1, 0]), 2), tok=Obj(Lazy(tok)), max_length=Int(16, lo=3))
+      nsp=Lab(np.array([1, 0, 1, 0]), 2), tok=Obj(Lazy(tok)), max_length=Int(16, lo=3), n_classes=Int(2, lo=2))
     E("bert.pretrain", "batch_for_step", pretrain.batch_for_step, data=Obj(Lazy(pairs)), step=Int(0, lo=0),
-      batch_size=Int(2, lo=1, hi=4), seed=Seed())
-    E("bert.pretrain", "PairData.subset", lambda rows: pairs().subset(rows), rows=Ints(np.array([0, 2]), nd=(1,), lo=None, hi=3, empty=True))
+      batch_size=Int(2, lo=1, hi=4), seed=Seed(), masking=Choice("static", ["dynamic", "static"]),
+      proportions=proportions, next_only=Fixed(False))
+    E("bert.pairs", "PairData.subset", lambda rows: pairs().subset(rows), rows=Ints(np.array([0, 2]), nd=(1,), lo=None, hi=3, empty=True))
     E("bert.pretrain", "pretrain", lambda model, data, stop_after, rank, world, **s: pretrain.pretrain(
         model, data, pretrain.PretrainSettings(**s), stop_after=stop_after, rank=rank, world=world),
       model=Obj(Lazy(bert)), data=Obj(Lazy(pairs)), steps=Pos(2), batch_size=Pos(2), lr=PosF(1e-3), warmup=Int(1, lo=0),
       weight_decay=Float(0.01, lo=0.0), seed=Seed(), stop_after=Pos(1, none=True), rank=Int(0, lo=0), world=Pos(1))
-    E("bert.pretrain", "masked_accuracy", pretrain.masked_accuracy, model=Obj(Lazy(bert)), data=Obj(Lazy(pairs)),
-      batches=Pos(2), batch_size=Pos(4), seed=Seed())
+    E("bert.evaluation", "masked_accuracy", evaluation.masked_accuracy, model=Obj(Lazy(bert)), data=Obj(Lazy(pairs)),
+      batches=Pos(2), batch_size=Pos(4), seed=Seed(), proportions=proportions)
+    E("bert.evaluation", "nsp_accuracy", evaluation.nsp_accuracy, model=Obj(Lazy(bert)), data=Obj(Lazy(pairs)),
+      batch_size=Pos(3))
+    E("bert.evaluation", "fill_mask", evaluation.fill_mask, model=Obj(Lazy(bert)), tok=Obj(Lazy(tok)),
+      text=Str("the [MASK] sat on the mat", extra={"no [MASK]": "the cat sat"}), top_k=Int(3, lo=1, hi=V))
+    keras_bert = functools.lru_cache(None)(lambda: keras_model.to_keras(bert()))
+    E("bert.keras_model", "to_keras", keras_model.to_keras, _tf=True, model=Obj(Lazy(bert)))
+    E("bert.keras_model", "from_keras", keras_model.from_keras, _tf=True, keras_model=Obj(Lazy(keras_bert)))
+    kids = pairs().ids[:2]
+    E("bert.keras_model", "keras_inputs", keras_model.keras_inputs, _tf=True, keras_model=Obj(Lazy(keras_bert)),
+      ids=Ints(kids, nd=(2,), lo=0, hi=V - 1),
+      segments=Ints(np.zeros_like(kids), nd=(2,), sz=(0, 1), lo=0, hi=1, none=True),
+      attention_mask=Ints(np.ones_like(kids), nd=(2,), sz=(0, 1), lo=0, hi=1, bool_ok=True, none=True))
     E("bert.finetune", "BertClassifier", finetune.BertClassifier, bert=Obj(Lazy(bert)), n_classes=Pos(2))
     E("bert.finetune", "BertClassifier.forward", lambda x: finetune.BertClassifier(bert(), 2)(x),
       x=Ints(Lazy(lambda: torch.as_tensor(finetune.as_inputs(pairs()))), nd=(3,), sz=(1,), lo=0, hi=V - 1, empty=True))
@@ -1118,6 +1159,40 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("bert.finetune", "as_inputs", finetune.as_inputs, data=Obj(Lazy(pairs)))
     E("bert.finetune", "shuffle_words", finetune.shuffle_words, sentence=Str("the cat sat on the mat"),
       rng=Obj(Lazy(np.random.default_rng)))
+    E("bert.finetune", "fine_tune", finetune.fine_tune, init=Obj(Lazy(bert)), train=Obj(Lazy(pairs)),
+      n_classes=Int(2, lo=2), lr=PosF(1e-3), epochs=Pos(1), batch_size=Pos(2), seed=Seed(), show_progress=Fixed(False))
+    E("bert.finetune", "compare_inits", finetune.compare_inits,
+      arms=Custom(Lazy(lambda: {"pretrained": bert()}), {"not a mapping": lambda v: list(v.items()), "empty": {},
+                                                          "a name not a string": Lazy(lambda: {3: bert()})}),
+      train=Obj(Lazy(pairs)), val=Obj(Lazy(pairs)), test=Obj(Lazy(pairs)), n_classes=Int(2, lo=2),
+      lrs=Custom([1e-3], {"a bare rate": 1e-3, "empty": [], "a negative rate": [-1e-3], "NaN": [NAN], "a string": "1e-3"}),
+      epochs=Pos(1), batch_size=Pos(2), seed=Seed(), log=Obj(None, none=True), show_progress=Fixed(False))
+
+    # bert.ablation, on a tiny recipe (tests/test_bert_pretrain_variants.py's TINY): seconds, not the chapter's minutes
+    tiny = {"vocab_size": 300, "pairs": 200, "held_pairs": 64, "max_length": 32, "hidden": 16, "layers": 1, "heads": 2,
+            "intermediate": 32, "steps": 6, "batch_size": 8, "warmup": 2, "finetune_lrs": [1e-3], "finetune_epochs": 1,
+            "early_step": 3}
+    recipe = Custom(tiny, {"not a mapping": list(tiny.items()), "an unknown key": {**tiny, "epochs": 3},
+                           "a size of zero": {**tiny, "pairs": 0}}, none=True)  # None: the chapter's (large) recipe
+    E("bert.ablation", "recipe_data", ablation.recipe_data, seed=Seed(), recipe=recipe)
+    E("bert.ablation", "pretrain_variant", ablation.pretrain_variant,
+      variant=Choice("bert", ["bert", "static", "no_nsp", "all_mask"], extra={"not pretrained": "scratch"}),
+      seed=Seed(), recipe=recipe, stop_after=Pos(1, none=True))
+    E("bert.ablation", "train_row", ablation.train_row, _slow=True, variant=Choice("scratch", list(ablation.VARIANTS)),
+      seed=Seed(), recipe=recipe)
+    E("bert.ablation", "build_table", ablation.build_table, _slow=True, out=PathK(TMP / "ablation.csv"),
+      seeds=IntSeq([0], lo=0, extra={"repeated": [0, 0]}),
+      variants=StrList(["scratch"], extra={"an unknown variant": ["albert"], "repeated": ["scratch", "scratch"]},
+                       none=True),  # None: every variant
+      shard=Custom((0, 1), {"not i/n": "first", "i out of range": (1, 1), "n zero": (0, 0), "fractional": (0.5, 1),
+                            "a bare int": 3, "three numbers": (0, 1, 2)}),
+      workers=Pos(1), recipe=recipe, log=Obj(lambda s: None))
+    E("bert.ablation", "read_table", ablation.read_table, path=PathK(Lazy(lambda: ablation_parts()[0]), none=True,
+                                                                      extra={"not a table": not_a_table()}))
+    E("bert.ablation", "merge_tables", ablation.merge_tables, out=PathK(TMP / "merged_ablation.csv"),
+      parts=Custom(Lazy(ablation_parts), {"a bare path": lambda v: v[0], "empty": [], "numbers": [1, 2],
+                                          "the same part twice": lambda v: [v[0], v[0]],
+                                          "not a table": lambda v: [not_a_table()]}))
 
     # --- compression (others' modules) ------------------------------------------------------------------------
     model = Obj(Lazy(tiny_mlp))
@@ -1202,9 +1277,19 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("nas.space", "SearchSpace.sample", sspace.sample, rng=Obj(Lazy(np.random.default_rng)))
     E("nas.space", "SearchSpace.mutate", sspace.mutate, arch=Arch(a0), rng=Obj(Lazy(np.random.default_rng)))
     arch0 = benchmark.SPACE[0]
-    E("nas.benchmark", "build_cnn", benchmark.build_cnn, arch=Arch(arch0), in_channels=Pos(1), n_classes=Pos(10),
+    E("nas.networks", "build_cnn", networks.build_cnn, arch=Arch(arch0), in_channels=Pos(1), n_classes=Pos(10),
       side=Int(8, lo=2))
-    E("nas.benchmark", "arch_parameters", benchmark.arch_parameters, arch=Arch(arch0))
+    E("nas.networks", "arch_parameters", networks.arch_parameters, arch=Arch(arch0))
+    E("nas.networks", "arch_flops", networks.arch_flops, arch=Arch(arch0))
+    cnn0 = Obj(Lazy(lambda: networks.build_cnn(arch0)))
+    image = Obj(Lazy(lambda: torch.zeros(1, 1, 8, 8)))
+    E("nas.networks", "latency_ms", networks.latency_ms, model=cnn0, x=image, number=Pos(2), repeats=Pos(2),
+      warmup=Int(1, lo=0))
+    E("nas.networks", "measure_latencies", networks.measure_latencies, x=image, number=Pos(1), repeats=Pos(1),
+      jobs=Custom([(0, 0), (1, 0)], {"a bare pair": (0, 0), "not pairs": [0, 1], "a triple": [(0, 0, 0)],
+                                     "an index out of range": [(144, 0)], "a negative seed": [(0, -1)],
+                                     "a fractional index": [(0.5, 0)], "empty": []}),
+      log=Obj(None, none=True))
     E("nas.benchmark", "train_architecture", benchmark.train_architecture, arch=Arch(arch0), seed=Seed(),
       data=Obj(Lazy(nas_data), none=True),
       settings=Custom({"epochs": 1}, {"not a mapping": "fast", "bad value": {"epochs": 0}}, none=True,
@@ -1213,7 +1298,8 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
       indices=IntSeq([0], lo=0, hi=143, none=True), workers=Pos(1), log=Obj(lambda s: None), _slow=True)
     E("nas.benchmark", "Table.load", benchmark.Table.load, path=PathK(None, none=True))
     E("nas.benchmark", "Table.row", lambda arch: table().row(arch), arch=Arch(arch0))
-    E("nas.benchmark", "Table.objective", lambda rng: table().objective(rng=rng), rng=Obj(Lazy(np.random.default_rng)))
+    E("nas.benchmark", "Table.objective", lambda rng, epochs: table().objective(rng=rng, epochs=epochs),
+      rng=Obj(Lazy(np.random.default_rng)), epochs=Int(3, lo=1, hi=12, none=True))
     objective = Obj(Lazy(lambda: table().objective(rng=np.random.default_rng(0))))
     rng = Obj(Lazy(np.random.default_rng))
     E("nas.search", "random_search", search.random_search, space=Obj(benchmark.SPACE), objective=objective,
@@ -1238,11 +1324,57 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("nas.analysis", "selection_bias", analysis.selection_bias, select_on=Floats(arr(5), nd=(1,), sz=(0,)),
       report=Floats(arr(5, seed=1), nd=(1,), sz=(0,)), fresh=Floats(arr(5, seed=2), nd=(1,), sz=(0,)),
       n_candidates=Int(2, lo=1, hi=5), n_draws=Pos(10), rng=rng)
+    small = space.SearchSpace({"depth": [1, 2], "width": [4, 8], "kernel": [1, 3], "activation": ["relu", "tanh"],
+                               "skip": [False, True]})  # 32 architectures of the benchmark's space
+    E("nas.proxies", "synflow", proxies.synflow, model=cnn0, input_shape=IntSeq((1, 8, 8), extra={"too small": (1, 1, 1)}))
+    E("nas.proxies", "grad_norm", proxies.grad_norm, model=cnn0, X=Floats(arr(4, 1, 8, 8), nd=(4,), sz=(0, 1)),
+      y=Lab(np.array([0, 1, 2, 3]), 10))
+    E("nas.proxies", "naswot", proxies.naswot, model=cnn0, X=Floats(arr(4, 1, 8, 8), nd=(4,), sz=(1,)))
+    E("nas.proxies", "proxy_scores", proxies.proxy_scores, space=Obj(small, extra={"a space beyond the benchmark's":
+                                                                                 space.SearchSpace(options)}),
+      data=Obj(Lazy(nas_data)), seed=Seed(), batch_size=Int(4, lo=1, hi=12),
+      proxies=StrList(["naswot"], extra={"an unknown proxy": ["params"], "repeated": ["naswot", "naswot"]}))
+    E("nas.proxies", "rank_correlation", proxies.rank_correlation, x=Floats(arr(10), nd=(1,), sz=(0,)),
+      y=Floats(arr(10, seed=1), nd=(1,), sz=(0,)), method=Choice("spearman", ["spearman", "kendall"]),
+      n_boot=Int(20, lo=2), seed=Seed(), level=Float(0.95, lo=0.0, hi=1.0, lo_open=True, hi_open=True))
+    objective_at = Obj(lambda arch, epochs: 0.5)
+    E("nas.multifidelity", "rung_epochs", mf.rung_epochs, eta=Int(3, lo=2), min_epochs=Pos(1), max_epochs=Pos(12))
+    E("nas.multifidelity", "successive_halving", mf.successive_halving, candidates=Obj(benchmark.SPACE),
+      objective_at=objective_at, n=Int(3, lo=1, hi=benchmark.SPACE.size), eta=Int(3, lo=2), min_epochs=Pos(1),
+      max_epochs=Pos(12), rng=rng)
+    E("nas.multifidelity", "hyperband", mf.hyperband, space=Obj(benchmark.SPACE), objective_at=objective_at,
+      eta=Int(3, lo=2), min_epochs=Pos(1), max_epochs=Pos(12), rng=rng)
+    E("nas.multifidelity", "curve_objective", mf.curve_objective, table=Obj(Lazy(table)), rng=rng)
+    E("nas.multifidelity", "compare_with_random_search", mf.compare_with_random_search,
+      strategy=Obj(mf.successive_halving), table=Obj(Lazy(table)), n_searches=Pos(2), seed=Seed(), n=Pos(3))
+    fidelity = functools.lru_cache(None)(lambda: mf.compare_with_random_search(mf.successive_halving, table(),
+                                                                                n_searches=3, n=3))
+    E("nas.multifidelity", "FidelityComparison.difference", lambda level: fidelity().difference(level),
+      level=Float(0.95, lo=0.0, hi=1.0, lo_open=True, hi_open=True))
+    relu0 = oneshot.ARCHS[0]
+    supernet = functools.lru_cache(None)(lambda: (torch.manual_seed(0), oneshot.OneShotSupernet())[1])
+    E("nas.oneshot", "OneShotSupernet", oneshot.OneShotSupernet, in_channels=Pos(1), n_classes=Int(10, lo=2),
+      side=Int(8, lo=2))
+    E("nas.oneshot", "OneShotSupernet.extract", lambda arch: supernet().extract(arch),
+      arch=Arch(relu0, extra={"a tanh architecture": {**relu0, "activation": "tanh"}}))
+    E("nas.oneshot", "OneShotSupernet.forward", lambda x, arch: supernet()(x, arch),
+      x=Floats(tarr(4, 1, 8, 8), nd=(4,), sz=(1, 2, 3), empty=True), arch=Arch(relu0))
+    E("nas.oneshot", "inherited_accuracy", oneshot.inherited_accuracy, model=Obj(Lazy(supernet)),
+      X=Floats(arr(4, 1, 8, 8), nd=(4,), sz=(0, 1, 2)), y=Lab(np.array([0, 1, 2, 3]), 10), batch_size=Pos(4096))
+    E("nas.oneshot", "train_supernet", oneshot.train_supernet, data=Obj(Lazy(nas_data), none=True), epochs=Pos(1),
+      batch_size=Pos(4), lr=PosF(3e-3), seed=Seed())
     ops = StrList(["conv 3x3", "skip"])
     E("nas.darts", "Supernet", darts.Supernet, channels=Pos(2), edges=Pos(1), ops=ops, n_classes=Pos(10),
       side=Int(8, lo=2))
     E("nas.darts", "darts_search", darts.darts_search, data=Obj(Lazy(nas_data)), steps=Pos(1), batch_size=Pos(4),
       w_lr=PosF(3e-3), alpha_lr=PosF(3e-3), channels=Pos(2), edges=Pos(1), ops=ops, seed=Seed())
+    derived = {"an unknown operation": ["conv 9x9"], "zero (a cut edge)": ["zero", "skip"]}
+    E("nas.darts", "derived_network", darts.derived_network, derived=StrList(["conv 3x3", "skip"], extra=derived),
+      channels=Pos(2), n_classes=Int(10, lo=2), side=Int(8, lo=2))
+    E("nas.darts", "retrain_derived", darts.retrain_derived, derived=StrList(["skip"], extra=derived), seed=Seed(),
+      channels=Pos(2), data=Obj(Lazy(nas_data), none=True),
+      settings=Custom({"epochs": 1}, {"not a mapping": "fast", "bad value": {"epochs": 0}, "an unknown key": {"epoch": 1}},
+                      none=True, expect={"bad value": "epochs"}))
     E("fusion.contrastive", "info_nce", contrastive.info_nce, image_emb=Floats(tarr(4, 8), nd=(2,), sz=(-1,), fin=False),
       text_emb=Floats(tarr(4, 8, seed=1), nd=(2,), sz=(-1,), fin=False), temperature=PosF(0.1))
     E("fusion.contrastive", "clip_loss", contrastive.clip_loss, logits=Floats(tarr(4, 4), nd=(2,), sz=(-1,), fin=False))
@@ -1767,7 +1899,8 @@ SKIPPED = {
         "data.tabular.Split", "data.translation.NumberPairs", "data.vqa.VQA", "landscapes.Landscape", "nas.analysis.Interval",
         "nas.analysis.SelectionOptimism", "nas.darts.DartsResult", "nas.search.SearchResult",
         "runtime.Runtime", "train.History", "figures.graph.GraphNode", "figures.style.Box",
-        "scaling.counting.Reference")},
+        "scaling.counting.Reference", "bert.pretrain.Losses", "bert.finetune.Comparison", "bert.ablation.RecipeData",
+        "nas.multifidelity.Rung", "nas.multifidelity.FidelityResult", "nas.oneshot.OneShotResult")},
     **{f"troikadl.{n}": "takes no data argument" for n in (
         "runtime.Timer", "runtime.current", "runtime.import_tf", "runtime.load_triton_first", "runtime.quiet",
         "data.corpus.stdlib_corpus", "figures.networks.lstm_cell", "figures.networks.lstm_gate_order",
@@ -1780,6 +1913,7 @@ SKIPPED = {
     "troikadl.compress.measure.saved_bytes": "any object torch.save accepts is valid",
     "troikadl.compress.measure.storage_bytes": "any object torch.save accepts is valid",
     "troikadl.bert.pretrain.main": "the torchrun command line: argparse checks its arguments",
+    "troikadl.bert.ablation.main": "the command line (python -m troikadl.bert.ablation): argparse checks its arguments",
     "troikadl.scaling.distributed.main": "the torchrun command line: argparse checks its arguments",
     "troikadl.optim.base.Optimizer": "the abstract base of SGD, AdaGrad, RMSProp, Adam and AdamW, which are catalogued",
 }

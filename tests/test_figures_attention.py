@@ -168,3 +168,52 @@ def test_bad_input(tok, pair):
         with pytest.raises(error, match=rf"\b{name}\b"):
             call()
     plt.close("all")
+
+
+def _lines(ax):
+    return {line.get_label(): (line.get_xdata(), line.get_ydata()) for line in ax.get_lines()}
+
+
+def test_pretraining_losses_plots_each_loss_and_its_moving_average():
+    rng = np.random.default_rng(0)
+    mlm, nsp = 7 - np.linspace(0, 3, 60) + rng.normal(0, 0.2, 60), 0.7 + rng.normal(0, 0.05, 60)
+    fig = FB.pretraining_losses(mlm, nsp, window=10)
+    mlm_ax, nsp_ax = fig.axes
+    assert fig.get_size_inches()[0] <= 6.9 + 1e-9
+    assert mlm_ax.get_ylabel() == "MLM loss" and nsp_ax.get_ylabel() == "NSP loss"
+    for ax, values in ((mlm_ax, mlm), (nsp_ax, nsp)):
+        lines = _lines(ax)
+        x, y = lines["each step"]
+        assert np.array_equal(x, np.arange(60)) and np.array_equal(y, values)
+        x, y = lines["mean of 10 steps"]   # the mean of steps i-9 .. i, drawn at step i
+        assert np.array_equal(x, np.arange(9, 60)) and np.allclose(y, [values[i - 9:i + 1].mean() for i in x])
+    assert np.allclose(_lines(nsp_ax)["ln 2 (a coin flip)"][1], np.log(2))
+    drawn(fig)
+
+
+def test_pretraining_losses_of_a_run_without_nsp():
+    mlm = np.linspace(8, 5, 30)
+    fig = FB.pretraining_losses(mlm, np.full(30, np.nan))
+    mlm_ax, nsp_ax = fig.axes
+    assert len(mlm_ax.get_lines()) == 2 and np.array_equal(mlm_ax.get_lines()[0].get_ydata(), mlm)
+    assert not nsp_ax.get_lines() and [t.get_text() for t in nsp_ax.texts] == ["not trained"]
+    drawn(fig)
+
+
+def test_pretraining_losses_bad_input():
+    ok = np.linspace(8, 5, 30)
+    bad = [
+        (lambda: FB.pretraining_losses("1 2 3", ok), TypeError, "mlm"),
+        (lambda: FB.pretraining_losses([], []), ValueError, "mlm"),
+        (lambda: FB.pretraining_losses(np.r_[ok[:-1], np.nan], ok), ValueError, "mlm"),
+        (lambda: FB.pretraining_losses(ok, ok[:-1]), ValueError, "nsp"),
+        (lambda: FB.pretraining_losses(ok, np.r_[ok[:-1], np.nan]), ValueError, "nsp"),
+        (lambda: FB.pretraining_losses(ok, np.r_[ok[:-1], np.inf]), ValueError, "nsp"),
+        (lambda: FB.pretraining_losses(ok, ok, window=0), ValueError, "window"),
+        (lambda: FB.pretraining_losses(ok, ok, window=31), ValueError, "window"),
+        (lambda: FB.pretraining_losses(ok, ok, window=2.5), TypeError, "window"),
+    ]
+    for call, error, name in bad:
+        with pytest.raises(error, match=rf"\b{name}\b"):
+            call()
+    plt.close("all")

@@ -17,7 +17,8 @@ NSP is not trained), and the chapter's fine-tuning (:func:`~troikadl.bert.finetu
 ``loss50`` (and ``mlm_loss50``, ``nsp_loss50``) is the loss of step 50, which a notebook can re-run live
 (:func:`pretrain_variant` with ``stop_after=50``); ``final_mlm``/``final_nsp`` are means over the last 50 steps.
 ``seconds``: CPU seconds of the row on one thread. Rows are pure functions of variant and seed (seeded, one
-torch thread, on the CPU). Rebuild the table (or shards: ``--shard 0/2`` ..., then ``--merge PART ... --out``)::
+torch thread, on the CPU). Rebuild the table (about 28 CPU-minutes, the sum of the ``seconds`` column, so
+about 16 minutes with ``--workers 2`` on two cores; or shards: ``--shard 0/2`` ..., then ``--merge PART ... --out``)::
 
     python -m troikadl.bert.ablation --out roberta_ablation.csv --workers 2
 """

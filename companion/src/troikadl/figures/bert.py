@@ -1,7 +1,8 @@
-"""BERT's inputs and its masked-language-model masking, drawn from real data (chapter 7).
+"""BERT's inputs, its masked-language-model masking and its two pretraining losses, drawn from real data.
 
-:func:`bert_inputs` draws a real tokenized sentence pair and its three embeddings (token, segment, position);
-:func:`masking` draws what :func:`troikadl.bert.mask_tokens` did to one pair.
+Taught in chapter 7. :func:`bert_inputs` draws a real tokenized sentence pair and its three embeddings (token,
+segment, position); :func:`masking` draws what :func:`troikadl.bert.mask_tokens` did to one pair;
+:func:`pretraining_losses` plots the MLM and NSP losses of a run side by side.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..validate import as_int_array, check_instance, check_str_list
+from ..validate import as_float_array, as_int_array, check_instance, check_int, check_str_list
 from .style import FONT, MAX_WIDTH, arrow, box, canvas, note, text_width
 
-__all__ = ["bert_inputs", "masking"]
+__all__ = ["bert_inputs", "masking", "pretraining_losses"]
 
 _LABEL, _NOTE = FONT["label"], FONT["note"]
 
@@ -153,4 +154,36 @@ def masking(ids: Any, inputs: Any, labels: Any, tok: Any) -> Any:
             for r, (row, text) in enumerate(zip(("original", "input", "label"), texts[i])):
                 note(ax, x, ys[r], text, size=_LABEL, gid=f"{row}:{i}", parse_math=False,
                      color="#333333" if r < 2 or sel else "#8c8c8c")
+    return fig
+
+
+def pretraining_losses(mlm: Any, nsp: Any, *, window: int = 25) -> Any:
+    """The two losses of a pretraining run, step by step, in two panels (chapter 7, section 7.6): the MLM loss,
+    and the NSP loss with ln 2, the loss of a fair coin, dashed. Each panel shows the raw losses (faint) and their moving average over ``window`` steps. ``mlm`` and ``nsp``
+    are the ``.mlm`` and ``.nsp`` lists of what :func:`troikadl.bert.pretrain.pretrain` returns (same length;
+    ``nsp`` may be all NaN, for a run without NSP: its panel then says so). Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    mlm = as_float_array(mlm, "mlm", ndim=1, nonempty=True)
+    nsp = as_float_array(nsp, "nsp", ndim=1, finite=False)
+    if len(nsp) != len(mlm):
+        raise ValueError(f"nsp must have the length of mlm ({len(mlm)}), got {len(nsp)}")
+    if np.isinf(nsp).any() or (np.isnan(nsp).any() and not np.isnan(nsp).all()):
+        raise ValueError("nsp must be finite, or all NaN (a run without next-sentence prediction)")
+    window = check_int(window, "window", min=1, max=len(mlm))
+    fig, axes = plt.subplots(1, 2, figsize=(MAX_WIDTH - 0.1, 2.9))
+    steps = np.arange(len(mlm))
+    for ax, values, name in ((axes[0], mlm, "MLM"), (axes[1], nsp, "NSP")):
+        ax.set(xlabel="step", ylabel=f"{name} loss", title=f"{name} loss")
+        if np.isnan(values).all():
+            ax.text(0.5, 0.5, "not trained", ha="center", va="center", transform=ax.transAxes, gid="untrained")
+            continue
+        ax.plot(steps, values, lw=0.6, alpha=0.45, color="C0", label="each step")
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1:], smooth, lw=1.6, color="C1", label=f"mean of {window} steps")
+    if not np.isnan(nsp).all():
+        axes[1].axhline(np.log(2), color="#666666", lw=1, ls="--", label="ln 2 (a coin flip)")
+        axes[1].legend(fontsize=_NOTE, loc="upper right")
+    fig.tight_layout()
     return fig

@@ -6,19 +6,24 @@ package: the benchmark's space (:data:`troikadl.nas.benchmark.SPACE`), the strat
 :func:`darts_mixed_op` draws one mixed edge of a DARTS supernet, with the weights ``softmax(alpha)`` of a
 trained edge when given. :func:`two_halves` draws the design of the chapter's selection-bias measurement:
 the benchmark's split, with the test set cut in two halves as :func:`troikadl.nas.benchmark.train_architecture`
-cuts it, and what is chosen on which half.
+cuts it, and what is chosen on which half. Two plots of cheaper performance estimates: :func:`rank_scatter`
+(a cheap score's ranks against the accuracy's ranks, one panel per score: zero-cost proxies, a supernet's
+inherited accuracy) and :func:`halving_rungs` (the rungs of a successive-halving run, from its
+:class:`troikadl.nas.multifidelity.FidelityResult`).
+
+Taught in chapter 8.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..validate import as_float_array, check_int, check_str_list
+from ..validate import as_float_array, check_int, check_str, check_str_list
 from .style import ARROWS, EDGES, FONT, arrow, box, brace, canvas, note
 
-__all__ = ["search_loop", "darts_mixed_op", "two_halves", "mixture_weights"]
+__all__ = ["search_loop", "darts_mixed_op", "two_halves", "mixture_weights", "rank_scatter", "halving_rungs"]
 
 
 def _titled(ax: Any, x: float, y: float, title: str, lines: Sequence[str], *, w: float, h: float,
@@ -171,4 +176,92 @@ def two_halves() -> Any:
     note(ax, 3.5, yo - 0.12, "siblings: the same architecture, trained with the other seeds", size=8.5)
     arrow(ax, ra.bottom, (ra.x, yo + 0.25))
     arrow(ax, rb.bottom, (rb.x, yo + 0.25))
+    return fig
+
+
+def rank_scatter(scores: Mapping[str, Any], accuracy: Any, *, groups: Sequence[str] | None = None) -> Any:
+    """One panel per cheap score (a dict ``{name: scores}``): its rank against the rank of ``accuracy``.
+
+    Ranks run from 1 (lowest) to n, ties get their mean rank (``scipy.stats.rankdata``), so each panel's
+    cloud is what Spearman's rho measures; the title gives rho. ``groups`` (one label per point, e.g. the
+    activation) colours the points. At most 4 panels, 6.9 in wide.
+    """
+    from scipy.stats import rankdata
+    import matplotlib.pyplot as plt
+
+    if not isinstance(scores, Mapping) or not 1 <= len(scores) <= 4:
+        raise TypeError(f"scores must be a dict of 1 to 4 named score arrays, got {type(scores).__name__}"
+                        + (f" of {len(scores)}" if isinstance(scores, Mapping) else ""))
+    acc = as_float_array(accuracy, "accuracy", ndim=1)
+    values = {check_str(k, "scores' names"): as_float_array(v, f"scores[{k!r}]", ndim=1) for k, v in scores.items()}
+    for k, v in values.items():
+        if len(v) != len(acc):
+            raise ValueError(f"scores[{k!r}] must hold one score per accuracy ({len(acc)}), got {len(v)}")
+    labels = None if groups is None else check_str_list(groups, "groups")
+    if labels is not None and len(labels) != len(acc):
+        raise ValueError(f"groups must hold one label per accuracy ({len(acc)}), got {len(labels)}")
+    ra = rankdata(acc)
+    fig, axes = plt.subplots(1, len(values), figsize=(6.9, 2.55), sharey=True, squeeze=False)
+    for ax, (name, v) in zip(axes[0], values.items()):
+        rv = rankdata(v)
+        rho = float(np.corrcoef(rv, ra)[0, 1])
+        for j, g in enumerate([None] if labels is None else sorted(set(labels))):
+            idx = np.arange(len(acc)) if g is None else np.flatnonzero(np.array(labels) == g)
+            ax.scatter(rv[idx], ra[idx], s=7, alpha=0.75, color=f"C{j}", label=g, gid=f"points-{name}-{g}")
+        ax.set_title(f"{name}: ρ = {rho:+.2f}", fontsize=9.5)
+        ax.set_xlabel(f"rank of {name}", fontsize=8.5)
+        ax.tick_params(labelsize=7.5)
+    axes[0, 0].set_ylabel("rank of accuracy", fontsize=8.5)
+    if labels is not None:
+        axes[0, 0].legend(fontsize=7.5, loc="upper left", handletextpad=0.2, borderpad=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def halving_rungs(result: Any) -> Any:
+    """The rungs of a successive-halving (or Hyperband) run: each candidate's validation score at every rung
+    it reached, one line per candidate, one panel per bracket (at most 4).
+
+    Candidates stopped at a rung end in a grey cross; those promoted continue as blue lines; the run's
+    choice (:attr:`~troikadl.nas.multifidelity.FidelityResult.best`) is drawn in gold. Epochs on a log axis.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..nas.multifidelity import FidelityResult
+
+    if not isinstance(result, FidelityResult):
+        raise TypeError(f"result must be a troikadl.nas.multifidelity.FidelityResult, got {type(result).__name__}")
+    brackets = list(dict.fromkeys(r.bracket for r in result.rungs))
+    if not 1 <= len(brackets) <= 4:
+        raise ValueError(f"result must hold 1 to 4 brackets to draw, got {len(brackets)}")
+    best = tuple(sorted(result.best.items()))
+    fig, axes = plt.subplots(1, len(brackets), figsize=(6.9 if len(brackets) > 1 else 5.0, 3.0), sharey=True,
+                             squeeze=False)
+    for ax, b in zip(axes[0], brackets):
+        rungs = [r for r in result.rungs if r.bracket == b]
+        path: dict[tuple, list[tuple[int, float]]] = {}
+        for r in rungs:
+            for a, sc in zip(r.archs, r.scores):
+                path.setdefault(tuple(sorted(a.items())), []).append((r.epochs, sc))
+        for key, pts in path.items():
+            e, sc = np.array(pts).T
+            chosen = key == best and e[-1] == result.max_epochs
+            stopped = e[-1] < rungs[-1].epochs
+            ax.plot(e, sc, "-", color="#c9a227" if chosen else ("#9a9a9a" if stopped else "C0"),
+                    lw=2.2 if chosen else 1.0, zorder=3 if chosen else 2, gid="chosen" if chosen else None)
+            if stopped:
+                ax.plot(e[-1], sc[-1], "x", color="#7a7a7a", ms=5)
+        for r in rungs:
+            ax.axvline(r.epochs, color="k", lw=0.5, ls=":")
+            ax.text(r.epochs, 1.0, f"{len(r.archs)}", transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+                    fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xticks([r.epochs for r in rungs], [str(r.epochs) for r in rungs])
+        ax.minorticks_off()
+        ax.set_xlabel("epochs trained", fontsize=8.5)
+        ax.tick_params(labelsize=7.5)
+        if len(brackets) > 1:
+            ax.set_title(f"bracket {b}", fontsize=9, pad=12)
+    axes[0, 0].set_ylabel("validation accuracy", fontsize=8.5)
+    fig.tight_layout()
     return fig

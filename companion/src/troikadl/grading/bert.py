@@ -155,26 +155,43 @@ register(Exercise(
                    for name in ("every position", "sum, not mean", "mean of per-sequence means")},
 ))
 
-# --- bert.warmup_factor: the learning-rate schedule -------------------------------------------------
+# --- bert.repeat_share: when can static masking differ from dynamic masking? -------------------------
 
 
-def _wf(step, warmup, total, variant=""):
-    if step < warmup:
-        return (step if variant == "starts at zero" else step + 1) / warmup
-    if variant == "no decay":
-        return 1.0
-    return max(0.0, (total - step) / max(1, total - warmup))
+def _repeat(n_pairs, steps, batch_size, variant=""):
+    """The expected share of draws that repeat a pair drawn at an earlier step (``variant``: a wrong answer).
+
+    Each step draws ``batch_size`` distinct pairs uniformly from ``n_pairs``, independently of the other steps,
+    so a given pair is missed by a step with probability 1 - B/N and by all of them with (1 - B/N)^S; the
+    expected number of distinct pairs drawn is N (1 - (1 - B/N)^S), and every other draw is a repeat.
+    """
+    n, s, b = float(n_pairs), float(steps), float(batch_size)
+    if variant == "pairs never drawn":
+        return (1 - b / n) ** s
+    if variant == "pairs drawn at least once":
+        return 1 - (1 - b / n) ** s
+    if variant == "draws with replacement":  # as if every one of the S*B draws were independent
+        return 1 - n * (1 - (1 - 1 / n) ** (s * b)) / (s * b)
+    if variant == "draws per pair":
+        return s * b / n
+    return 1 - n * (1 - (1 - b / n) ** s) / (s * b)
 
 
 register(Exercise(
-    id="bert.warmup_factor", chapter=CHAPTER, function="warmup_factor",
-    title="Linear warm-up, then linear decay",
-    hint="For step < warmup: (step + 1) / warmup; afterwards (total - step) / (total - warmup), never below 0.",
+    id="bert.repeat_share", chapter=CHAPTER, function="repeat_share",
+    title="How many draws can tell static from dynamic masking",
+    hint="A step draws B of the N pairs without replacement: a given pair is missed by one step with "
+         "probability 1 - B/N, by all S steps with (1 - B/N)**S. Expected distinct pairs drawn: "
+         "N * (1 - (1 - B/N)**S); every other one of the S*B draws is a repeat.",
     cases=[
-        Case("first step", (0, 10, 100), expected=0.1, hint="Step 0 already trains, at 1/warmup of the rate."),
-        Case("end of warm-up", (9, 10, 100), expected=1.0),
-        Case("half-way through the decay", (55, 10, 100), expected=0.5),
-        Case("last step", (99, 10, 100), expected=1 / 90),
+        Case("every step draws every pair", (10, 4, 10), expected=0.75,
+             hint="With B = N each step draws all pairs: only the first step's draws are new."),
+        Case("one step", (100, 1, 32), expected=0.0, hint="Nothing can repeat within one step (no replacement)."),
+        Case("small", (4, 3, 2), expected=lambda: _repeat(4, 3, 2),
+             hint="Within a step the B pairs are distinct: a pair is drawn by a step with probability B/N."),
+        Case("the chapter's run", (20_000, 600, 32), expected=lambda: _repeat(20_000, 600, 32)),
     ],
-    wrong_answers={name: (lambda n: lambda s, w, t: _wf(s, w, t, n))(name) for name in ("starts at zero", "no decay")},
+    wrong_answers={name: (lambda v: lambda n, s, b: _repeat(n, s, b, v))(name)
+                   for name in ("pairs never drawn", "pairs drawn at least once", "draws with replacement",
+                                "draws per pair")},
 ))

@@ -132,3 +132,74 @@ register(Exercise(
         "maximizes cost": _front_max_cost,
     },
 ))
+
+# --- nas.successive_halving: which candidate survives, and what it costs ------------------------------------
+
+
+def _halving_package(curves, rungs, eta):
+    """The expected answer, from the package's tested :func:`troikadl.nas.multifidelity.successive_halving`."""
+    from ..nas import multifidelity as mf
+
+    rungs = [int(r) for r in rungs]
+    if rungs != mf.rung_epochs(eta=eta, min_epochs=rungs[0], max_epochs=rungs[-1]):
+        raise ValueError(f"rungs must be rung_epochs(eta={eta}, min_epochs={rungs[0]}, max_epochs={rungs[-1]})")
+    archs = [{"candidate": i} for i in range(len(curves))]
+    result = mf.successive_halving(archs, lambda a, e: float(curves[a["candidate"]][e - 1]), eta=eta,
+                                   min_epochs=rungs[0], max_epochs=rungs[-1])
+    return result.best["candidate"], result.epochs
+
+
+def _halving_wrong(curves, rungs, eta, variant):
+    alive, done, epochs = list(range(len(curves))), 0, 0
+    for i, r in enumerate(rungs):
+        epochs += len(alive) * (r if variant == "retrains from scratch" else r - done)
+        scores = [curves[c][r - 1] for c in alive]
+        sign = 1 if variant == "keeps the worst" else -1
+        order = sorted(range(len(alive)), key=lambda j: (sign * scores[j], j))
+        keep = -(-len(alive) // eta) if variant == "keeps ceil(n / eta)" else max(1, len(alive) // eta)
+        if i == len(rungs) - 1:
+            keep = 1
+        alive, done = [alive[j] for j in order[:keep]], r
+    if variant == "judges at the first rung only":
+        first = [curves[c][rungs[0] - 1] for c in range(len(curves))]
+        return int(np.argmax(first)), epochs
+    return alive[0], epochs
+
+
+def _curves(rows):
+    """Learning curves written rung by rung: ``rows[i]`` maps some epochs to candidate i's score; between
+    them the score stays at the last one written (a step curve)."""
+    e = max(max(r) for r in rows)
+    return [[r[max(k for k in r if k <= max(epoch, min(r)))] for epoch in range(1, e + 1)] for r in rows]
+
+
+_NINE = _curves([{1: 0.50, 4: 0.80, 12: 0.90}, {1: 0.70, 4: 0.72, 12: 0.74}, {1: 0.40, 4: 0.85, 12: 0.95},
+                 {1: 0.65, 4: 0.90, 12: 0.92}, {1: 0.30, 4: 0.95, 12: 0.99}, {1: 0.60, 4: 0.70, 12: 0.96},
+                 {1: 0.20, 4: 0.60, 12: 0.70}, {1: 0.55, 4: 0.75, 12: 0.80}, {1: 0.10, 4: 0.50, 12: 0.60}])
+_TEN = _NINE + _curves([{1: 0.45, 4: 0.97, 12: 0.98}])
+
+register(Exercise(
+    id="nas.successive_halving", chapter=CHAPTER, function="successive_halving",
+    title="Successive halving on learning curves",
+    hint="At each rung r (in order) score every surviving candidate at r epochs: curves[i][r - 1]. Charge "
+         "(r - previous rung) epochs per survivor (runs continue). Except at the last rung, keep the best "
+         "max(1, n // eta) (ties: the smaller index). Return (index of the best at the last rung, epochs).",
+    cases=[
+        Case("nine candidates, rungs 1, 4, 12", (_NINE, [1, 4, 12], 3), expected=lambda: _halving_package(_NINE, [1, 4, 12], 3),
+             hint="9 candidates x 1 epoch, 3 x 3 more, 1 x 8 more: 26 epochs. Candidate 4 is poor after one epoch "
+                  "and never reaches rung 4."),
+        Case("ten candidates: floor, not ceil", (_TEN, [1, 4, 12], 3),
+             expected=lambda: _halving_package(_TEN, [1, 4, 12], 3),
+             hint="10 // 3 = 3 survivors, then 3 // 3 = 1: 10 + 3 x 3 + 1 x 8 = 27 epochs."),
+        Case("eta 2, rungs 3, 6, 12", (_NINE, [3, 6, 12], 2), expected=lambda: _halving_package(_NINE, [3, 6, 12], 2),
+             hint="The first rung is 3 epochs: every candidate is charged 3, and its score is curves[i][2]."),
+        Case("one rung: plain random search", (_NINE[:3], [12], 3), expected=lambda: _halving_package(_NINE[:3], [12], 3),
+             hint="A single rung trains every candidate for the full budget and keeps the best."),
+    ],
+    wrong_answers={
+        "keeps ceil(n / eta)": lambda c, r, e: _halving_wrong(c, r, e, "keeps ceil(n / eta)"),
+        "retrains from scratch at every rung": lambda c, r, e: _halving_wrong(c, r, e, "retrains from scratch"),
+        "keeps the worst": lambda c, r, e: _halving_wrong(c, r, e, "keeps the worst"),
+        "judges at the first rung only": lambda c, r, e: _halving_wrong(c, r, e, "judges at the first rung only"),
+    },
+))
