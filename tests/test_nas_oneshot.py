@@ -264,3 +264,14 @@ def test_seed_parameters_are_keyword_only_and_the_models_pickle():
     assert type(copy) is oneshot.OneShotSupernet
     x = torch.randn(2, 1, 8, 8, dtype=torch.float64)
     torch.testing.assert_close(copy(x, oneshot.ARCHS[5]), net(x, oneshot.ARCHS[5]), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.int64, torch.complex64])
+def test_the_supernet_refuses_images_that_are_not_floating_point(dtype):
+    from troikadl.nas import oneshot
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = oneshot.OneShotSupernet()
+    with pytest.raises(TypeError, match="x must be a floating-point"):
+        net(torch.zeros(2, 1, 8, 8, dtype=dtype), oneshot.ARCHS[0])

@@ -227,8 +227,8 @@ def build_table(out: str | Path, *, seeds: Sequence[int] = SEEDS, variants: Sequ
     seeds = check_int_list(seeds, "seeds", min=0, min_length=1, example="[0, 1]")
     variants = list(VARIANTS) if variants is None else [check_choice(v, "variants[i]", list(VARIANTS))
                                                         for v in variants]
-    if len(set(seeds)) != len(seeds) or len(set(variants)) != len(variants):
-        raise ValueError(f"seeds and variants must not repeat a value, got {seeds} and {variants}")
+    if not variants or len(set(seeds)) != len(seeds) or len(set(variants)) != len(variants):
+        raise ValueError(f"seeds and variants must be non-empty and not repeat a value, got {seeds} and {variants}")
     todo = sorted(((v, s) for v in variants for s in seeds), key=lambda j: (VARIANTS[j[0]] is None, j))[i::n]
     start, rows = time.perf_counter(), []
 

@@ -209,6 +209,8 @@ def compare_inits(arms: Mapping[str, Bert | BertSettings], train: PairData, val:
 
     if not isinstance(arms, Mapping) or not arms or not all(isinstance(k, str) for k in arms):
         raise TypeError(f"arms must be a non-empty dict of name -> Bert or BertSettings, got {arms!r:.80}")
+    for arm, init in arms.items():
+        check_instance(init, f"arms[{arm!r}]", (Bert, BertSettings), "a pretrained Bert or BertSettings (scratch)")
     for name, d in (("train", train), ("val", val), ("test", test)):
         check_instance(d, name, PairData, "a PairData (word_order_task, topic_task)")
     if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence) or not lrs:

@@ -95,6 +95,8 @@ class OneShotSupernet(nn.Module):
         a = _check_arch(arch)
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"x must be a torch tensor of images, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point tensor of images, got dtype {x.dtype}")
         if x.ndim != 4 or tuple(x.shape[1:]) != (self.in_channels, self.side, self.side):
             raise ValueError(f"x must be a tensor of images (n, {self.in_channels}, {self.side}, {self.side}), "
                              f"got shape {tuple(x.shape)}")
