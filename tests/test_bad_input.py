@@ -871,6 +871,9 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("runtime", "choose_device", runtime.choose_device,
       environ=Custom({"TROIKA_DEVICE": "cpu"}, {"not a mapping": ["TROIKA_DEVICE=cpu"], "bad value": {"TROIKA_DEVICE": "gpu7"}},
                      none=True, expect={"bad value": "TROIKA_DEVICE"}))
+    E("runtime", "torchrun_device", runtime.torchrun_device,
+      environ=Custom({"LOCAL_RANK": "0"}, {"not a mapping": ["LOCAL_RANK=0"], "bad value": {"LOCAL_RANK": "first"}},
+                     none=True, expect={"bad value": "LOCAL_RANK"}))
     E("runtime", "choose_threads", runtime.choose_threads,
       environ=Custom({"TROIKA_THREADS": "1"}, {"not a mapping": ["TROIKA_THREADS=1"], "bad value": {"TROIKA_THREADS": "two"},
                                                "fractional value": {"TROIKA_THREADS": "1.5"}},

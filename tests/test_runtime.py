@@ -168,3 +168,24 @@ def test_timer_measures_the_wall_time_of_its_block():
     with inner:  # reused: times the new block only
         pass
     assert inner.seconds < 0.04
+
+
+def test_torchrun_device_gives_each_process_a_gpu_or_all_the_cpu(monkeypatch):
+    """One GPU cannot serve two NCCL processes (seen on the course's first GPU run): fall back to the CPU."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for gpus, world, rank, expected in [(1, 2, 1, "cpu"), (2, 2, 1, "cuda:1"), (8, 2, 0, "cuda:0"), (1, 1, 0, "cuda:0")]:
+        monkeypatch.setattr(torch.cuda, "device_count", lambda gpus=gpus: gpus)
+        env = {"LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": str(world)}
+        assert str(runtime.torchrun_device(env)) == expected, (gpus, world, rank)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert str(runtime.torchrun_device({"LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"})) == "cpu"
+    with pytest.raises(ValueError, match="LOCAL_RANK"):
+        runtime.torchrun_device({"LOCAL_RANK": "first"})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_bptt_windows_stay_on_the_device_of_their_stream():
+    from troikadl.language_model import bptt_batches
+
+    ids = torch.arange(40, device="cuda") % 7
+    assert all(x.device == ids.device and y.device == ids.device for x, y in bptt_batches(ids, 2, 5))

@@ -28,7 +28,7 @@ import numpy as np
 
 from .validate import check_int, check_instance
 
-__all__ = ["Runtime", "setup", "current", "choose_device", "choose_threads", "seed_everything",
+__all__ = ["Runtime", "setup", "current", "choose_device", "torchrun_device", "choose_threads", "seed_everything",
            "import_tf", "load_triton_first", "quiet", "progress", "Timer"]
 
 # TensorFlow reads these when it is imported: set them as early as the package is imported.
@@ -110,6 +110,23 @@ def choose_device(environ: dict[str, str] | None = None) -> Any:
             raise ValueError(f"TROIKA_DEVICE={name!r} but CUDA is not available here")
         return dev
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def torchrun_device(environ: dict[str, str] | None = None) -> Any:
+    """The device of one process started by ``torchrun``: ``cuda:LOCAL_RANK`` when the node has a GPU for each
+    of its ``LOCAL_WORLD_SIZE`` processes, else the CPU (use the ``gloo`` backend there: NCCL cannot put two
+    processes on one GPU). Returns a ``torch.device``."""
+    import torch
+
+    env = os.environ if environ is None else check_instance(environ, "environ", Mapping, "a dict of environment variables")
+    try:
+        local_rank, local_world = int(env.get("LOCAL_RANK", 0)), int(env.get("LOCAL_WORLD_SIZE", 1))
+    except ValueError:
+        raise ValueError(f"LOCAL_RANK and LOCAL_WORLD_SIZE must be integers, got {env.get('LOCAL_RANK')!r} and "
+                         f"{env.get('LOCAL_WORLD_SIZE')!r}") from None
+    if torch.cuda.is_available() and torch.cuda.device_count() >= local_world:
+        return torch.device(f"cuda:{local_rank}")
+    return torch.device("cpu")
 
 
 def seed_everything(seed: int) -> np.random.Generator:

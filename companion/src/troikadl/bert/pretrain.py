@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..runtime import torchrun_device
 from ..train import IGNORE
 from ..validate import check_bool, check_choice, check_positive
 from .evaluation import masked_accuracy
@@ -233,10 +234,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     torch.set_num_threads(1)
+    device = torchrun_device()  # a GPU per process, or the CPU for all
     if world > 1:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     corpus = stdlib_corpus()
     tok = WordPiece.train(corpus.sentences, args.vocab)
     pairs, labels = sentence_pairs(corpus, args.pairs, seed=args.seed)

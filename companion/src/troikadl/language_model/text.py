@@ -115,9 +115,10 @@ def bptt_batches(ids: Any, batch_size: int, bptt: int) -> list[tuple[torch.Tenso
     characters, the same slice shifted by one), and each row is read ``bptt`` characters at a time. Window
     ``k + 1`` of a row starts where window ``k`` ended, so the state a model reaches at the end of one window is
     the right initial state for the next. The last window may be shorter; the last ``len(ids) - 1 - L *
-    batch_size`` targets are left out (:func:`perplexity` reads them).
+    batch_size`` targets are left out (:func:`perplexity` reads them). A tensor's windows stay on its device.
     """
-    ids = _ids(ids)
+    device = ids.device if isinstance(ids, torch.Tensor) else torch.device("cpu")
+    ids = _ids(ids).to(device)
     batch_size, bptt = check_int(batch_size, "batch_size", min=1), check_int(bptt, "bptt", min=1)
     L = (len(ids) - 1) // batch_size
     if L < 1:

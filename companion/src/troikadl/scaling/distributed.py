@@ -54,6 +54,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from ..runtime import torchrun_device
 from ..validate import as_tensor, check_choice, check_float, check_instance, check_int, check_str_list
 
 __all__ = ["STRATEGIES", "ShardSettings", "global_batch", "local_bytes", "train_strategy", "run_torchrun", "main"]
@@ -226,8 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     strategies = [check_choice(s, "--strategies", STRATEGIES) for s in args.strategies.split(",")]
     settings = ShardSettings(**{f: getattr(args, f) for f in asdict(ShardSettings())})
     torch.set_num_threads(1)
-    cuda = torch.cuda.is_available()
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu")
+    device = torchrun_device()  # a GPU per process, or the CPU for all
+    cuda = device.type == "cuda"
     if cuda:
         torch.cuda.set_device(device)
     backend = "nccl" if cuda else "gloo"
