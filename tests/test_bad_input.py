@@ -1762,6 +1762,11 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
       ops=StrList(["conv3", "pool", "skip"], none=True, extra={"one op": ["conv3"], "a repeated op": ["conv3", "conv3"],
                                                                "too many": [f"op{k}" for k in range(9)]}),
       alphas=Floats(np.array([0.5, -0.5, 0.0]), nd=(1,), sz=(0,), none=True))
+    E("figures.search", "cost_front", fsearch.cost_front,
+      cost=Floats(np.abs(arr(10)) + 0.1, nd=(1,), sz=(0,), extra={"zero cost": np.zeros(10)}),
+      score=Floats(arr(10, seed=1), nd=(1,), sz=(0,)),
+      groups=StrList(["kernel 1", "kernel 3"] * 5, extra={"wrong length": ["kernel 1"] * 9}),
+      xlabel=Str("latency (ms)"))
     E("figures.search", "rank_scatter", fsearch.rank_scatter,
       scores=Custom({"params": arr(10), "naswot": arr(10, seed=1)},
                     {"not a mapping": lambda v: list(v.values()), "empty": {},

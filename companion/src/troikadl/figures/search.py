@@ -8,8 +8,9 @@ trained edge when given. :func:`two_halves` draws the design of the chapter's se
 the benchmark's split, with the test set cut in two halves as :func:`troikadl.nas.benchmark.train_architecture`
 cuts it, and what is chosen on which half. Two plots of cheaper performance estimates: :func:`rank_scatter`
 (a cheap score's ranks against the accuracy's ranks, one panel per score: zero-cost proxies, a supernet's
-inherited accuracy) and :func:`halving_rungs` (the rungs of a successive-halving run, from its
-:class:`troikadl.nas.multifidelity.FidelityResult`).
+inherited accuracy), :func:`halving_rungs` (the rungs of a successive-halving run, from its
+:class:`troikadl.nas.multifidelity.FidelityResult`) and :func:`cost_front` (a cost against accuracy, with the Pareto
+front of :func:`troikadl.nas.analysis.pareto_front`).
 
 Taught in chapter 8.
 """
@@ -23,7 +24,8 @@ import numpy as np
 from ..validate import as_float_array, check_int, check_str, check_str_list
 from .style import ARROWS, EDGES, FONT, arrow, box, brace, canvas, note
 
-__all__ = ["search_loop", "darts_mixed_op", "two_halves", "mixture_weights", "rank_scatter", "halving_rungs"]
+__all__ = ["search_loop", "darts_mixed_op", "two_halves", "mixture_weights", "rank_scatter", "halving_rungs",
+           "cost_front"]
 
 
 def _titled(ax: Any, x: float, y: float, title: str, lines: Sequence[str], *, w: float, h: float,
@@ -263,5 +265,34 @@ def halving_rungs(result: Any) -> Any:
         if len(brackets) > 1:
             ax.set_title(f"bracket {b}", fontsize=9, pad=12)
     axes[0, 0].set_ylabel("validation accuracy", fontsize=8.5)
+    fig.tight_layout()
+    return fig
+
+
+def cost_front(cost: Any, score: Any, groups: Sequence[str], *, xlabel: str) -> Any:
+    """Every architecture's ``cost`` (log axis) against its ``score``, coloured by ``groups`` (one label per point,
+    e.g. ``"kernel 3"``), with the Pareto front (:func:`troikadl.nas.analysis.pareto_front`) as a black step line."""
+    import matplotlib.pyplot as plt
+
+    from ..nas.analysis import pareto_front
+
+    c = as_float_array(cost, "cost", ndim=1, nonempty=True)
+    sc = as_float_array(score, "score", ndim=1, nonempty=True)
+    if len(c) != len(sc):
+        raise ValueError(f"cost and score must have the same length, got {len(c)} and {len(sc)}")
+    if np.any(c <= 0):
+        raise ValueError("cost must be positive (it is drawn on a log axis)")
+    labels = check_str_list(groups, "groups")
+    if len(labels) != len(c):
+        raise ValueError(f"groups must hold one label per point ({len(c)}), got {len(labels)}")
+    check_str(xlabel, "xlabel")
+    front = pareto_front(c, sc)
+    fig, ax = plt.subplots(figsize=(6.9, 4.0))
+    for j, g in enumerate(dict.fromkeys(labels)):
+        idx = np.flatnonzero(np.array(labels) == g)
+        ax.scatter(c[idx], sc[idx], s=14, color=f"C{j}", alpha=0.7, label=g, gid=f"points-{g}")
+    ax.step(c[front], sc[front], where="post", color="k", lw=1.2, label="Pareto front", gid="front")
+    ax.set(xscale="log", xlabel=xlabel, ylabel="validation accuracy (mean of seeds)")
+    ax.legend(fontsize=8.5)
     fig.tight_layout()
     return fig

@@ -82,7 +82,8 @@ register(Exercise(
         Case("the oldest dies even when it is the best", ([0.99, 0.2, 0.3], [0, 2], 0.1),
              expected=(0, [0.2, 0.3, 0.1]),
              hint="Aging removes index 0 (the oldest), not the worst: that is the 'regularized' in the name."),
-        Case("return a population index", ([0.1, 0.2, 0.3, 0.4, 0.5], [4, 0], 0.0), expected=(4, [0.2, 0.3, 0.4, 0.5, 0.0])),
+        Case("return a population index", ([0.1, 0.2, 0.3, 0.4, 0.5], [4, 0], 0.0),
+             expected=(4, [0.2, 0.3, 0.4, 0.5, 0.0])),
     ],
     wrong_answers={
         "parent is the best member overall": lambda s, c, x: _evo(s, c, x, "global best"),
@@ -185,15 +186,18 @@ register(Exercise(
          "(r - previous rung) epochs per survivor (runs continue). Except at the last rung, keep the best "
          "max(1, n // eta) (ties: the smaller index). Return (index of the best at the last rung, epochs).",
     cases=[
-        Case("nine candidates, rungs 1, 4, 12", (_NINE, [1, 4, 12], 3), expected=lambda: _halving_package(_NINE, [1, 4, 12], 3),
+        Case("nine candidates, rungs 1, 4, 12", (_NINE, [1, 4, 12], 3),
+             expected=lambda: _halving_package(_NINE, [1, 4, 12], 3),
              hint="9 candidates x 1 epoch, 3 x 3 more, 1 x 8 more: 26 epochs. Candidate 4 is poor after one epoch "
                   "and never reaches rung 4."),
         Case("ten candidates: floor, not ceil", (_TEN, [1, 4, 12], 3),
              expected=lambda: _halving_package(_TEN, [1, 4, 12], 3),
              hint="10 // 3 = 3 survivors, then 3 // 3 = 1: 10 + 3 x 3 + 1 x 8 = 27 epochs."),
-        Case("eta 2, rungs 3, 6, 12", (_NINE, [3, 6, 12], 2), expected=lambda: _halving_package(_NINE, [3, 6, 12], 2),
+        Case("eta 2, rungs 3, 6, 12", (_NINE, [3, 6, 12], 2),
+             expected=lambda: _halving_package(_NINE, [3, 6, 12], 2),
              hint="The first rung is 3 epochs: every candidate is charged 3, and its score is curves[i][2]."),
-        Case("one rung: plain random search", (_NINE[:3], [12], 3), expected=lambda: _halving_package(_NINE[:3], [12], 3),
+        Case("one rung: plain random search", (_NINE[:3], [12], 3),
+             expected=lambda: _halving_package(_NINE[:3], [12], 3),
              hint="A single rung trains every candidate for the full budget and keeps the best."),
     ],
     wrong_answers={
