@@ -36,8 +36,8 @@ def _measured_share(n: int, steps: int, batch: int, seed: int) -> float:
 
 
 def test_the_reference_is_what_pretrain_draws():
-    n, steps, batch = 60, 12, 5
-    shares = [_measured_share(n, steps, batch, seed) for seed in range(150)]
+    n, steps, batch = 20, 6, 5   # a batch of a quarter of the pairs: replacement would show
+    shares = [_measured_share(n, steps, batch, seed) for seed in range(400)]
     mean, se = np.mean(shares), np.std(shares, ddof=1) / np.sqrt(len(shares))
     assert abs(mean - _repeat(n, steps, batch)) < 4 * se, (mean, se, _repeat(n, steps, batch))
     # ...and the with-replacement formula is measurably different at this size

@@ -255,7 +255,7 @@ def test_every_chapter_declares_its_figures_with_alt_text():
             "06_attention": ["attention.scaled_dot_product_attention", "attention.multi_head_attention",
                              "attention.encoder_block", "decoder.decoder_block", "decoder.kv_cache",
                              "decoder.encoder_decoder"],
-            "07_bert": ["bert.bert_inputs", "bert.masking"],
+            "07_bert": ["bert.bert_inputs", "bert.masking", "bert.pretraining_losses"],
             "08_nas": ["search.search_loop", "search.darts_mixed_op", "search.two_halves"],
             "09_compression": ["compression.pruning_masks", "compression.low_rank"],
             "10_quantization": ["compression.quantization_grid"],

@@ -159,9 +159,10 @@ def masking(ids: Any, inputs: Any, labels: Any, tok: Any) -> Any:
 
 def pretraining_losses(mlm: Any, nsp: Any, *, window: int = 25) -> Any:
     """The two losses of a pretraining run, step by step, in two panels (chapter 7, section 7.6): the MLM loss,
-    and the NSP loss with ln 2, the loss of a fair coin, dashed. Each panel shows the raw losses (faint) and their moving average over ``window`` steps. ``mlm`` and ``nsp``
-    are the ``.mlm`` and ``.nsp`` lists of what :func:`troikadl.bert.pretrain.pretrain` returns (same length;
-    ``nsp`` may be all NaN, for a run without NSP: its panel then says so). Returns the figure.
+    and the NSP loss with ln 2, the loss of a fair coin, dashed. Each panel shows the raw losses (faint) and
+    their moving average over ``window`` steps. ``mlm`` and ``nsp`` are the ``.mlm`` and ``.nsp`` lists of what
+    :func:`troikadl.bert.pretrain.pretrain` returns (same length; ``nsp`` may be all NaN, for a run without NSP:
+    its panel then says so). Returns the figure.
     """
     import matplotlib.pyplot as plt
 
