@@ -173,8 +173,8 @@ def test_train_row_reproduces_the_cheapest_shipped_row(table):
     if sweep._data(0.1, 0, 20_000)[3] != table.corpus_sha256:
         pytest.skip("this Python builds another docstring corpus than the table's")
     live = sweep.train_row(r["d_model"], r["layers"], r["heads"], steps=r["steps"], seed=r["seed"])
-    for k in ("val_loss", "train_loss"):  # to the table's 6 decimals
-        assert f"{live[k]:.6f}" == f"{r[k]:.6f}", k
+    for k in ("val_loss", "train_loss"):  # the table's 6 decimals on its processor; another kind rounds float32
+        assert abs(live[k] - r[k]) <= 1e-3, (k, live[k], r[k])  # sums differently (3.3e-4 seen on a 113-step row)
 
 
 # --- bad input ----------------------------------------------------------------------------------------
