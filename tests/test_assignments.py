@@ -149,7 +149,7 @@ def test_partial_and_hostile_submissions_of_one_chapter(built, tmp_path):
     submit("correct", _with_answers(rel, good))
     submit("untouched", rel)
     # partly correct: mutate changes its argument in place (passes the public cases, fails a hidden check),
-    # evolution_step is right, pareto_front is not attempted
+    # evolution_step is right, pareto_front and successive_halving are not attempted
     in_place = ("def mutate(arch, options, u_option, u_value):\n    import math\n    names = list(options)\n"
                 "    name = names[math.floor(u_option * len(names))]\n"
                 "    others = [v for v in options[name] if v != arch[name]]\n"
@@ -166,16 +166,16 @@ def test_partial_and_hostile_submissions_of_one_chapter(built, tmp_path):
                                   log=lambda s: None)
     by = {(r.student, r.exercise): r for r in rows}
     total = {s: sum(r.points for r in rows if r.student == s) for s in {r.student for r in rows}}
-    assert total["correct"] == 9 and total["untouched"] == 0
+    assert total["correct"] == 12 and total["untouched"] == 0
     assert by["partial", "nas-mutate"].points == 1 and by["partial", "nas-mutate"].status == "partly passed"
     assert "must not modify its argument" in by["partial", "nas-mutate"].feedback
     assert total["partial"] == 4
     for k, (name, (_, status, message)) in enumerate(HOSTILE.items()):
         r = by[f"hostile{k}", "nas-mutate"]
         assert r.points == 0 and r.status == status and message in r.feedback, (name, r)
-        assert total[f"hostile{k}"] == 6, (name, total)  # the other two exercises are still graded
+        assert total[f"hostile{k}"] == 9, (name, total)  # the other three exercises are still graded
     assert total["garbage"] == 0 and by["garbage", "nas-mutate"].status == "unreadable"
-    assert by["deleted", "nas-pareto_front"].status == "missing" and total["deleted"] == 6
+    assert by["deleted", "nas-pareto_front"].status == "missing" and total["deleted"] == 9
     written = _rows(tmp_path / "g.csv")
     assert len(written) == len(rows) and set(written[0]) == set(autograde.FIELDS)
     assert max(len(r["feedback"]) for r in written) <= 1600
@@ -210,7 +210,7 @@ def _students(rel, good):
             "untouched": rel}
 
 
-EXPECTED_TOTALS = {"correct": 9, "owncell": 9, "scratch": 9, "nohelper": 6, "untouched": 0}
+EXPECTED_TOTALS = {"correct": 12, "owncell": 12, "scratch": 12, "nohelper": 9, "untouched": 0}
 
 
 def test_own_cells_and_stray_calls_are_graded_as_nbgrader_grades_them(built, tmp_path):
@@ -301,9 +301,9 @@ def test_console_scripts_assign_then_grade(tmp_path):
     shutil.copy(source, tmp_path / "subs" / "alice")  # the solutions: a correct submission
     done = _run(grade_cmd, out / "source", tmp_path / "subs", tmp_path / "grades.csv", "--jobs", "2", "--timeout", "60")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "graded 3 answers of 1 student(s)" in done.stdout, done.stdout
+    assert "graded 4 answers of 1 student(s)" in done.stdout, done.stdout
     rows = _rows(tmp_path / "grades.csv")
-    assert [(r["student"], r["chapter"]) for r in rows] == [("alice", CHAPTER)] * 3
+    assert [(r["student"], r["chapter"]) for r in rows] == [("alice", CHAPTER)] * 4
     assert all(r["status"] == "passed" and float(r["points"]) == float(r["max_points"]) == 3 for r in rows), rows
 
     done = _run(grade_cmd, out / "source", tmp_path / "nobody", tmp_path / "g.csv")  # a mistake: an error, not a CSV
