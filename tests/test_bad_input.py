@@ -1271,6 +1271,175 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("compress.quantize", "binarize", quantize.binarize, w=Floats(arr(3, 4)))
     E("compress.quantize", "ternarize", quantize.ternarize, w=Floats(arr(3, 4)), delta_factor=Float(0.7, lo=0.0))
 
+    # --- compression: calibration, channels, N:M, group-wise, LLM.int8(), lottery, precision, QAT, features -----
+    from troikadl.compress import observers as cobs
+    from troikadl.compress import calibrate as ccal, channels as cch, groupwise as cgw, llm_int8 as c8, lottery as clot
+    from troikadl.compress import nm as cnm, precision as cprec, qat as cqat
+
+    samples = Floats(arr(60))  # calibration samples: any shape, flattened
+    q_pct = Float(99.0, lo=50.0, hi=100.0, lo_open=True)
+    E("compress.calibrate", "minmax_range", ccal.minmax_range, x=samples)
+    E("compress.calibrate", "percentile_range", ccal.percentile_range, x=samples, q=q_pct, symmetric=Fixed(False))
+    E("compress.calibrate", "mse_range", ccal.mse_range, x=samples, bits=bits, symmetric=Fixed(False), grid=Pos(10))
+    E("compress.calibrate", "entropy_range", ccal.entropy_range, x=samples, bits=Int(4, lo=2, hi=8),
+      bins=Int(64, lo=8))  # 4-bit signed data: 8 levels, so at least 8 bins
+    E("compress.calibrate", "qparams_from_range", ccal.qparams_from_range,
+      lo=Float(-1.0, extra={"above hi": 3.0}), hi=Float(2.0), bits=bits, symmetric=Fixed(False), dtype=Dtype())
+    E("compress.calibrate", "calibrate", ccal.calibrate, x=samples, method=Choice("mse", list(ccal.METHODS)), bits=bits,
+      symmetric=Fixed(False), q=q_pct, grid=Pos(10), bins=Pos(2048))  # every option checked, whichever method
+    qp_channel = quantize.choose_qparams(arr(3, 4), bits=8, axis=0)
+    E("compress.calibrate", "quant_error", ccal.quant_error, x=samples, qp=Obj(qp, extra={"per channel": qp_channel}))
+    E("compress.observers", "prepare_static", cobs.prepare_static, model=model, _slow=True,
+      calibration=Floats(arr(8, 4, dtype=np.float32), nd=(2,), sz=(-1,)), batch_size=Pos(4))
+    prepared = functools.lru_cache(None)(lambda: cobs.prepare_static(tiny_mlp(), arr(8, 4, dtype=np.float32)))
+    E("compress.observers", "observers", cobs.observers, model=Obj(Lazy(prepared), extra={"a float model": tiny_mlp()}))
+
+    cnn_model = Obj(Lazy(lambda: (torch.manual_seed(0), tk.cnn.lenet(channels=(4, 6), hidden=8))[1]),
+                    extra={"an MLP (no Conv2d)": tiny_mlp()})
+    fraction = Float(0.5, lo=0.0, hi=1.0, hi_open=True)
+    criterion = Choice("l1", list(cch.CRITERIA))
+    E("compress.channels", "channel_norms", cch.channel_norms, model=cnn_model, criterion=criterion)
+    E("compress.channels", "channel_masks", cch.channel_masks, model=cnn_model, fraction=fraction, criterion=criterion)
+    cnn_masks = lambda: cch.channel_masks(tk.cnn.lenet(channels=(4, 6), hidden=8), 0.5)  # noqa: E731
+    channel_mask_bad = {"not a list": "masks", "one mask too few": Lazy(lambda: cnn_masks()[:1]),
+                        "float masks": Lazy(lambda: [m.float() for m in cnn_masks()]),
+                        "wrong length": Lazy(lambda: [torch.ones(5, dtype=torch.bool), cnn_masks()[1]]),
+                        "removing every channel": Lazy(lambda: [torch.zeros_like(m) for m in cnn_masks()])}
+    for f in (cch.mask_channels, cch.prune_channels):
+        E("compress.channels", f.__name__, f, model=cnn_model, fraction=fraction, criterion=criterion,
+          masks=Custom(None, channel_mask_bad, none=True))
+    E("compress.channels", "macs", cch.macs, model=Obj(Lazy(lambda: tk.cnn.lenet(channels=(4, 6), hidden=8))),
+      input_shape=IntSeq((1, 8, 8), length=3, extra={"wrong channels": (3, 8, 8)}))
+
+    nm_weights = Lazy(lambda: [w.detach().clone() for w in prune.prunable(tiny_mlp((8, 8, 4)))])
+    E("compress.nm", "nm_masks", cnm.nm_masks, n=Int(2, lo=0, hi=4), m=Pos(4, extra={"not dividing the inputs": 3}),
+      weights=ObjList(nm_weights, extra={"a vector": [torch.ones(8)], "6 inputs": [torch.ones(2, 6)]}))
+    E("compress.nm", "is_nm_sparse", cnm.is_nm_sparse, weight=Floats(tarr(4, 8), sz=(-1,)),  # 2-D or a conv weight
+      n=Int(2, lo=0, hi=4), m=Pos(4))
+    E("compress.nm", "nm_compressed_bytes", cnm.nm_compressed_bytes, rows=Pos(4),
+      cols=Pos(8, extra={"not divisible by m": 6}), n=Int(2, lo=0, hi=4), m=Pos(4), value_bytes=Pos(2))
+
+    group = Pos(4, none=True)
+    E("compress.groupwise", "group_quantize", cgw.group_quantize, W=Floats(arr(4, 8), nd=(2,)), bits=bits,
+      group_size=group, symmetric=Fixed(True))
+    E("compress.groupwise", "group_dequantize", cgw.group_dequantize, gq=Obj(cgw.group_quantize(arr(4, 8), 4, 4)))
+    E("compress.groupwise", "group_fake_quantize", cgw.group_fake_quantize, W=Floats(tarr(4, 8), nd=(2,)), bits=bits,
+      group_size=Pos(4, none=True, extra={"not dividing the columns": 3}), symmetric=Fixed(False))
+    storage = dict(bits=Int(4, lo=1, hi=32), group_size=Pos(4), scale_bytes=Int(2, lo=0), zero_point_bits=Int(0, lo=0))
+    E("compress.groupwise", "bits_per_weight", cgw.bits_per_weight, **storage)
+    E("compress.groupwise", "packed_bytes", cgw.packed_bytes, rows=Pos(4),
+      cols=Pos(8, extra={"not divisible by group_size": 6}), **storage)
+    E("compress.groupwise", "quantize_linears_groupwise", cgw.quantize_linears_groupwise,
+      model=Obj(Lazy(lambda: tiny_mlp((8, 8, 4)))), bits=bits,
+      group_size=Pos(4, none=True, extra={"not dividing a layer's inputs": 3}), symmetric=Fixed(True))
+
+    threshold = Custom(6.0, {"NaN": NAN, "minus infinity": -INF, "negative": -0.5, "string": "6", "bool": True,
+                             "complex": 6 + 1j, "list": [6.0]})  # +inf is documented: int8 throughout
+    X8 = Floats(tarr(3, 4), nd=(2,), sz=(1,), empty=True)  # an empty batch of tokens gives an empty product
+    W8 = Floats(tarr(4, 5, seed=1), nd=(2,), sz=(0,))
+    E("compress.llm_int8", "absmax_int8", c8.absmax_int8, v=Floats(tarr(3, 4), empty=True),
+      dim=Axis(None, 2, none=True))
+    E("compress.llm_int8", "int8_matmul", c8.int8_matmul, X=X8, W=W8, per=Choice("vector", ["tensor", "vector"]))
+    E("compress.llm_int8", "outlier_dims", c8.outlier_dims, X=Floats(tarr(3, 4), nd=(2,), empty=True),
+      threshold=threshold)
+    for f in (c8.llm_int8_parts, c8.llm_int8_matmul):
+        E("compress.llm_int8", f.__name__, f, X=X8, W=W8, threshold=threshold)
+    modes = Choice("llm_int8", list(c8.MODES))
+    E("compress.llm_int8", "Int8Linear", c8.Int8Linear, mode=modes, threshold=threshold,
+      linear=Obj(Lazy(lambda: nn.Linear(4, 3)), extra={"a Conv2d": nn.Conv2d(1, 1, 1)}))
+    E("compress.llm_int8", "Int8Linear.forward", lambda x: c8.Int8Linear(nn.Linear(4, 3))(x),
+      x=Floats(tarr(5, 4), sz=(-1,), empty=True, fin=False))  # (..., in_features), as nn.Linear
+    E("compress.llm_int8", "replace_linears", c8.replace_linears, model=model, mode=modes, threshold=threshold)
+    E("compress.llm_int8", "activation_absmax", lambda model: c8.activation_absmax(model, tarr(2, 4)),
+      model=Obj(Lazy(tiny_mlp), extra={"no Linear": nn.ReLU()}))
+    from troikadl.transformer import gpt as tgpt8
+
+    gpt8 = tgpt8.GPTConfig(10, 6, d_model=8, heads=2, layers=1, d_ff=16)
+    E("compress.llm_int8", "plant_outliers", c8.plant_outliers, alpha=PosF(40.0),
+      gpt=Obj(Lazy(lambda: tgpt8.GPT(gpt8)), extra={"post-norm": tgpt8.GPT(tgpt8.GPTConfig(
+          10, 6, d_model=8, heads=2, layers=1, d_ff=16, norm_first=False)), "an MLP": tiny_mlp()}),
+      channels=IntSeq([1, 5], lo=0, hi=7, extra={"empty": [], "repeated": [1, 1]}))
+
+    rate = Float(0.2, lo=0.0, hi=1.0, hi_open=True)
+    all_kept = lambda: [torch.ones_like(w, dtype=torch.bool) for w in prune.prunable(tiny_mlp())]  # noqa: E731
+    lottery_masks = Custom(Lazy(all_kept), {"not a list": "masks", "one mask too few": Lazy(lambda: all_kept()[:1]),
+                                            "float masks": Lazy(lambda: [m.float() for m in all_kept()]),
+                                            "wrong shape": Lazy(lambda: [m.T for m in all_kept()])})
+    E("compress.lottery", "prune_round", clot.prune_round, weights=ObjList(weights()), masks=lottery_masks, rate=rate)
+    E("compress.lottery", "rate_for", clot.rate_for, final_sparsity=Float(0.9, lo=0.0, hi=1.0, hi_open=True),
+      rounds=Pos(3))
+    E("compress.lottery", "sparsity_after", clot.sparsity_after, rate=rate, rounds=Int(3, lo=0))
+    E("compress.lottery", "rewind", clot.rewind, model=model, masks=lottery_masks,
+      state=Mapping(Lazy(lambda: tiny_mlp().state_dict()),
+                    extra={"another model's": tiny_mlp((4, 5, 3)).state_dict(), "unknown keys": {"w": torch.zeros(1)}}))
+    small = {"sizes": [64, 4, 10], "epochs": 1, "rounds": 1, "late_epochs": 1}
+    lottery_settings = Custom(small, {"not a mapping": "fast", "an unknown key": {"epoch": 1},
+                                      "bad value": {"epochs": 0}}, none=True, expect={"bad value": "epochs"})
+    E("compress.lottery", "run_seed", clot.run_seed, _slow=True, seed=Seed(), settings=lottery_settings,
+      arms=StrList(["dense"], extra={"an unknown arm": ["lottery"], "imp_reinit alone": ["imp_reinit"]}),
+      trace=Obj(None, none=True))
+    E("compress.lottery", "build_table", clot.build_table, _slow=True, out=PathK(TMP / "lottery.csv"),
+      seeds=IntSeq([0], lo=0, extra={"repeated": [0, 0]}), workers=Pos(1), settings=lottery_settings,
+      log=Obj(lambda s: None))
+    E("compress.lottery", "load_table", clot.load_table, with_settings=Fixed(False),
+      path=PathK(None, none=True, extra={"not a table": not_a_table()}))
+
+    E("compress.precision", "FloatFormat", cprec.FloatFormat, name=Str("e3m4"), exponent_bits=Int(3, lo=2, hi=11),
+      mantissa_bits=Int(4, lo=0, hi=52), ieee=Fixed(True))  # round_to computes in float64: at most e11m52
+    formats = {"an unknown name": "float12", "a number": 3, "an integer dtype": torch.int32}
+    E("compress.precision", "format_info", cprec.format_info, dtype=Custom("float16", formats))
+    E("compress.precision", "round_to", cprec.round_to, x=Floats(arr(3, 4), empty=True, fin=False),
+      fmt=Custom("bfloat16", formats))
+    E("compress.precision", "LossScaler", cprec.LossScaler, init_scale=PosF(65536.0),
+      growth_factor=Float(2.0, lo=1.0, lo_open=True),
+      backoff_factor=Float(0.5, lo=0.0, hi=1.0, lo_open=True, hi_open=True),
+      growth_interval=Pos(2000))
+    E("compress.precision", "LossScaler.scale", lambda loss: cprec.LossScaler().scale(loss),
+      loss=Obj(Lazy(lambda: torch.tensor(1.5))))
+    sgd = Lazy(lambda: torch.optim.SGD(tiny_mlp().parameters(), lr=0.1))
+    for m in ("unscale_", "step"):
+        E("compress.precision", f"LossScaler.{m}", lambda optimizer, m=m: getattr(cprec.LossScaler(), m)(optimizer),
+          optimizer=Obj(sgd, extra={"a model": tiny_mlp()}))
+
+    E("compress.qat", "fake_quantize_affine", cqat.fake_quantize_affine, x=Floats(tarr(3, 4), empty=True, fin=False),
+      scale=PosF(0.05, extra={"two numbers": [0.05, 0.1]}), zero_point=Int(3, lo=0, hi=255), qmin=Int(0),
+      qmax=Int(255, extra={"below qmin": -1}))
+    abits = Int(8, lo=2, hi=8)
+    E("compress.qat", "ActFakeQuant", cqat.ActFakeQuant, bits=abits,
+      averaging_constant=Float(0.01, lo=0.0, hi=1.0, lo_open=True))
+    E("compress.qat", "ActFakeQuant.forward", lambda x: cqat.ActFakeQuant()(x), x=Floats(tarr(3, 4), empty=True))
+    E("compress.qat", "quantize_model", cqat.quantize_model, w_bits=Int(8, lo=2, hi=8, none=True),
+      a_bits=Int(8, lo=2, hi=8, none=True), model=Obj(Lazy(tiny_mlp), extra={"not a Sequential": nn.Linear(4, 3)}))
+    qmodel = Lazy(lambda: cqat.quantize_model(tiny_mlp(), 8, 8))
+    E("compress.qat", "calibrate", cqat.calibrate, model=Obj(qmodel, extra={"no quantizers": tiny_mlp()}),
+      X=Floats(arr(5, 4), sz=(-1,)))  # any shape the model takes (an MLP may flatten images)
+    E("compress.qat", "act_quantizers", cqat.act_quantizers, model=Obj(qmodel))
+
+    feats = dict(student_features=Floats(tarr(4, 3), nd=(2,), sz=(-1,)),
+                 teacher_features=Floats(tarr(4, 3, seed=1), nd=(2,), sz=(-1,)))
+    E("compress.distill", "feature_loss", distill.feature_loss, kind=Choice("mse", list(distill.FEATURE_LOSSES)),
+      **feats)
+    student, teacher = Obj(Lazy(lambda: tiny_mlp((4, 6, 3)))), Obj(Lazy(lambda: tiny_mlp((4, 8, 3))))
+    E("compress.distill", "FeatureDistiller", distill.FeatureDistiller, student=student, teacher=teacher,
+      student_layer=Int(-2, lo=-3, hi=2), teacher_layer=Int(-2, lo=-3, hi=2), beta=Float(1.0, lo=0.0),
+      regressor=Custom("auto", {"an unknown name": "conv", "a number": 3}, none=True,
+                       extra={"None with unequal widths": None}, expect={"None with unequal widths": "regressor"}),
+      kind=Choice("mse", list(distill.FEATURE_LOSSES)), T=PosF(4.0), alpha=Prob(0.9))
+    fdist = lambda: distill.FeatureDistiller(tiny_mlp((4, 6, 3)), tiny_mlp((4, 8, 3)))  # noqa: E731
+    # the input's shape is checked by the wrapped networks' own layers, as in torch (RuntimeError)
+    E("compress.distill", "FeatureDistiller.forward", lambda x: fdist()(x), x=Floats(tarr(5, 4), empty=True, fin=False))
+
+    def fd_out() -> tuple[Any, Any]:
+        d = fdist()
+        return d, d(tarr(5, 4))
+
+    E("compress.distill", "FeatureDistiller.split", lambda out: fd_out()[0].split(out),
+      out=Floats(Lazy(lambda: fd_out()[1].detach()), nd=(2,), sz=(1,), fin=False, empty=True))
+    fd_labels = Lab(torch.tensor([0, 1, 2, 1, 0]), 3, lo=None, none=True)  # None: no hard term
+    fd_labels.expect = {label: "labels" for label in fd_labels.labels()}  # y is distillation_loss's labels
+    E("compress.distill", "FeatureDistiller.loss", lambda out, y: fd_out()[0].loss(out, y), y=fd_labels,
+      out=Floats(Lazy(lambda: fd_out()[1].detach()), nd=(2,), sz=(1,), fin=False, expect={"empty": "labels"}))
+
     # --- NAS and fusion (others' modules) ------------------------------------------------------------------------
     options = {"depth": [1, 2], "act": ["relu", "tanh"]}
     E("nas.space", "SearchSpace", space.SearchSpace,
@@ -1789,6 +1958,17 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("figures.compression", "low_rank", fcompression.low_rank, m=Pos(8), n=Pos(6), r=Pos(2, hi=6))
     E("figures.compression", "quantization_grid", fcompression.quantization_grid, lo=Float(-1.0, hi=0.0),
       hi=Float(2.0, lo=0.0), bits=Choice(3, [2, 3, 4]), symmetric=Fixed(False))
+    from troikadl.figures import sparsity as fsparsity
+
+    E("figures.sparsity", "channel_pruning", fsparsity.channel_pruning,
+      fraction=Float(0.5, lo=0.0, hi=1.0, hi_open=True),
+      norms=Floats(np.array([3.1, 0.8, 2.4, 0.5]), nd=(1,), none=True,
+                   extra={"too many": np.ones(9), "one": np.ones(1), "a negative norm": np.array([3.1, -0.8, 2.4, 0.5])}),
+      next_filters=Int(3, lo=1, hi=4))
+    E("figures.sparsity", "nm_pattern", fsparsity.nm_pattern, n=Int(2, lo=1, hi=3), m=Int(4, lo=2, hi=8),
+      W=Floats(arr(4, 8), nd=(2,), none=True, extra={"too many rows": np.ones((9, 8)), "6 columns": np.ones((4, 6))}))
+    from troikadl.figures import formats as fformats
+    E("figures.formats", "float_formats", fformats.float_formats, names=StrList(["float32", "bfloat16"]))
     for f in (ffusion.model_sizes, ffusion.fusion_kinds):
         E("figures.fusion", f.__name__, f, vocab_size=Int(21, lo=2, none=True))
     E("figures.fusion", "clip_similarity", ffusion.clip_similarity,
@@ -1932,7 +2112,8 @@ SKIPPED = {
         "nas.analysis.SelectionOptimism", "nas.darts.DartsResult", "nas.search.SearchResult",
         "runtime.Runtime", "train.History", "figures.graph.GraphNode", "figures.style.Box",
         "scaling.counting.Reference", "bert.pretrain.Losses", "bert.finetune.Comparison", "bert.ablation.RecipeData",
-        "nas.multifidelity.Rung", "nas.multifidelity.FidelityResult", "nas.oneshot.OneShotResult")},
+        "nas.multifidelity.Rung", "nas.multifidelity.FidelityResult", "nas.oneshot.OneShotResult",
+        "compress.calibrate.QuantError", "compress.observers.ObserverInfo", "compress.groupwise.GroupQuantized")},
     **{f"troikadl.{n}": "takes no data argument" for n in (
         "runtime.Timer", "runtime.current", "runtime.import_tf", "runtime.load_triton_first", "runtime.quiet",
         "data.corpus.stdlib_corpus", "figures.networks.lstm_cell", "figures.networks.lstm_gate_order",

@@ -257,8 +257,9 @@ def test_every_chapter_declares_its_figures_with_alt_text():
                              "decoder.encoder_decoder"],
             "07_bert": ["bert.bert_inputs", "bert.masking", "bert.pretraining_losses"],
             "08_nas": ["search.search_loop", "search.darts_mixed_op", "search.two_halves"],
-            "09_compression": ["compression.pruning_masks", "compression.low_rank"],
-            "10_quantization": ["compression.quantization_grid"],
+            "09_compression": ["compression.pruning_masks", "compression.low_rank", "sparsity.channel_pruning",
+                               "sparsity.nm_pattern"],
+            "10_quantization": ["compression.quantization_grid", "formats.float_formats"],
             "11_fusion": ["fusion.fusion_kinds", "fusion.clip_similarity"],
             "12_scale": ["scale.training_flops", "scale.sharding"]}
     for chapter, diagrams in want.items():

@@ -36,6 +36,7 @@ def test_built_wheel_installs_and_imports_without_the_source_tree(tmp_path):
     listed = zipfile.ZipFile(wheel).namelist()
     assert "troikadl/py.typed" in listed
     assert "troikadl/nas/digits_cnn.csv" in listed, "chapter 8's benchmark table must ship in the wheel"
+    assert "troikadl/compress/lottery.csv" in listed, "chapter 9's lottery-ticket table must ship in the wheel"
     assert not any(n.startswith(("tests/", "troikadl/grading/hidden")) for n in listed)
     site = tmp_path / "site"
     subprocess.run(PIP + ["install", "--quiet", "--no-deps", "--target", str(site), str(wheel)], check=True)

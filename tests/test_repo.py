@@ -116,7 +116,10 @@ TOPIC_MODULES = ["neuron", "data.tabular", "twins", "plot", "train", "report", "
                  "transformer.encoder", "transformer.gpt", "transformer.hf",
                  "figures.decoder", "figures.scale", "scaling.counting", "scaling.memory", "scaling.sweep",
                  "scaling.fit", "scaling.distributed", "nas.proxies", "nas.multifidelity", "nas.networks", "nas.oneshot",
-                 "bert.pairs", "bert.evaluation", "bert.ablation", "bert.keras_model"]
+                 "bert.pairs", "bert.evaluation", "bert.ablation", "bert.keras_model",
+                 "compress.calibrate", "compress.channels", "compress.groupwise", "compress.llm_int8",
+                 "compress.lottery", "compress.nm", "compress.precision", "compress.qat", "figures.sparsity",
+                 "figures.formats", "compress.observers"]
 
 
 @pytest.mark.parametrize("name", TOPIC_MODULES)

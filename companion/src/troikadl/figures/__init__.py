@@ -27,7 +27,8 @@ Modules, by topic: ``style`` (the canvas, boxes, arrows and grids the others dra
 traces), ``blocks`` (the building blocks of modern CNNs: the residual
 block, depthwise-separable convolutions), ``attention`` (attention, transformer blocks, BERT's
 inputs and masking), ``decoder`` (the decoder block, the key-value cache, the encoder-decoder Transformer),
-``search`` (architecture search), ``compression`` (pruning, low rank, quantization), ``fusion``
+``search`` (architecture search), ``compression`` (pruning, low rank, quantization), ``sparsity``
+(channel pruning, N:M patterns), ``formats`` (floating-point bit layouts), ``fusion``
 (multimodal fusion) and ``scale`` (sharded data parallelism, the FLOPs of training). The commonly used
 diagrams are re-exported here.
 """
@@ -37,7 +38,7 @@ from __future__ import annotations
 from .._lazy import lazy_submodules
 
 __all__ = ["style", "graph", "networks", "recurrent", "layers", "convolution", "blocks", "attention", "decoder", "bert",
-           "search", "compression", "fusion", "scale"]
+           "search", "compression", "sparsity", "formats", "fusion", "scale"]
 _SUBMODULES = tuple(__all__)
 
 __getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES)

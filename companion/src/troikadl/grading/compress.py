@@ -152,3 +152,84 @@ register(Exercise(
         "temperature on the teacher only": lambda a, b, T: _soft(a, b, T, "T on teacher only"),
     },
 ))
+
+# --- compress.prune_round: one round of iterative magnitude pruning --------------------------------------
+
+
+def _round_package(weights, masks, rate):
+    """The expected answer: the package's prune_round (checked equal to torch's repeated global pruning)."""
+    import torch
+
+    from ..compress.lottery import prune_round
+
+    new = prune_round([torch.tensor(np.asarray(w, dtype=float)) for w in weights],
+                      [torch.tensor(np.asarray(m, dtype=bool)) for m in masks], rate)
+    return [m.numpy() for m in new]
+
+
+def _round_wrong(weights, masks, rate, variant):  # the wrong answers
+    ws = [np.abs(np.asarray(w, dtype=float)) for w in weights]
+    ms = [np.asarray(m, dtype=bool) for m in masks]
+    if variant == "per layer":
+        out = []
+        for w, m in zip(ws, ms):
+            keep, alive = m.ravel().copy(), np.flatnonzero(m)
+            keep[alive[np.argsort(w.ravel()[alive], kind="stable")[:int(round(rate * alive.size))]]] = False
+            out.append(keep.reshape(m.shape))
+        return out
+    flat, keep = np.concatenate([w.ravel() for w in ws]), np.concatenate([m.ravel() for m in ms])
+    alive = np.flatnonzero(keep)
+    k = int(round(rate * (keep.size if variant == "all" else alive.size)))
+    if variant == "zeros":  # ranks every position, the pruned ones as |w| = 0, then keeps the old mask
+        keep = keep & ~np.isin(np.arange(keep.size), np.argsort(flat * keep, kind="stable")[:k])
+    elif variant == "forgets":  # a fresh global mask at the new overall sparsity: pruned weights may come back
+        keep = np.ones(keep.size, bool)
+        keep[np.argsort(flat, kind="stable")[:keep.size - alive.size + k]] = False
+    else:
+        order = np.argsort(flat[alive], kind="stable")
+        keep[alive[order[::-1][:k] if variant == "largest" else order[:k]]] = False
+    out, start = [], 0
+    for m in ms:
+        out.append(keep[start:start + m.size].reshape(m.shape))
+        start += m.size
+    return out
+
+
+_ALL = [np.ones((2, 2), bool), np.ones((2, 3), bool)]
+_HALF = [np.ones((2, 2), bool), np.array([[False, False, False], [True, True, True]])]
+
+register(Exercise(
+    id="compress.prune_round", chapter=CHAPTER, function="prune_round",
+    title="One round of iterative magnitude pruning",
+    hint="Rank |w| of the SURVIVING weights (mask True) over all matrices together; mark the "
+         "round(rate * surviving) smallest False (ties: the earlier position in the concatenated row-major order "
+         "first); weights already pruned stay pruned; return one bool array per matrix.",
+    cases=[
+        Case("first round: a global mask", ([_W1, _W2], _ALL, 0.5),
+             expected=[np.array([[True, False], [True, True]]), np.array([[False, False, False], [True, True, False]])],
+             hint="All layers are ranked together, as in exercise 9.1."),
+        Case("a fraction of the survivors", ([_W1, _W2], _HALF, 0.5),
+             expected=[np.array([[False, False], [True, True]]),
+                       np.array([[False, False, False], [True, False, False]])],
+             hint="Remove round(rate * surviving) weights, 4 of the 7 that survive here; rank only the survivors."),
+        Case("pruned stays pruned",
+             ([np.array([[5.0, 0.1, 0.2, 0.3]])], [np.array([[False, True, True, True]])], 1 / 3),
+             expected=[np.array([[False, False, True, True]])],
+             hint="A weight pruned in an earlier round never comes back, however large its value."),
+        Case("pruned weights that hold zeros", ([np.array([[0.0, 0.0, 0.3, -0.1, 0.2, 0.4]])],
+                                                 [np.array([[False, False, True, True, True, True]])], 0.5),
+             expected=[np.array([[False, False, True, False, False, True]])],
+             hint="The zeros of pruned weights are not candidates: remove k weights that are still kept."),
+        Case("ties: exactly k, the earlier first",
+             ([np.ones((1, 6))], [np.array([[True, False, True, True, True, True]])], 0.4),
+             expected=[np.array([[False, False, False, True, True, True]])]),
+        Case("rate 0 changes nothing", ([_W1, _W2], _HALF, 0.0), expected=_HALF),
+    ],
+    wrong_answers={
+        "prunes a fraction of ALL weights instead of the survivors": lambda w, m, r: _round_wrong(w, m, r, "all"),
+        "per-layer instead of global": lambda w, m, r: _round_wrong(w, m, r, "per layer"),
+        "counts pruned zeros as the smallest": lambda w, m, r: _round_wrong(w, m, r, "zeros"),
+        "forgets the old mask (pruned weights come back)": lambda w, m, r: _round_wrong(w, m, r, "forgets"),
+        "removes the largest": lambda w, m, r: _round_wrong(w, m, r, "largest"),
+    },
+))

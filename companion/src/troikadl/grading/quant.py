@@ -91,3 +91,60 @@ register(Exercise(
         "scales divided": lambda *a: _il(*a, variant="scales divided"),
     },
 ))
+
+# --- quant.predicted_mse: the error of int4 groups, predicted from their steps ------------------------------
+
+
+def _steps(W, bits, group_size, variant=""):
+    """Each group's step ``max|w| / (2^(b-1) - 1)`` (0 for an all-zero group), one per weight's group."""
+    W = np.asarray(W, dtype=float)
+    rows, cols = W.shape
+    amax = np.abs(W).reshape(rows, cols // group_size, group_size).max(axis=2)
+    if variant == "per tensor":
+        amax = np.full_like(amax, np.abs(W).max())
+    levels = 2 ** bits - 1 if variant == "2^b - 1 levels" else 2 ** (bits - 1) - 1
+    return amax / levels
+
+
+def _predicted_package(W, bits, group_size):
+    """The expected answer: the package's tested group scales (0 for an all-zero group), ``mean(s^2) / 12``."""
+    from ..compress.groupwise import group_quantize
+
+    gq = group_quantize(np.asarray(W, dtype=float), bits, group_size, symmetric=True)
+    amax = np.abs(np.asarray(W, dtype=float)).reshape(gq.scales.shape + (group_size,)).max(axis=2)
+    return float(np.mean(np.where(amax > 0, gq.scales, 0.0) ** 2) / 12)
+
+
+def _predicted_wrong(W, bits, group_size, variant):
+    s = _steps(W, bits, group_size, "" if variant in ("s^2 / 4", "mean of s") else variant)
+    if variant == "mean of s":
+        return float(np.mean(s) ** 2 / 12)
+    return float(np.mean(s ** 2) / (4 if variant == "s^2 / 4" else 12))
+
+
+_W_HAND = np.array([[1.0, -0.5, 0.25, 0.1], [0.7, 0.7, -0.35, 0.0]])
+_W_ZERO = np.array([[0.0, 0.0, 0.3, -0.6], [0.0, 0.0, 1.2, 0.6]])
+
+register(Exercise(
+    id="quant.predicted_mse", chapter=CHAPTER, function="predicted_mse",
+    title="Predict the error of int4 groups",
+    hint="Cut each row of W into groups of group_size consecutive columns; each group's step is "
+         "s = max|w| / (2**(bits - 1) - 1); rounding to nearest errs by about uniform [-s/2, s/2], mean square "
+         "s**2 / 12; return the mean over all weights of their group's s**2 / 12 (a float).",
+    cases=[
+        Case("four groups of two, by hand", (_W_HAND, 4, 2), expected=(1 + 0.0625 + 0.49 + 0.1225) / 49 / 12 / 4,
+             hint="The group maxima are 1, 0.25, 0.7, 0.35; int4 symmetric has 2**3 - 1 = 7 steps each side."),
+        Case("one group per row", (_W_HAND, 4, 4), expected=(1 + 0.49) / 49 / 12 / 2,
+             hint="group_size = the row length: one step per row, set by the row's largest |w|."),
+        Case("3 bits", (_W_HAND, 3, 2), expected=(1 + 0.0625 + 0.49 + 0.1225) / 9 / 12 / 4,
+             hint="3 bits: 2**2 - 1 = 3 steps each side of 0."),
+        Case("an all-zero group errs by nothing", (_W_ZERO, 4, 2), expected=lambda: _predicted_package(_W_ZERO, 4, 2),
+             hint="A group of zeros has max|w| = 0, so s = 0: it contributes 0 to the mean."),
+    ],
+    wrong_answers={
+        "s^2 / 4 instead of s^2 / 12": lambda W, b, g: _predicted_wrong(W, b, g, "s^2 / 4"),
+        "step from 2^b - 1 levels": lambda W, b, g: _predicted_wrong(W, b, g, "2^b - 1 levels"),
+        "per-tensor max instead of per group": lambda W, b, g: _predicted_wrong(W, b, g, "per tensor"),
+        "mean of s, squared": lambda W, b, g: _predicted_wrong(W, b, g, "mean of s"),
+    },
+))
