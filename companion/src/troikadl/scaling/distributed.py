@@ -139,11 +139,12 @@ def _wrap(model: torch.nn.Module, strategy: str, settings: ShardSettings, device
     if strategy == "single":
         return model, torch.optim.AdamW(model.parameters(), **kw)
     if strategy == "fsdp":
+        from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard
 
-        for block in model.blocks:
-            fully_shard(block)
-        fully_shard(model)
+        mesh = init_device_mesh(device.type, (torch.distributed.get_world_size(),))  # else a GPU per rank if CUDA
+        for part in [*model.blocks, model]:  # each block, then the rest
+            fully_shard(part, mesh=mesh)
         return model, torch.optim.AdamW(model.parameters(), **kw)
     from torch.nn.parallel import DistributedDataParallel
 
