@@ -1388,6 +1388,8 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
       mantissa_bits=Int(4, lo=0, hi=52), ieee=Fixed(True))  # round_to computes in float64: at most e11m52
     formats = {"an unknown name": "float12", "a number": 3, "an integer dtype": torch.int32}
     E("compress.precision", "format_info", cprec.format_info, dtype=Custom("float16", formats))
+    E("compress.precision", "Autocast", cprec.Autocast, model=Obj(Lazy(tiny_mlp)),
+      dtype=Custom(torch.bfloat16, {"float32": torch.float32, "a string": "bfloat16", "int8": torch.int8}, none=True))
     E("compress.precision", "round_to", cprec.round_to, x=Floats(arr(3, 4), empty=True, fin=False),
       fmt=Custom("bfloat16", formats))
     E("compress.precision", "LossScaler", cprec.LossScaler, init_scale=PosF(65536.0),

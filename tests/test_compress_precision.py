@@ -202,3 +202,44 @@ def test_loss_scaler_bad_arguments():
         s.scale(1.0)
     with pytest.raises(TypeError, match="optimizer"):
         s.step([torch.zeros(1)])
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_round_to_matches_tensorflow_casts(name):
+    """TensorFlow's casts from float32 (edge values and a wide sweep, halfway points included) give our rounding."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(2)
+    with np.errstate(over="ignore"):
+        sweep = (rng.standard_normal(5000) * np.exp2(rng.uniform(-150, 130, 5000))).astype(np.float32)
+        x = np.concatenate([np.array(EDGE + [-v for v in EDGE], dtype=np.float32), sweep]).astype(np.float64)
+    theirs = tf.cast(tf.cast(tf.constant(x.astype(np.float32)), getattr(tf, name)), tf.float64).numpy()
+    ours = P.round_to(x, name)
+    if name == "bfloat16":  # TensorFlow's bfloat16 cast flushes subnormal results to zero (torch's keeps them)
+        sub = (np.abs(ours) < P.format_info(name).smallest_normal) & (ours != 0)
+        assert sub.sum() > 50 and np.all(theirs[sub] == 0)
+        keep = ~sub
+        x, ours, theirs = x[keep], ours[keep], theirs[keep]
+    finite = ~np.isnan(x)  # TensorFlow, like torch, may drop the sign of a NaN
+    assert np.array_equal(ours[finite], theirs[finite]) and np.array_equal(np.signbit(ours[finite]),
+                                                                           np.signbit(theirs[finite]))
+    assert np.isnan(ours[~finite]).all() and np.isnan(theirs[~finite]).all()
+
+
+def test_autocast_equals_the_model_under_torch_autocast():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    x = torch.randn(5, 8)
+    wrapped = P.Autocast(model)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ref = model(x)
+    out = wrapped(x)
+    assert ref.dtype == torch.bfloat16 and out.dtype == torch.float32
+    assert torch.equal(out, ref.float()) and not torch.equal(out, model(x))  # computed in bfloat16, returned in float32
+    out.sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())
+    with pytest.raises(TypeError, match="model"):
+        P.Autocast("a model")
+    with pytest.raises(ValueError, match="dtype"):
+        P.Autocast(model, dtype=torch.float32)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..validate import as_float_array, check_bool, check_choice, check_float, check_instance, check_int, check_str
 
-__all__ = ["FloatFormat", "FORMATS", "format_info", "round_to", "LossScaler"]
+__all__ = ["FloatFormat", "FORMATS", "format_info", "round_to", "LossScaler", "Autocast"]
 
 
 @dataclass(frozen=True)
@@ -227,4 +227,27 @@ class LossScaler:
                 self._good_steps = 0
         self._found_inf = None
         return self._scale
+
+
+def Autocast(model: Any, dtype: Any = None) -> Any:  # noqa: N802 (builds a module, named like one)
+    """``model`` with its forward pass under ``torch.autocast`` in ``dtype`` (bfloat16 by default), on the input's
+    device; the output comes back as float32, so losses and ``tk.fit`` see float32 (mixed-precision training)."""
+    import torch
+    from torch import nn
+
+    check_instance(model, "model", nn.Module, "a torch.nn.Module")
+    dtype = torch.bfloat16 if dtype is None else dtype
+    if dtype not in (torch.bfloat16, torch.float16):
+        raise ValueError(f"dtype must be torch.bfloat16 or torch.float16, got {dtype!r}")
+
+    class _Autocast(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: Any) -> Any:
+            with torch.autocast(x.device.type, dtype=dtype):
+                return self.model(x).float()
+
+    return _Autocast()
 
