@@ -40,7 +40,7 @@ import troikadl as tk{require}'''
 #: Optional packages a notebook needs, found in its code cells (name -> what shows the need).
 OPTIONAL = {("tensorflow", "keras"): r"import_tf\(|import keras|import tensorflow",
             ("transformers", "tokenizers"): r"import transformers|from transformers|import tokenizers|from tokenizers"
-                                  r"|to_hf_gpt2|from_hf_gpt2|reference_models\(|meta_parameters\("}
+                                  r"|to_hf_gpt2|from_hf_gpt2|to_hf_vit|reference_models\(|meta_parameters\("}
 
 
 #: Cell 1 runs in Colab, Jupyter and the book's execution, but the HTML book does not show it (the setup page

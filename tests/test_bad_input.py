@@ -140,7 +140,7 @@ class Kind:
 
     def bad(self, label: str, v: Any) -> st.SearchStrategy:
         if label in self.extra:
-            return st.just(self.extra[label])
+            return st.just(fresh(self.extra[label]))
         if label == "None":
             return st.just(None)
         return self.strategy(label, v)
@@ -888,7 +888,7 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("data.shapes", "captioned_shapes", shapes.captioned_shapes, n=Pos(3), seed=Seed(),
       combos=Custom([(0, 1), (2, 3)], {"bare pair": (0, 1), "fractional": [(0, 1.5)], "out of range": [(9, 0)],
                                        "string": "ab", "empty": [], "wrong length": [(0, 1, 2)]}, none=True),
-      noise=Float(0.05, lo=0.0))
+      noise=Float(0.05, lo=0.0), templates=IntSeq([0, 2], lo=0, hi=3, none=True))
     E("data.shapes", "caption_tokens", shapes.caption_tokens, shape=Int(1, lo=0, hi=4), colour=Int(2, lo=0, hi=5))
     E("data.shapes", "Shapes.text", lambda i: shapes.captioned_shapes(3).text(i), i=Int(0, lo=0, hi=2))
     Xs, ys = arr(20, 3), np.arange(20) % 2
@@ -1023,6 +1023,13 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
                           "wrong heads": [(torch.zeros(2, 1, 3, 8), torch.zeros(2, 1, 3, 8))]}, none=True))
     E("transformer.gpt", "GPT.attention_maps", lambda ids: tgpt.GPT(gpt_config).attention_maps(ids),
       ids=Ints(ids[:, :3], nd=(2,), lo=0, hi=9))
+    gpt_prefix = Floats(torch.zeros(2, 2, 8), nd=(3,), sz=(0, 2), none=True,
+                        extra={"float64": torch.zeros(2, 2, 8).double(), "too long": torch.zeros(2, 4, 8)})
+    E("transformer.gpt", "GPT.forward.prefix", lambda ids, prefix: tgpt.GPT(gpt_config)(ids, prefix=prefix),
+      ids=Ints(ids[:, :3], nd=(2,), lo=0, hi=9), prefix=gpt_prefix)
+    E("transformer.gpt", "GPT.attention_maps.prefix",
+      lambda ids, prefix: tgpt.GPT(gpt_config).attention_maps(ids, prefix=prefix),
+      ids=Ints(ids[:, :3], nd=(2,), lo=0, hi=9), prefix=gpt_prefix)
     E("transformer.hf", "gpt2_weight_map", thf.gpt2_weight_map, layers=Pos(1))
     E("transformer.hf", "to_hf_gpt2", thf.to_hf_gpt2, model=Obj(gpt_model, extra={"post-norm": Lazy(
         lambda: tgpt.GPT(tgpt.GPTConfig(10, 6, d_model=8, heads=2, norm_first=False)))}), _slow=True)
@@ -1562,7 +1569,8 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("fusion.contrastive", "clip_loss", contrastive.clip_loss, logits=Floats(tarr(4, 4), nd=(2,), sz=(-1,), fin=False))
     caps = np.array([[0, 1, 7], [0, 2, 8]])
     E("fusion.contrastive", "ClipModel", contrastive.ClipModel, vocab_size=Pos(12), dim=Pos(8),
-      text=Choice("tokens", ["tokens", "caption"]))
+      text=Choice("tokens", ["tokens", "caption"]), pad_id=Int(11, lo=0, hi=11, none=True),
+      init_temperature=PosF(0.1), min_temperature=PosF(0.01, hi=0.1, none=True))
     clip = functools.lru_cache(None)(lambda: contrastive.ClipModel(vocab_size=12, dim=8))
     E("fusion.contrastive", "ClipModel.forward", lambda images, captions: clip()(images, captions),
       images=Floats(tarr(2, 3, 16, 16), nd=(4,), sz=(0, 1), empty=True),
@@ -1591,6 +1599,167 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
     E("fusion.models", "copy_to_keras", fmodels.copy_to_keras, _tf=True,
       model=Obj(Lazy(lambda: fmodels.ConcatFusion(vocab_size=21, hidden=8))),
       keras_model=Obj(Lazy(lambda: fmodels.concat_fusion_keras(vocab_size=21, hidden=8))))
+
+    # --- chapter 11 deepened: ViT, zero-shot prompts, captioning, late fusion, prefix tokens, BLEU -------------
+    from troikadl import vit
+    from troikadl.data import scenes
+    from troikadl.fusion import captioning, late, prefix as fprefix, zeroshot
+    from troikadl.language_model import bleu as lbleu
+
+    vit_images = Floats(tarr(2, 1, 8, 8), nd=(4,), sz=(1, 2, 3), empty=True)
+    E("vit", "patchify", vit.patchify, images=Floats(tarr(2, 1, 8, 8), nd=(4,), empty=True),
+      patch=Pos(2, extra={"not dividing the image": 3}))
+    E("vit", "PatchEmbedding", vit.PatchEmbedding, image_size=Pos(8), patch=Pos(2, extra={"not dividing": 3}),
+      channels=Pos(1), d_model=Pos(8), cls=Fixed(True), positions=Fixed(True), bias=Fixed(True))
+    embedding = functools.lru_cache(None)(lambda: (torch.manual_seed(0), vit.PatchEmbedding(image_size=8, patch=2,
+                                                                                            d_model=8))[1])
+    E("vit", "PatchEmbedding.forward", lambda images: embedding()(images), images=vit_images)
+    E("vit", "PatchEmbedding.check_images", lambda images: embedding().check_images(images), images=vit_images)
+    E("vit", "ViT", vit.ViT, image_size=Pos(8), patch=Pos(2, extra={"not dividing": 3}), channels=Pos(1),
+      d_model=Pos(8, extra={"not divisible by heads": 7}), heads=Pos(2), layers=Pos(1), d_ff=Pos(16),
+      n_classes=Pos(10), pool=Choice("cls", ["cls", "mean"]), positions=Fixed(True),
+      eps=Float(1e-5, lo=0.0, hi=1.0, lo_open=True, hi_open=True))
+    small_vit = functools.lru_cache(None)(lambda: (torch.manual_seed(0), vit.ViT(d_model=8, heads=2, layers=1,
+                                                                                 d_ff=16))[1])
+    for m in ("forward", "features"):
+        E("vit", f"ViT.{m}", lambda images, m=m: getattr(small_vit(), m)(images), images=vit_images)
+    E("vit", "ViT.attention", lambda images, layer: small_vit().attention(images, layer), images=vit_images,
+      layer=Int(-1, lo=-1, hi=0))
+    E("vit", "to_hf_vit_embeddings", vit.to_hf_vit_embeddings, _slow=True,
+      embedding=Custom(Lazy(embedding), {"a string": "embedding", "a number": 3, "a ViT": Lazy(small_vit),
+                                          "no [CLS] token": Lazy(lambda: vit.PatchEmbedding(image_size=8, patch=2,
+                                                                                             cls=False)),
+                                          "no bias": Lazy(lambda: vit.PatchEmbedding(image_size=8, patch=2,
+                                                                                      bias=False))}))
+    E("vit", "to_hf_vit", vit.to_hf_vit, _slow=True,
+      model=Custom(Lazy(small_vit), {"a string": "model", "a number": 3, "a PatchEmbedding": Lazy(embedding),
+                                      "pool='mean'": Lazy(lambda: vit.ViT(d_model=8, heads=2, layers=1,
+                                                                          pool="mean"))}))
+    from troikadl.figures import multimodal as fmultimodal, vision as fvision
+
+    E("figures.vision", "patch_embedding", fvision.patch_embedding, patch=Pos(4, extra={"not dividing": 3,
+                                                                                       "too many patches": 1}),
+      image=Floats(arr(8, 8), nd=(2, 3), extra={"2 channels": arr(2, 8, 8), "a row of pixels": arr(0, 8)}),
+      d_model=Pos(16))
+    prefix_small = functools.lru_cache(None)(lambda: fprefix.PrefixVQA(vocab_size=len(vqa.VOCAB), n_prefix=2,
+                                                                        d_model=8, heads=2, layers=1, hidden=8))
+    # an unknown word is refused by vqa.encode_question, whose message names its own argument, ``text``
+    E("figures.multimodal", "prefix_tokens", fmultimodal.prefix_tokens,
+      model=Obj(Lazy(prefix_small), none=True, extra={"another fusion model": fmodels.ConcatFusion(vocab_size=21)}),
+      question=Str("is it even ?", extra={"unknown word": "is it blue ?"}, expect={"unknown word": "text"}))
+
+    # zero-shot classification: the prompts' token ids are the text encoder's to range-check (it names them)
+    clip_prompts = functools.lru_cache(None)(lambda: (torch.manual_seed(0), contrastive.ClipModel(
+        vocab_size=len(shapes.PROMPT_VOCAB), dim=8, pad_id=shapes.PAD_ID))[1])
+    E("fusion.zeroshot", "ensemble_embeddings", zeroshot.ensemble_embeddings,
+      prompt_emb=Floats(tarr(3, 2, 4), nd=(3,), extra={"a zero vector": torch.zeros(3, 2, 4),
+                                                       "templates that cancel": torch.tensor([[[1.0], [-1.0]]])}))
+    E("fusion.zeroshot", "class_embeddings", zeroshot.class_embeddings,
+      encode_text=Obj(Lazy(lambda: clip_prompts().encode_captions),
+                      extra={"one embedding too many": lambda t: torch.ones(len(t) + 1, 4),
+                             "1-D embeddings": lambda t: torch.ones(len(t))}),
+      prompts=Ints(shapes.class_prompts([(0, 0), (1, 1), (2, 2)], [0, 1]), nd=(3,), lo=None))
+    E("fusion.zeroshot", "zero_shot_predict", zeroshot.zero_shot_predict,
+      image_emb=Floats(tarr(5, 4), nd=(2,), sz=(1,), empty=True),
+      class_emb=Floats(tarr(3, 4, seed=1), nd=(2,), sz=(1,)))
+
+    # image captioning (the decoder's arguments are Seq2SeqTransformer's, catalogued above)
+    cap_vocab = len(scenes.VOCAB)
+    cap_model = functools.lru_cache(None)(lambda: (torch.manual_seed(0), captioning.ImageCaptioner(
+        cap_vocab, 10, conv_channels=4, d_model=8, heads=2, d_ff=16))[1])
+    cap_images = Floats(tarr(2, 3, 24, 24), nd=(4,), sz=(1, 2, 3))
+    cap_ids = torch.as_tensor(scenes.captioned_scenes(2).captions)
+    cap_tgt = Ints(cap_ids[:, :-1], nd=(2,), sz=(0,), lo=0, hi=cap_vocab - 1, extra={"no <bos>": cap_ids[:, 1:]})
+    E("fusion.captioning", "ImageCaptioner", captioning.ImageCaptioner, vocab_size=Int(cap_vocab, lo=4),
+      caption_len=Pos(10), image_size=Int(24, lo=8), channels=Pos(3), grid=Pos(4), conv_channels=Pos(4),
+      d_model=Pos(8, extra={"not divisible by heads": 7}), heads=Pos(2), d_ff=Pos(16), dec_layers=Pos(1))
+    for m in ("forward", "cross_attention_maps"):
+        E("fusion.captioning", f"ImageCaptioner.{m}",
+          lambda images, tgt_in, m=m: getattr(cap_model(), m)(images, tgt_in), images=cap_images, tgt_in=cap_tgt)
+    E("fusion.captioning", "ImageCaptioner.encode", lambda images: cap_model().encode(images), images=cap_images)
+    E("fusion.captioning", "ImageCaptioner.greedy_decode",
+      lambda images, max_len, prefix: cap_model().greedy_decode(images, max_len, prefix=prefix),
+      images=cap_images, max_len=Int(4, lo=1, hi=10),
+      prefix=Custom(None, {"no <bos>": torch.tensor([[5, 5]] * 2), "wrong batch": torch.tensor([[1, 5]]),
+                           "a string": "a", "floats": torch.ones(2, 2)}, none=True))
+    E("fusion.captioning", "strip_caption", captioning.strip_caption,
+      ids=Ints(cap_ids[0], nd=(1,), lo=0, empty=True))
+    E("fusion.captioning", "caption_scores", captioning.caption_scores, model=Obj(Lazy(cap_model)),
+      images=cap_images, captions=Ints(cap_ids, nd=(2,), sz=(0,), lo=0, hi=cap_vocab - 1,
+                                       extra={"no <bos>": cap_ids.roll(1, dims=1), "one column": cap_ids[:, :1]}),
+      batch_size=Pos(512))
+
+    # late fusion: ScoreFusion's combiner_hidden is read by combiner="mlp" only, so that is the valid call
+    E("fusion.late", "ScoreFusion", late.ScoreFusion, vocab_size=Int(21, lo=2), combiner=Choice("mlp", late.COMBINERS),
+      width=Pos(2), hidden=Pos(8), bias=Fixed(False), combiner_hidden=Pos(4))
+    for combiner in late.COMBINERS:
+        made = functools.lru_cache(None)(lambda c=combiner: late.ScoreFusion(vocab_size=21, combiner=c, hidden=8))
+        for m in ("forward", "scores"):
+            E("fusion.late", f"ScoreFusion.{m}.{combiner}", lambda image, tokens, made=made, m=m:
+              getattr(made(), m)(image, tokens), image=fimage, tokens=ftokens)
+    E("fusion.late", "answer_matrix", late.answer_matrix,
+      templates=StrList(["even", "greater"], none=True, extra={"an unknown template": ["even", "blue"]}))
+    answers = late.answer_matrix(["greater"])[0]
+    for f in (late.realize, late.realizable):
+        E("fusion.late", f.__name__, f, combiner=Choice("sum", late.REALIZABLE),
+          answers=Ints(answers, nd=(2,), lo=0, hi=1, extra={"no columns": answers[:, :0]}))
+
+    # image tokens for a language model
+    E("fusion.prefix", "PrefixVQA", fprefix.PrefixVQA, vocab_size=Int(21, lo=2), n_prefix=Pos(2),
+      d_model=Pos(8, extra={"not divisible by heads": 7}), heads=Pos(2), layers=Pos(1), hidden=Pos(8),
+      encoder=Obj(None, none=True, extra={"a 3-D output": nn.Unflatten(1, (8, 8)),
+                                        "a wrong input size": nn.Linear(10, 4)}))
+    prefix_vqa = functools.lru_cache(None)(lambda: fprefix.PrefixVQA(vocab_size=21, n_prefix=2, d_model=8, heads=2,
+                                                                      layers=1, hidden=8))
+    for m in ("forward", "answer_attention"):
+        E("fusion.prefix", f"PrefixVQA.{m}", lambda image, tokens, m=m: getattr(prefix_vqa(), m)(image, tokens),
+          image=fimage, tokens=ftokens)
+
+    # contrastive additions: same-group positives, the InfoNCE floor, padded captions
+    groups = np.array([0, 0, 1, 2])
+    E("fusion.contrastive", "multi_positive_loss", contrastive.multi_positive_loss,
+      logits=Floats(tarr(4, 4), nd=(2,), sz=(0, 1)), groups=Ints(groups, nd=(1,), sz=(0,), lo=None),
+      mode=Choice("soft", ["soft", "mask"]))
+    E("fusion.contrastive", "infonce_floor", contrastive.infonce_floor, groups=Ints(groups, nd=(1,), lo=None))
+    padded = torch.as_tensor(shapes.class_prompts([(0, 0), (1, 1)], [1]))[:, 0]
+    E("fusion.contrastive", "ClipModel.encode_captions.pad_id",
+      lambda captions: clip_prompts().encode_captions(captions),
+      captions=Ints(padded, nd=(2,), lo=0, hi=len(shapes.PROMPT_VOCAB) - 1, empty=True,
+                    extra={"no tokens": padded[:, :0], "a caption of padding only": torch.full((2, 3), shapes.PAD_ID)}))
+
+    # the data of the chapter's new sections
+    E("data.scenes", "caption_words", scenes.caption_words, size=Int(1, lo=0, hi=1), colour=Int(2, lo=0, hi=5),
+      shape=Int(3, lo=0, hi=4), row=Int(0, lo=0, hi=1), col=Int(1, lo=0, hi=1))
+    E("data.scenes", "draw_mask", scenes.draw_mask, shape=Choice("circle", shapes.SHAPES),
+      cy=Float(12.0, lo=4.0, hi=20.0), cx=Float(6.0, lo=4.0, hi=20.0), r=Float(4.0, lo=0.0, hi=7.0, lo_open=True))
+    E("data.scenes", "captioned_scenes", scenes.captioned_scenes, n=Pos(3), seed=Seed(),
+      combos=Custom([(0, 1), (2, 3)], {"bare pair": (0, 1), "fractional": [(0, 1.5)], "out of range": [(9, 0)],
+                                       "string": "ab", "empty": [], "wrong length": [(0, 1, 2)]}, none=True),
+      noise=Float(0.05, lo=0.0, hi=0.1))
+    E("data.scenes", "Scenes.text", lambda i: scenes.captioned_scenes(3).text(i), i=Int(0, lo=0, hi=2))
+    E("data.shapes", "prompt_tokens", shapes.prompt_tokens, shape=Int(1, lo=0, hi=4), colour=Int(2, lo=0, hi=5),
+      template=Int(1, lo=0, hi=len(shapes.TEMPLATES) - 1), length=Int(shapes.PROMPT_LENGTH + 1, lo=5))
+    pairs_bad = {"bare pair": (0, 1), "fractional": [(0, 1.5)], "out of range": [(9, 0)], "string": "ab", "empty": [],
+                 "wrong length": [(0, 1, 2)]}
+    E("data.shapes", "class_prompts", shapes.class_prompts, pairs=Custom([(0, 1), (2, 3)], pairs_bad),
+      templates=IntSeq([0, 2], lo=0, hi=len(shapes.TEMPLATES) - 1, none=True))
+
+    # BLEU: sentences are lists of tokens; references, per candidate, a list of reference sentences
+    sentence = ["a", "cat", "sat"]
+    bad_sentence = {"a string": "a cat", "a number": 3, "nested": [["a"], "cat"]}
+    E("language_model.bleu", "ngram_counts", lbleu.ngram_counts, tokens=Custom(sentence, bad_sentence), n=Pos(2))
+    E("language_model.bleu", "modified_precision", lbleu.modified_precision, n=Pos(2),
+      candidate=Custom(sentence, bad_sentence),
+      references=Custom([["a", "cat"], ["the", "cat", "sat"]], {"empty": [], "a bare sentence": sentence,
+                                                                 "a string": "a cat", "a number": 3}))
+    E("language_model.bleu", "brevity_penalty", lbleu.brevity_penalty, candidate_length=Int(3, lo=0),
+      reference_length=Int(4, lo=0))
+    E("language_model.bleu", "bleu", lbleu.bleu, max_n=Pos(2), smoothing=Choice("none", lbleu.SMOOTHINGS),
+      candidates=Custom([sentence, ["a", "dog"]], {"empty": [], "a string": "a cat", "a bare sentence": ["a", "dog"],
+                                                   "nested too deep": [[sentence], [["a", "dog"]]]}),
+      references=Custom([[sentence], [["a", "dog"]]], {"one list too few": [[sentence]], "a string": "a cat",
+                                                       "an empty list of references": [[sentence], []],
+                                                       "bare sentences": [sentence, ["a", "dog"]]}))
 
     # --- normalization and resnet (chapter 4: batch normalization, residual connections) ---------------------
     from troikadl import normalization as bnorm

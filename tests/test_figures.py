@@ -260,7 +260,8 @@ def test_every_chapter_declares_its_figures_with_alt_text():
             "09_compression": ["compression.pruning_masks", "compression.low_rank", "sparsity.channel_pruning",
                                "sparsity.nm_pattern"],
             "10_quantization": ["compression.quantization_grid", "formats.float_formats"],
-            "11_fusion": ["fusion.fusion_kinds", "fusion.clip_similarity"],
+            "11_fusion": ["fusion.fusion_kinds", "fusion.clip_similarity", "vision.patch_embedding",
+                          "multimodal.prefix_tokens"],
             "12_scale": ["scale.training_flops", "scale.sharding"]}
     for chapter, diagrams in want.items():
         cells = json.loads((root / "chapters" / f"{chapter}.ipynb").read_text())["cells"]

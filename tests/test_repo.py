@@ -119,7 +119,9 @@ TOPIC_MODULES = ["neuron", "data.tabular", "twins", "plot", "train", "report", "
                  "bert.pairs", "bert.evaluation", "bert.ablation", "bert.keras_model",
                  "compress.calibrate", "compress.channels", "compress.groupwise", "compress.llm_int8",
                  "compress.lottery", "compress.nm", "compress.precision", "compress.qat", "figures.sparsity",
-                 "figures.formats", "compress.observers"]
+                 "figures.formats", "compress.observers", "vit", "figures.vision", "figures.multimodal",
+                 "fusion.zeroshot", "fusion.captioning", "fusion.late", "fusion.prefix", "data.scenes",
+                 "language_model.bleu"]
 
 
 @pytest.mark.parametrize("name", TOPIC_MODULES)

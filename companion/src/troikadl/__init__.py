@@ -6,7 +6,7 @@ TensorFlow is never imported here: call :func:`import_tf` in the section that ne
 
 from __future__ import annotations
 
-__version__ = "0.12.0"
+__version__ = "0.13.0"
 
 from ._lazy import lazy_submodules
 from .notebook import require, show_source
@@ -19,13 +19,13 @@ __all__ = ["__version__", "setup", "current", "Runtime", "import_tf", "progress"
            "activations", "architectures", "attention", "autograd", "cnn", "compress", "conv", "data", "figures",
            "gradcheck", "grading", "initialization", "landscapes", "language_model", "memory", "nas", "neuron", "nn",
            "normalization", "optim", "plot", "regularization", "resnet", "rnn", "scaling", "schedules", "transformer",
-           "twins", "validate"]
+           "twins", "validate", "vit"]
 
 #: Topic modules, imported on first use (``tk.rnn``), so that ``import troikadl`` stays light: a module that
 #: defines PyTorch models imports torch at its top.
 _SUBMODULES = ("activations", "architectures", "attention", "autograd", "cnn", "compress", "conv", "data", "figures",
                "gradcheck", "grading", "initialization", "landscapes", "language_model", "memory", "nas", "neuron",
                "nn", "normalization", "optim", "plot", "regularization", "resnet", "rnn", "scaling", "schedules",
-               "transformer", "twins", "validate")
+               "transformer", "twins", "validate", "vit")
 
 __getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES)

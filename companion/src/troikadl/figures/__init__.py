@@ -29,7 +29,8 @@ block, depthwise-separable convolutions), ``attention`` (attention, transformer 
 inputs and masking), ``decoder`` (the decoder block, the key-value cache, the encoder-decoder Transformer),
 ``search`` (architecture search), ``compression`` (pruning, low rank, quantization), ``sparsity``
 (channel pruning, N:M patterns), ``formats`` (floating-point bit layouts), ``fusion``
-(multimodal fusion) and ``scale`` (sharded data parallelism, the FLOPs of training). The commonly used
+(multimodal fusion), ``vision`` (the vision transformer's patch embedding), ``multimodal`` (image
+tokens for a language model) and ``scale`` (sharded data parallelism, the FLOPs of training). The commonly used
 diagrams are re-exported here.
 """
 
@@ -38,7 +39,7 @@ from __future__ import annotations
 from .._lazy import lazy_submodules
 
 __all__ = ["style", "graph", "networks", "recurrent", "layers", "convolution", "blocks", "attention", "decoder", "bert",
-           "search", "compression", "sparsity", "formats", "fusion", "scale"]
+           "search", "compression", "sparsity", "formats", "fusion", "vision", "multimodal", "scale"]
 _SUBMODULES = tuple(__all__)
 
 __getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES)

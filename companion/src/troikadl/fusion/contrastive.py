@@ -6,8 +6,14 @@ twice: each image must pick its own caption among the batch's captions, and each
 The symmetric InfoNCE loss (van den Oord et al., 2018) averages the two cross-entropies.
 
 :class:`ClipModel` takes two inputs, ``model(images, captions)``: float (batch, 3, 16, 16) images and integer
-(batch, 3) caption token ids, so that :func:`troikadl.fit` trains it on ``((images, captions), unused labels)``
-with ``loss=clip_loss``.
+(batch, 3) caption token ids (or padded captions of any length, with ``pad_id``), so that :func:`troikadl.fit`
+trains it on ``((images, captions), unused labels)`` with ``loss=clip_loss``.
+
+In-batch false negatives: when a caption occurs ``m`` times in a batch, InfoNCE counts the other ``m - 1``
+copies as negatives, and no model can bring that row's loss below ``log m`` (:func:`infonce_floor`).
+:func:`multi_positive_loss` takes the batch's groups (e.g. the shape-colour pair of each example, passed as
+``fit``'s labels) and treats every same-group column as a positive (Khosla et al., 2020), or removes the
+other same-group columns from the softmax.
 """
 
 from __future__ import annotations
@@ -19,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..validate import as_float_array, as_tensor, check_float_tensor, check_int
+from ..validate import as_float_array, as_int_array, as_tensor, check_choice, check_float, check_float_tensor, check_int
 from ._checks import check_number
 
-__all__ = ["info_nce", "clip_loss", "ClipModel", "recall_at_k"]
+__all__ = ["info_nce", "clip_loss", "ClipModel", "recall_at_k", "multi_positive_loss", "infonce_floor"]
 
 CAPTION_LENGTH = 3
 
@@ -59,21 +65,33 @@ class ClipModel(nn.Module):
     ``text="caption"`` looks each whole caption up in a table (one vector per distinct caption, however
     related two captions are). ``forward(images, captions)`` on a batch of matching pairs returns the ``B x B``
     logits (cosine similarity / temperature); the temperature is learned, as in CLIP, through its logarithm,
-    from 0.1. Captions are integer tensors of token ids below ``vocab_size``.
+    from ``init_temperature``, and never goes below ``min_temperature`` (CLIP: from 0.07, at least 0.01).
+    Captions are integer tensors of token ids below ``vocab_size``: 3 tokens each, or with ``pad_id``
+    (``text="tokens"`` only) any length, padded with ``pad_id``, whose token average skips the padding.
     """
 
-    def __init__(self, *, vocab_size: int, dim: int = 32, text: str = "tokens"):
+    def __init__(self, *, vocab_size: int, dim: int = 32, text: str = "tokens", pad_id: int | None = None,
+                 init_temperature: float = 0.1, min_temperature: float | None = 0.01):
         super().__init__()
         vocab_size, dim = check_int(vocab_size, "vocab_size", min=2), check_int(dim, "dim", min=1)
         if text not in ("tokens", "caption"):
             raise ValueError(f"text must be 'tokens' or 'caption', got {text!r}")
-        self.vocab_size, self.text_kind = vocab_size, text
+        if pad_id is not None:
+            pad_id = check_int(pad_id, "pad_id", min=0, max=vocab_size - 1)
+            if text != "tokens":
+                raise ValueError(f"pad_id applies to text='tokens' only (a caption table reads {CAPTION_LENGTH} "
+                                 f"tokens), got pad_id={pad_id} with text={text!r}")
+        init_temperature = check_float(init_temperature, "init_temperature", min=0, min_open=True)
+        if min_temperature is not None:
+            min_temperature = check_float(min_temperature, "min_temperature", min=0, min_open=True,
+                                          max=init_temperature)
+        self.vocab_size, self.text_kind, self.pad_id, self.min_temperature = vocab_size, text, pad_id, min_temperature
         self.image = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                                    nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1),
                                    nn.Flatten(), nn.Linear(32, dim))
         self.embed = nn.Embedding(vocab_size if text == "tokens" else vocab_size ** CAPTION_LENGTH, dim)
         self.text = nn.Linear(dim, dim)
-        self.log_temperature = nn.Parameter(torch.tensor(float(np.log(0.1))))
+        self.log_temperature = nn.Parameter(torch.tensor(float(np.log(init_temperature))))
 
     def caption_rows(self, captions: torch.Tensor) -> torch.Tensor:
         """The caption table's row of each caption (``text="caption"``): its tokens read as the digits of a
@@ -83,11 +101,16 @@ class ClipModel(nn.Module):
 
     def _tokens(self, captions: torch.Tensor) -> torch.Tensor:
         as_tensor(captions, "captions", ndim=2, dtype="integer", convert=False)
-        if captions.shape[1] != CAPTION_LENGTH:
+        if self.pad_id is None and captions.shape[1] != CAPTION_LENGTH:
             raise ValueError(f"captions must be (n, {CAPTION_LENGTH}) token ids, got {tuple(captions.shape)}")
+        if self.pad_id is not None and captions.shape[1] == 0:
+            raise ValueError(f"captions must hold at least one token per caption, got {tuple(captions.shape)}")
         if len(captions) and (int(captions.min()) < 0 or int(captions.max()) >= self.vocab_size):
             raise ValueError(f"captions must hold token ids in [0, {self.vocab_size}), got ids from "
                              f"{int(captions.min())} to {int(captions.max())}")
+        if self.pad_id is not None and bool((captions == self.pad_id).all(1).any()):
+            raise ValueError(f"captions must hold at least one token that is not padding (pad_id {self.pad_id}) "
+                             f"in each caption")
         return captions
 
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
@@ -97,15 +120,21 @@ class ClipModel(nn.Module):
         return F.normalize(self.image(images), dim=1)
 
     def encode_captions(self, captions: torch.Tensor) -> torch.Tensor:
-        if self.text_kind == "tokens":
+        if self.text_kind == "tokens" and self.pad_id is None:
             pooled = self.embed(self._tokens(captions)).mean(1)
+        elif self.text_kind == "tokens":  # the mean of the non-padding tokens' embeddings
+            keep = (self._tokens(captions) != self.pad_id).unsqueeze(2)
+            emb = self.embed(captions)
+            pooled = (emb * keep.to(emb.dtype)).sum(1) / keep.sum(1).to(emb.dtype)
         else:  # one row per distinct caption
             pooled = self.embed(self.caption_rows(captions))
         return F.normalize(self.text(pooled), dim=1)
 
     @property
     def temperature(self) -> torch.Tensor:
-        return self.log_temperature.exp()
+        """The temperature ``exp(log_temperature)``, clipped below at ``min_temperature`` (CLIP: 1/100)."""
+        tau = self.log_temperature.exp()
+        return tau if self.min_temperature is None else tau.clamp(min=self.min_temperature)
 
     def forward(self, images: torch.Tensor, captions: torch.Tensor) -> torch.Tensor:
         img, cap = self.encode_images(images), self.encode_captions(captions)
@@ -142,3 +171,50 @@ def recall_at_k(similarity: Any, targets: Any, k: int = 1) -> float:
     own = s[np.arange(len(s)), t]
     better = (s > own[:, None]).sum(1) + ((s == own[:, None]).sum(1) - 1)
     return float(np.mean(better < k))
+
+
+def _groups(groups: Any, n: int) -> np.ndarray:
+    g = as_int_array(groups.detach() if isinstance(groups, torch.Tensor) else groups, "groups", ndim=1)
+    if len(g) != n:
+        raise ValueError(f"groups must hold one group id per pair of the batch ({n}), got {len(g)}")
+    return g
+
+
+def multi_positive_loss(logits: torch.Tensor, groups: Any, *, mode: str = "soft") -> torch.Tensor:
+    """Symmetric InfoNCE in which the batch's pairs of one group (``groups``: one integer id per pair, such
+    as the shape-colour pair of each image; ``fit`` passes them as its labels) are not negatives of each other.
+
+    ``mode="soft"``: each row's target is spread equally over the ``m`` columns of its group, a cross-entropy
+    with soft targets (the multi-positive loss of supervised contrastive learning, Khosla et al., 2020); each
+    row's loss is still at least ``log m``, the entropy of its target. ``mode="mask"``: the other columns of
+    the row's group are taken out of the softmax, the target stays the diagonal; its floor is 0. With all
+    groups distinct, both equal :func:`clip_loss`.
+    """
+    check_float_tensor(logits, "logits")
+    if logits.ndim != 2 or logits.shape[0] != logits.shape[1] or not len(logits):
+        raise ValueError(f"logits must be a square (B, B) tensor of image-caption scores, got {tuple(logits.shape)}")
+    check_choice(mode, "mode", ("soft", "mask"))
+    g = torch.as_tensor(_groups(groups, len(logits)), device=logits.device)
+    same = g[:, None] == g[None, :]
+    if mode == "soft":
+        weight = same.to(logits.dtype) / same.sum(1, keepdim=True).to(logits.dtype)  # symmetric: m_i = m_j
+        rows = -(weight * F.log_softmax(logits, dim=1)).sum(1).mean()
+        cols = -(weight * F.log_softmax(logits, dim=0)).sum(0).mean()
+        return (rows + cols) / 2
+    others = same & ~torch.eye(len(logits), dtype=torch.bool, device=logits.device)
+    masked = logits.masked_fill(others, float("-inf"))
+    return -(F.log_softmax(masked, dim=1).diagonal().mean() + F.log_softmax(masked, dim=0).diagonal().mean()) / 2
+
+
+def infonce_floor(groups: Any) -> float:
+    """The infimum of :func:`clip_loss` over all embeddings for a batch whose captions have these ids.
+
+    Copies of one caption embed identically, so a caption occurring ``m_i`` times gives its ``m_i`` images equal
+    logits: image ``i``'s row puts at most ``1/m_i`` on its own column, and the ``m_i`` identical columns share
+    one distribution over the images; both directions cost at least ``log m_i``. The floor is the mean of
+    ``log m_i`` over the batch, approached as the groups separate and the temperature goes to 0.
+    """
+    g = as_int_array(groups.detach() if isinstance(groups, torch.Tensor) else groups, "groups", ndim=1,
+                     nonempty=True)
+    _, inverse, counts = np.unique(g, return_inverse=True, return_counts=True)
+    return float(np.log(counts[inverse]).mean())

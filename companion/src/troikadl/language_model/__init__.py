@@ -2,7 +2,7 @@
 
 Taught in chapter 5 (next-character prediction with an RNN, an LSTM and a GRU, in the style of Karpathy's
 char-rnn); chapter 6 reuses the vocabulary, the split, :func:`perplexity`'s definition, the unigram baseline
-and :func:`sample_next` for its decoders. Everything runs offline on the standard-library docstring corpus
+and :func:`sample_next` for its decoders; chapter 11 scores generated captions with :mod:`.bleu`. Everything runs offline on the standard-library docstring corpus
 (:func:`troikadl.data.corpus.stdlib_corpus`).
 
 Conventions: ids are int64 torch tensors; a model is called as ``model(ids, state) -> (logits, state)`` with
@@ -16,11 +16,12 @@ loop), :mod:`.evaluation` (perplexity, the unigram baseline), :mod:`.sampling` (
 
 from __future__ import annotations
 
+from . import bleu
 from .char_rnn import CELLS, CharRNN, char_rnn_parameters, matched_hidden, train_lm
 from .evaluation import bigram_perplexity, perplexity, unigram_perplexity
 from .sampling import sample, sample_next
 from .text import UNKNOWN, CharVocab, bptt_batches, train_val_split
 
-__all__ = ["CharVocab", "train_val_split", "bptt_batches", "CharRNN", "char_rnn_parameters", "matched_hidden",
+__all__ = ["bleu", "CharVocab", "train_val_split", "bptt_batches", "CharRNN", "char_rnn_parameters", "matched_hidden",
            "train_lm", "perplexity", "unigram_perplexity", "bigram_perplexity", "sample_next", "sample", "CELLS",
            "UNKNOWN"]

@@ -11,6 +11,10 @@ The model is called as the language models of chapter 5 are, ``model(ids, cache)
 ``carry_state=False``). The state it returns is a **KV cache**: per layer, the keys and values of every
 position read so far, (batch, heads, past, d_head) each. Given a cache, only the new tokens are computed; they
 take the positions after the cached ones and attend to the cached keys and values and to each other.
+
+``model(ids, prefix=x)`` reads embeddings that are not tokens: ``x`` (batch, P, d_model) is placed before the
+token embeddings and takes the P positions before them, as Hugging Face's ``inputs_embeds`` would place them
+(:mod:`troikadl.fusion.prefix` prepends a projected image this way: image features read as P "words").
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..language_model.text import _check_token_batch
-from ..validate import check_bool, check_float, check_instance, check_int
+from ..validate import check_bool, check_float, check_float_tensor, check_instance, check_int
 
 __all__ = ["GPTConfig", "GPT"]  # causal_self_attention and Block are shown in chapter 6, used through GPT
 
@@ -109,10 +113,12 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    """A GPT-style decoder (chapter 6): ``forward(ids, cache=None) -> (logits, cache)``.
+    """A GPT-style decoder (chapter 6): ``forward(ids, cache=None, *, prefix=None) -> (logits, cache)``.
 
     ``ids`` (batch, T) integer token ids; ``logits`` (batch, T, vocab_size) predict the token after each
     position; ``cache`` is ``None`` or what the previous call returned (see :mod:`troikadl.transformer.gpt`).
+    ``prefix`` (batch, P, d_model), in the model's dtype, are embeddings read before the tokens (after the
+    cache), at the next P positions; the logits then cover all P + T positions.
     Weights start as GPT-2's: N(0, 0.02), the residual projections N(0, 0.02 / sqrt(2 layers)), zero biases.
     """
 
@@ -131,9 +137,19 @@ class GPT(nn.Module):
                 residual = name.endswith(("proj.weight", "down.weight"))
                 nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * c.layers) if residual else 0.02)
 
-    def _check(self, ids: Any, cache: Any) -> int:
-        """The cache's length after checking ``ids`` and ``cache``."""
+    def _check(self, ids: Any, cache: Any, prefix: Any = None) -> int:
+        """The cache's length after checking ``ids``, ``cache`` and ``prefix``."""
         _check_token_batch(ids, self.vocab_size)
+        n_prefix = 0
+        if prefix is not None:
+            check_float_tensor(prefix, "prefix", ndim=3)
+            d, dtype = self.config.d_model, self.tokens.weight.dtype
+            if prefix.shape[0] != ids.shape[0] or prefix.shape[1] < 1 or prefix.shape[2] != d:
+                raise ValueError(f"prefix must have shape (batch={ids.shape[0]}, P >= 1, d_model={d}), got "
+                                 f"{tuple(prefix.shape)}")
+            if prefix.dtype != dtype:
+                raise TypeError(f"prefix must have the model's dtype {dtype}, got {prefix.dtype}")
+            n_prefix = prefix.shape[1]
         past = 0
         if cache is not None:
             c = self.config
@@ -147,18 +163,22 @@ class GPT(nn.Module):
                                  f"(batch={ids.shape[0]}, heads={c.heads}, past, d_head={want[3]}) as the model "
                                  f"returned it, got {type(cache).__name__}")
             past = cache[0][0].shape[2]
-        if past + ids.shape[1] > self.n_positions:
-            raise ValueError(f"ids: {past} cached + {ids.shape[1]} new tokens exceed the context n_positions = "
+        if past + n_prefix + ids.shape[1] > self.n_positions:
+            what = f"{n_prefix} prefix embeddings + " if n_prefix else ""
+            raise ValueError(f"ids: {past} cached + {what}{ids.shape[1]} new tokens exceed the context n_positions = "
                              f"{self.n_positions}; read the text in windows of at most that many")
         return past
 
-    def embed(self, ids: torch.Tensor, past: int = 0) -> torch.Tensor:
-        """Token plus position embeddings, the positions starting after ``past`` cached ones."""
-        return self.tokens(ids) + self.positions(torch.arange(past, past + ids.shape[1], device=ids.device))
+    def embed(self, ids: torch.Tensor, past: int = 0, prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """Token plus position embeddings, the positions starting after ``past`` cached ones; a ``prefix``
+        (batch, P, d_model) of embeddings comes before the tokens and takes the first P of those positions."""
+        x = self.tokens(ids) if prefix is None else torch.cat([prefix, self.tokens(ids)], dim=1)
+        return x + self.positions(torch.arange(past, past + x.shape[1], device=ids.device))
 
-    def forward(self, ids: torch.Tensor, cache: Cache | None = None) -> tuple[torch.Tensor, Cache]:
-        past = self._check(ids, cache)
-        x, new_cache = self.embed(ids.long(), past), []
+    def forward(self, ids: torch.Tensor, cache: Cache | None = None, *,
+                prefix: torch.Tensor | None = None) -> tuple[torch.Tensor, Cache]:
+        past = self._check(ids, cache, prefix)
+        x, new_cache = self.embed(ids.long(), past, prefix), []
         for i, block in enumerate(self.blocks):
             x, kv = block(x, None if cache is None else cache[i])
             new_cache.append(kv)
@@ -167,10 +187,11 @@ class GPT(nn.Module):
         return x @ self.tokens.weight.T, new_cache  # the output layer is the token embedding, tied
 
     @torch.no_grad()
-    def attention_maps(self, ids: torch.Tensor) -> list[torch.Tensor]:
-        """Per layer, the attention weights (batch, heads, T, T) of ``ids`` read from the start (chapter 6)."""
-        self._check(ids, None)
-        x, maps = self.embed(ids.long()), []
+    def attention_maps(self, ids: torch.Tensor, *, prefix: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Per layer, the attention weights (batch, heads, T, T) of ``ids`` read from the start (chapter 6);
+        with a ``prefix`` of P embeddings, (batch, heads, P + T, P + T), the prefix's positions first."""
+        self._check(ids, None, prefix)
+        x, maps = self.embed(ids.long(), 0, prefix), []
         for block in self.blocks:
             maps.append(block.attention(block.ln1(x) if block.norm_first else x)[2])
             x = block(x)[0]
