@@ -2138,6 +2138,42 @@ def _catalogue() -> None:  # noqa: C901 - a list, long by nature
       next_filters=Int(3, lo=1, hi=4))
     E("figures.sparsity", "nm_pattern", fsparsity.nm_pattern, n=Int(2, lo=1, hi=3), m=Int(4, lo=2, hi=8),
       W=Floats(arr(4, 8), nd=(2,), none=True, extra={"too many rows": np.ones((9, 8)), "6 columns": np.ones((4, 6))}))
+    for f in (fsparsity.imp_rounds, fsparsity.imp_loop):
+        E("figures.sparsity", f.__name__, f, rate=Float(0.5, lo=0.0, hi=1.0, lo_open=True, hi_open=True),
+          rounds=Int(3, lo=1, hi=3), seed=Seed(),
+          shape=IntSeq((4, 6), lo=2, hi=6, length=2, extra={"too many columns": (4, 9), "a list of one": [4]}))
+    from troikadl.figures import lowbit as flowbit
+
+    E("figures.lowbit", "groupwise", flowbit.groupwise, bits=Int(4, lo=2, hi=6),
+      W=Floats(flowbit.EXAMPLE_GW, nd=(2,), none=True, extra={"too many rows": np.ones((6, 8)),
+                                                               "too many columns": np.ones((4, 9))}),
+      group=Int(4, lo=1, hi=8, extra={"not dividing the columns": 3, "more than 4 groups": 1}))
+    E("figures.lowbit", "llm_int8", flowbit.llm_int8, threshold=threshold,  # +inf is valid: no outlier dimension
+      X=Floats(flowbit.EXAMPLE_X, nd=(2,), sz=(1,), none=True, extra={"too many tokens": np.ones((5, 4))}),
+      W=Floats(flowbit.EXAMPLE_XW, nd=(2,), sz=(0,), none=True, extra={"three outputs": np.ones((4, 3))}))
+    from troikadl.figures import supernet as fsupernet
+
+    path_a, path_b = fsupernet.DEFAULT_PATHS
+    E("figures.supernet", "inherited_slices", fsupernet.inherited_slices,
+      arch=Arch(path_a, extra={"a tanh architecture": {**path_a, "activation": "tanh"}}))
+    E("figures.supernet", "supernet", fsupernet.supernet, _slow=True,
+      paths=Custom(list(fsupernet.DEFAULT_PATHS),
+                   {"a bare dict": path_a, "string": "paths", "one path": [path_a],
+                    "three paths": [path_a, path_b, path_a],
+                    "the same path twice": [path_a, path_a], "a tanh path": [{**path_a, "activation": "tanh"}, path_b],
+                    "an unknown value": [{**path_a, "depth": 9}, path_b], "not a dict": [3, path_b]}, none=True))
+    from troikadl.figures import tokenizers as ftokenizers
+
+    corpus = list(ftokenizers.EXAMPLE_CORPUS)
+    E("figures.tokenizers", "merge_steps", ftokenizers.merge_steps,  # the default corpus allows 7 frequency merges
+      n=Int(4, lo=1, hi=8, extra={"more merges than the corpus allows": 8}),
+      sentences=StrList(corpus, extra={"no words": ["", " "], "too few merges for n": ["ab"]}),
+      score=Choice("frequency", list(ftokenizers.SCORES), extra={"a list": ["frequency"]}))
+    E("figures.tokenizers", "subword_merges", ftokenizers.subword_merges, n=Int(4, lo=1, hi=6),
+      sentences=StrList(corpus, none=True, extra={"no words": [""], "seven words": [f"w{k}" for k in "abcdefg"],
+                                                   "long words": ["x" * 40, "y" * 40, "z" * 40],
+                                                   "too few merges for n": ["ab"]}),
+      word=Str("hugs", extra={"two words": "hug pug", "empty": ""}))
     from troikadl.figures import formats as fformats
     E("figures.formats", "float_formats", fformats.float_formats, names=StrList(["float32", "bfloat16"]))
     for f in (ffusion.model_sizes, ffusion.fusion_kinds):
@@ -2284,7 +2320,8 @@ SKIPPED = {
         "runtime.Runtime", "train.History", "figures.graph.GraphNode", "figures.style.Box",
         "scaling.counting.Reference", "bert.pretrain.Losses", "bert.finetune.Comparison", "bert.ablation.RecipeData",
         "nas.multifidelity.Rung", "nas.multifidelity.FidelityResult", "nas.oneshot.OneShotResult",
-        "compress.calibrate.QuantError", "compress.observers.ObserverInfo", "compress.groupwise.GroupQuantized")},
+        "compress.calibrate.QuantError", "compress.observers.ObserverInfo", "compress.groupwise.GroupQuantized",
+        "figures.tokenizers.Merge")},
     **{f"troikadl.{n}": "takes no data argument" for n in (
         "runtime.Timer", "runtime.current", "runtime.import_tf", "runtime.load_triton_first", "runtime.quiet",
         "data.corpus.stdlib_corpus", "figures.networks.lstm_cell", "figures.networks.lstm_gate_order",

@@ -121,7 +121,7 @@ TOPIC_MODULES = ["neuron", "data.tabular", "twins", "plot", "train", "report", "
                  "compress.lottery", "compress.nm", "compress.precision", "compress.qat", "figures.sparsity",
                  "figures.formats", "compress.observers", "vit", "figures.vision", "figures.multimodal",
                  "fusion.zeroshot", "fusion.captioning", "fusion.late", "fusion.prefix", "data.scenes",
-                 "language_model.bleu"]
+                 "language_model.bleu", "figures.lowbit", "figures.supernet", "figures.tokenizers"]
 
 
 @pytest.mark.parametrize("name", TOPIC_MODULES)

@@ -6,7 +6,7 @@ TensorFlow is never imported here: call :func:`import_tf` in the section that ne
 
 from __future__ import annotations
 
-__version__ = "0.13.0"
+__version__ = "0.14.0"
 
 from ._lazy import lazy_submodules
 from .notebook import require, show_source

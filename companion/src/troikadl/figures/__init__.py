@@ -27,8 +27,9 @@ Modules, by topic: ``style`` (the canvas, boxes, arrows and grids the others dra
 traces), ``blocks`` (the building blocks of modern CNNs: the residual
 block, depthwise-separable convolutions), ``attention`` (attention, transformer blocks, BERT's
 inputs and masking), ``decoder`` (the decoder block, the key-value cache, the encoder-decoder Transformer),
-``search`` (architecture search), ``compression`` (pruning, low rank, quantization), ``sparsity``
-(channel pruning, N:M patterns), ``formats`` (floating-point bit layouts), ``fusion``
+``tokenizers`` (BPE and WordPiece merges), ``search`` (architecture search), ``supernet`` (one-shot weight
+sharing), ``compression`` (pruning, low rank, quantization), ``sparsity`` (iterative pruning, channel pruning,
+N:M patterns), ``lowbit`` (group-wise int4, LLM.int8()), ``formats`` (floating-point bit layouts), ``fusion``
 (multimodal fusion), ``vision`` (the vision transformer's patch embedding), ``multimodal`` (image
 tokens for a language model) and ``scale`` (sharded data parallelism, the FLOPs of training). The commonly used
 diagrams are re-exported here.
@@ -39,7 +40,8 @@ from __future__ import annotations
 from .._lazy import lazy_submodules
 
 __all__ = ["style", "graph", "networks", "recurrent", "layers", "convolution", "blocks", "attention", "decoder", "bert",
-           "search", "compression", "sparsity", "formats", "fusion", "vision", "multimodal", "scale"]
+           "tokenizers", "search", "supernet", "compression", "sparsity", "lowbit", "formats", "fusion", "vision",
+           "multimodal", "scale"]
 _SUBMODULES = tuple(__all__)
 
 __getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES)

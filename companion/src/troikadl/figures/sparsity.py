@@ -4,7 +4,9 @@
 conv layer ``k`` and what goes with them (their feature maps, and the matching input slice of every filter
 of layer ``k + 1``); :func:`nm_pattern` draws one small matrix with the mask of
 :func:`troikadl.compress.nm.nm_masks` beside unstructured magnitude pruning
-(:func:`troikadl.compress.prune.magnitude_masks`) at the same sparsity.
+(:func:`troikadl.compress.prune.magnitude_masks`) at the same sparsity; :func:`imp_loop` draws iterative
+magnitude pruning with rewinding (the lottery ticket), its masks computed round by round by
+:func:`troikadl.compress.lottery.prune_round`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ..validate import as_float_array, check_in_range, check_int
 from .compression import EXAMPLE_W
 from .style import FONT, MAX_WIDTH, arrow, box, canvas, cells, note
 
-__all__ = ["channel_pruning", "nm_pattern", "EXAMPLE_NORMS"]
+__all__ = ["channel_pruning", "nm_pattern", "imp_loop", "imp_rounds", "EXAMPLE_NORMS"]
 
 #: The default L1 norms of layer k's six filters in :func:`channel_pruning` (no two equal).
 EXAMPLE_NORMS = np.array([3.1, 0.8, 2.4, 0.5, 1.9, 1.2])
@@ -156,4 +158,84 @@ def nm_pattern(W: Any = None, n: int = 2, m: int = 4) -> Any:
         box(ax, x, low - 0.36, w=0.18, h=0.18, role=role, shape="square")
         note(ax, x + 0.15, low - 0.36, text, ha="left")
     note(ax, MAX_WIDTH / 2 + 1.5, low - 0.36, f"outline: a group of {m}", ha="left")
+    return fig
+
+
+def imp_rounds(rate: float = 0.5, rounds: int = 3, shape: Any = (4, 6), seed: int = 0) -> tuple[list, list]:
+    """The weights and masks :func:`imp_loop` draws: ``(weights, masks)``, NumPy arrays, one per round 0..rounds.
+
+    Round 0 is the dense mask. Round ``k`` is ``prune_round([W_k], [mask_{k-1}], rate)``, where ``W_k``, a
+    stand-in for the weights after round ``k - 1``'s training, is the ``k``-th matrix of standard normal draws
+    of ``np.random.default_rng(seed)`` (``weights[0]`` is the zero matrix, never ranked).
+    """
+    import torch
+
+    from ..compress.lottery import prune_round
+
+    r = check_in_range(rate, "rate", 0.0, 1.0, closed="neither")
+    k = check_int(rounds, "rounds", min=1, max=3)
+    if not (isinstance(shape, (tuple, list)) and len(shape) == 2):
+        raise TypeError(f"shape must be a pair (rows, cols), got {shape!r:.60}")
+    rows, cols = check_int(shape[0], "shape[0]", min=2, max=6), check_int(shape[1], "shape[1]", min=2, max=8)
+    rng = np.random.default_rng(check_int(seed, "seed", min=0))
+    weights, masks = [np.zeros((rows, cols))], [np.ones((rows, cols), dtype=bool)]
+    for _ in range(k):
+        w = rng.standard_normal((rows, cols))
+        new = prune_round([torch.tensor(w)], [torch.tensor(masks[-1])], r)[0].numpy()
+        weights.append(w)
+        masks.append(new)
+    return weights, masks
+
+
+def imp_loop(rate: float = 0.5, rounds: int = 3, shape: Any = (4, 6), seed: int = 0) -> Any:
+    """Iterative magnitude pruning with rewinding, the lottery ticket's procedure (chapter 9), with its masks.
+
+    Top, the loop: train from the saved initialization θ₀, prune the fraction ``rate`` of the surviving weights
+    with the smallest ``|w|`` (globally), rewind the survivors to θ₀ (late rewinding: to θₖ, the weights after
+    a little training), train again; the control arm (dotted) trains the same mask from a fresh random
+    initialization. Bottom, one small weight matrix's mask after each round, as
+    :func:`troikadl.compress.lottery.prune_round` computes it on seeded random weights (:func:`imp_rounds`):
+    kept, pruned in this round, pruned earlier, with the count kept and the planned fraction ``(1 - p)^k``.
+    """
+    masks = imp_rounds(rate, rounds, shape, seed)[1]
+    r, (rows, cols), n = float(rate), masks[0].shape, len(masks)
+    height = 4.75
+    fig, ax = canvas(MAX_WIDTH, height)
+    y = height - 0.95
+    th0 = box(ax, 0.68, y, "θ₀\n(saved init)", w=1.05, h=0.62, role="param")
+    tr = box(ax, 2.12, y, "train", w=0.95, h=0.62, role="op")
+    pr = box(ax, 3.72, y, f"prune {r:.0%} of the\nsurvivors with\nsmallest |w| (global)", w=1.55, h=0.78,
+             role="op", size=FONT["note"])
+    rw = box(ax, 5.8, y, "rewind survivors\nto θ₀ (late\nrewinding: to θₖ)", w=1.6, h=0.78, role="param",
+             size=FONT["note"])
+    for a, b in ((th0, tr), (tr, pr), (pr, rw)):
+        arrow(ax, a.right, b.left)
+    arrow(ax, rw.top, tr.top, bend=0.2, text="train again with the mask: next round", text_offset=(0, 0.36))
+    ctl = box(ax, 5.8, y - 0.98, "control: same mask,\nfresh random init", w=1.6, h=0.5, role="muted",
+              size=FONT["note"])
+    arrow(ax, (pr.x, pr.y - pr.h / 2), ctl.left, kind="skip", bend=-0.3, text="control arm",
+          text_offset=(0.0, -0.24))
+    note(ax, 0.1, y - 0.98, "the mask after each round (seeded random weights):", ha="left")
+    c = min(0.22, 1.25 / cols)
+    top = y - 1.4
+    xs = [MAX_WIDTH * (k + 0.5) / n for k in range(n)]
+    for k, (x, mask) in enumerate(zip(xs, masks)):
+        new = ~mask & masks[k - 1] if k else np.zeros_like(mask)
+        roles = np.where(mask, "param", np.where(new, "focus", "muted"))
+        cells(ax, x - cols * c / 2, top, np.zeros(mask.shape), cell=c, role=roles, fmt=None)
+        for q, patch in enumerate(ax.patches[-rows * cols:]):
+            patch.set_gid(f"round {k} {q // cols} {q % cols}")
+        low = top - rows * c
+        note(ax, x, low - 0.16, "round 0: dense" if k == 0 else f"round {k}", size=FONT["label"])
+        note(ax, x, low - 0.38, f"{int(mask.sum())} of {mask.size} kept", gid=f"kept {k}")
+        note(ax, x, low - 0.58, rf"$(1-p)^{k}$ = {(1 - r) ** k:.1%}", gid=f"planned {k}")
+        if k:
+            arrow(ax, (xs[k - 1] + cols * c / 2 + 0.05, top - rows * c / 2), (x - cols * c / 2 - 0.05,
+                  top - rows * c / 2), text="prune", text_offset=(0, 0.13))
+    y0 = top - rows * c - 1.0
+    for j, (role, text) in enumerate((("param", "kept"), ("focus", "pruned this round"),
+                                      ("muted", "pruned earlier (stays pruned)"))):
+        x = 0.6 + j * 1.75
+        box(ax, x, y0, w=0.18, h=0.18, role=role, shape="square")
+        note(ax, x + 0.15, y0, text, ha="left")
     return fig
