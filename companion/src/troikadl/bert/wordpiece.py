@@ -89,6 +89,19 @@ def _spell(word: str) -> tuple[str, ...]:
     return (word[0],) + tuple("##" + c for c in word[1:])
 
 
+def _merge(pieces: list[str], a: str, b: str, new: str) -> list[str]:
+    """``pieces`` with every adjacent ``a``, ``b`` (left to right, not overlapping) replaced by ``new``."""
+    merged, i = [], 0
+    while i < len(pieces):
+        if i + 1 < len(pieces) and pieces[i] == a and pieces[i + 1] == b:
+            merged.append(new)
+            i += 2
+        else:
+            merged.append(pieces[i])
+            i += 1
+    return merged
+
+
 def _join(a: str, b: str) -> str:
     return a + (b[2:] if b.startswith("##") else b)
 
@@ -192,15 +205,7 @@ class WordPiece:
             touched: set[tuple[str, str]] = set()
             for w in list(words_with.pop(pair)):
                 touched.update(count(w, -1))  # take the word out, merge (a, b) in it, put it back
-                sp, merged, i = splits[w], [], 0
-                while i < len(sp):
-                    if i + 1 < len(sp) and sp[i] == a and sp[i + 1] == b:
-                        merged.append(new)
-                        i += 2
-                    else:
-                        merged.append(sp[i])
-                        i += 1
-                splits[w] = merged
+                splits[w] = _merge(splits[w], a, b, new)
                 touched.update(count(w, +1))
             pair_freq.pop(pair, None)
             if likelihood:  # symbol frequencies changed: every pair using them has a new score

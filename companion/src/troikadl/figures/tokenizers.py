@@ -63,7 +63,7 @@ def merge_steps(sentences: Sequence[str], n: int, score: str) -> list[Merge]:
     would stop early); ``RuntimeError`` if a merge is not the best pair under
     ``score`` at its step (ties broken as the trainer breaks them: the smaller pair first).
     """
-    from ..bert.wordpiece import SPECIALS, WordPiece, _join, _spell, pretokenize
+    from ..bert.wordpiece import SPECIALS, WordPiece, _join, _merge, _spell, pretokenize
 
     sentences = check_str_list(sentences, "sentences")
     n = check_int(n, "n", min=1, max=8)
@@ -90,16 +90,7 @@ def merge_steps(sentences: Sequence[str], n: int, score: str) -> list[Merge]:
         a, b = best
         ties = sum(rank(p) == top for p in pair) - 1
         steps.append(Merge(a, b, token, pair[best], sym[a], sym[b], top, ties))
-        for w, sp in splits.items():
-            merged, i = [], 0
-            while i < len(sp):
-                if i + 1 < len(sp) and sp[i] == a and sp[i + 1] == b:
-                    merged.append(token)
-                    i += 2
-                else:
-                    merged.append(sp[i])
-                    i += 1
-            splits[w] = merged
+        splits = {w: _merge(sp, a, b, token) for w, sp in splits.items()}
     return steps
 
 
